@@ -1,0 +1,46 @@
+# Switchback: `make run` starts the local stack, `make test` runs every test. Both set
+# themselves up (a virtualenv in .venv from requirements-dev.txt) on first use.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+AS ?= U0ALICE
+
+.PHONY: run test lint slash bench browser clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+run: $(STAMP)
+	PORT=$(PORT) $(PY) -m tools.local_stack
+
+# Chromium for the browser test: Debian's packages when missing (needs root); otherwise the
+# browser test is skipped with a loud reason, never silently.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium for the browser test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	    || echo "WARNING: could not install chromium; the browser test will be skipped"; \
+	else echo "WARNING: /usr/bin/chromium missing and cannot install it; the browser test will be skipped"; fi
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: $(STAMP) browser lint
+	$(PY) -m pytest -q
+
+slash: $(STAMP)
+	$(PY) -m tools.slash --as $(AS) $(ARGS)
+
+bench: $(STAMP)
+	$(PY) bench/ack_latency.py
+	$(PY) bench/cold_import.py
+
+clean:
+	rm -rf $(VENV) .local .pytest_cache .hypothesis test-artifacts

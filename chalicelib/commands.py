@@ -1,0 +1,70 @@
+"""The slash-command language: ``request <role> [<duration>] <reason…>``, ``roles``, … (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from .durations import DurationError, looks_like_duration, parse_duration
+
+
+@dataclass(frozen=True)
+class RequestCommand:
+    role: str
+    duration: timedelta | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class SimpleCommand:
+    name: str  # roles, list, help
+
+
+@dataclass(frozen=True)
+class IdCommand:
+    name: str  # cancel, revoke
+    request_id: str
+
+
+@dataclass(frozen=True)
+class BadCommand:
+    problem: str
+
+
+Command = RequestCommand | SimpleCommand | IdCommand | BadCommand
+
+
+def parse_command(text: str) -> Command:
+    words = text.split()
+    if not words:
+        return SimpleCommand("help")
+    verb, rest = words[0].lower(), words[1:]
+    if verb in ("help", "roles", "list"):
+        return SimpleCommand(verb)
+    if verb in ("cancel", "revoke"):
+        if len(rest) != 1:
+            return BadCommand(f"`{verb}` takes one request id, e.g. `{verb} 7QK2M9TX4B`.")
+        return IdCommand(verb, rest[0])
+    if verb == "request":
+        if not rest:
+            return BadCommand("Say which role, e.g. `request ec2-admin 1h INC-42 resize the ASG`.")
+        role, rest = rest[0].lower(), rest[1:]
+        duration = None
+        if rest and looks_like_duration(rest[0]):
+            try:
+                duration = parse_duration(rest[0])
+            except DurationError as error:
+                return BadCommand(str(error))
+            rest = rest[1:]
+        # Keep the reason as typed (spacing included) after the words we consumed.
+        reason = _tail(text, len(words) - len(rest))
+        return RequestCommand(role=role, duration=duration, reason=reason)
+    return BadCommand(f"I don't know `{words[0][:40]}`.")
+
+
+def _tail(text: str, skip_words: int) -> str:
+    remaining = text.strip()
+    for _ in range(skip_words):
+        parts = remaining.split(None, 1)
+        remaining = parts[1] if len(parts) > 1 else ""
+    return remaining.strip()

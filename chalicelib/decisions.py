@@ -1,0 +1,153 @@
+"""Who may ask for what, and who may decide: pure rules with a reason for every refusal."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from .durations import format_duration
+from .model import AccessRequest, State, iso, parse_iso, transition
+from .policies import Catalog, RoleSpec
+
+MIN_DURATION = timedelta(minutes=1)
+
+
+class Refusal(StrEnum):
+    UNKNOWN_PERSON = "unknown_person"
+    UNKNOWN_ROLE = "unknown_role"
+    NOT_A_REQUESTER = "not_a_requester"
+    DURATION_TOO_SHORT = "duration_too_short"
+    DURATION_TOO_LONG = "duration_too_long"
+    REASON_MISSING = "reason_missing"
+    REASON_PATTERN = "reason_pattern"
+    NOT_AN_APPROVER = "not_an_approver"
+    OWN_REQUEST = "own_request"
+    ALREADY_DECIDED = "already_decided"
+    NOT_PENDING = "not_pending"
+    REQUESTER_NOT_ELIGIBLE = "requester_not_eligible"
+    PAST_DEADLINE = "past_deadline"
+
+
+@dataclass(frozen=True)
+class Refused(Exception):
+    reason: Refusal
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def may_request(catalog: Catalog, requester: str, role: RoleSpec) -> bool:
+    return requester in catalog.people and ("*" in role.requesters or requester in role.requesters)
+
+
+def requestable_roles(catalog: Catalog, requester: str) -> list[RoleSpec]:
+    return [
+        r
+        for r in sorted(catalog.roles.values(), key=lambda r: r.name)
+        if may_request(catalog, requester, r)
+    ]
+
+
+def check_request(
+    catalog: Catalog, requester: str, role_name: str, duration: timedelta | None, reason: str
+) -> tuple[RoleSpec, timedelta]:
+    """Validate a new request; return the role and the effective duration, or raise Refused."""
+    if requester not in catalog.people:
+        raise Refused(
+            Refusal.UNKNOWN_PERSON,
+            "You are not in Switchback's people list; ask the "
+            "platform team to add your Slack ID and IAM user to policies/people.toml.",
+        )
+    role = catalog.role(role_name)
+    if role is None:
+        raise Refused(Refusal.UNKNOWN_ROLE, f"There is no role called '{role_name}'.")
+    if not may_request(catalog, requester, role):
+        raise Refused(Refusal.NOT_A_REQUESTER, f"You may not request {role.name}.")
+    effective = duration or role.default_duration
+    if effective < MIN_DURATION:
+        raise Refused(Refusal.DURATION_TOO_SHORT, "Ask for at least 1m.")
+    if effective > role.max_duration:
+        raise Refused(
+            Refusal.DURATION_TOO_LONG,
+            f"{format_duration(effective)} is longer than "
+            f"{role.name} allows ({format_duration(role.max_duration)} at most).",
+        )
+    if not reason.strip():
+        raise Refused(
+            Refusal.REASON_MISSING,
+            f"Say why you need it, e.g. `request {role.name} 1h INC-42 resize the ASG`.",
+        )
+    if role.reason_pattern and not re.search(role.reason_pattern, reason):
+        raise Refused(
+            Refusal.REASON_PATTERN,
+            f"{role.name} needs a reason matching "
+            f"`{role.reason_pattern}` (for example a ticket id).",
+        )
+    return role, effective
+
+
+def check_decider(
+    catalog: Catalog, request: AccessRequest, approver: str, now: datetime
+) -> RoleSpec:
+    """May ``approver`` approve or deny this request now? Eligibility is checked afresh."""
+    if request.state is not State.PENDING:
+        raise Refused(
+            Refusal.NOT_PENDING, f"This request is already {request.state.value.lower()}."
+        )
+    if now >= parse_iso(request.approval_deadline):
+        raise Refused(Refusal.PAST_DEADLINE, "Nobody decided in time; this request has lapsed.")
+    role = catalog.role(request.role)
+    if role is None or role.role_arn != request.role_arn:
+        raise Refused(
+            Refusal.UNKNOWN_ROLE, f"The role {request.role} is no longer in the policies."
+        )
+    if approver == request.requester:
+        raise Refused(Refusal.OWN_REQUEST, "You cannot approve or deny your own request.")
+    if approver not in role.approvers or approver not in catalog.people:
+        raise Refused(Refusal.NOT_AN_APPROVER, f"You are not an approver of {role.name}.")
+    if approver in request.approvals:
+        raise Refused(Refusal.ALREADY_DECIDED, "You have already approved this request.")
+    person = catalog.person(request.requester)
+    if (
+        not may_request(catalog, request.requester, role)
+        or person is None
+        or person.aws != request.principal_arn
+    ):
+        raise Refused(
+            Refusal.REQUESTER_NOT_ELIGIBLE,
+            "The requester may no longer request "
+            f"{role.name} (the policies changed since they asked).",
+        )
+    return role
+
+
+def approve(request: AccessRequest, approver: str, now: datetime) -> AccessRequest:
+    """Count one approval; the one that reaches the quorum moves the request to APPROVED."""
+    approvals = request.approvals + (approver,)
+    if len(approvals) >= request.approvals_required:
+        ends = now + request.duration
+        return transition(
+            request,
+            State.APPROVED,
+            approver,
+            "approved",
+            now,
+            approvals=approvals,
+            ends_at=iso(ends),
+        )
+    return transition(
+        request,
+        State.PENDING,
+        approver,
+        "approval recorded",
+        now,
+        detail=f"{len(approvals)} of {request.approvals_required}",
+        approvals=approvals,
+    )
+
+
+def deny(request: AccessRequest, approver: str, now: datetime, reason: str = "") -> AccessRequest:
+    return transition(request, State.DENIED, approver, "denied", now, detail=reason.strip())

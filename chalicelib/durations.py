@@ -1,0 +1,47 @@
+"""Durations as people type them in Slack: ``15m``, ``2h``, ``1h30m``, ``90s`` in policies."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_PART = re.compile(r"(\d+)([dhms])")
+_WHOLE = re.compile(r"^(?:\d+[dhms])+$")
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+class DurationError(ValueError):
+    """A duration that cannot be read; the message is meant for the person who typed it."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """Read ``1h30m``-style text. Each unit at most once, largest first, total above zero."""
+    cleaned = text.strip().lower()
+    if not cleaned or not _WHOLE.match(cleaned):
+        raise DurationError(f"'{text}' is not a duration; write it like 15m, 2h or 1h30m")
+    parts = _PART.findall(cleaned)
+    units = [unit for _, unit in parts]
+    order = "dhms"
+    if len(set(units)) != len(units) or units != sorted(units, key=order.index):
+        raise DurationError(f"'{text}' is not a duration; write it like 15m, 2h or 1h30m")
+    seconds = sum(int(amount) * _UNIT_SECONDS[unit] for amount, unit in parts)
+    if seconds <= 0:
+        raise DurationError(f"'{text}' is zero; ask for at least 1m")
+    return timedelta(seconds=seconds)
+
+
+def looks_like_duration(text: str) -> bool:
+    return bool(_WHOLE.match(text.strip().lower()))
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest ``1h30m`` form; seconds only when there are any."""
+    total = int(value.total_seconds())
+    if total <= 0:
+        return "0m"
+    out = []
+    for unit in "dhms":
+        amount, total = divmod(total, _UNIT_SECONDS[unit])
+        if amount:
+            out.append(f"{amount}{unit}")
+    return "".join(out)

@@ -1,0 +1,86 @@
+"""IAM adapter: read and write a role's trust policy, read the account's trust-policy quota.
+
+Throttling and 5xx are retried by botocore (standard mode, bounded); what still fails becomes
+AwsUnavailable so the caller can leave the work for the next sweep.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from .errors import AwsUnavailable, RoleMissing
+from .trust import DEFAULT_TRUST_QUOTA, minified
+
+_TRANSIENT = {
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "ServiceFailure",
+    "ServiceUnavailable",
+    "InternalFailure",
+    "LimitExceeded",
+}
+
+
+@dataclass(frozen=True)
+class RoleTrust:
+    role_arn: str
+    role_id: str
+    trust_policy: dict
+    max_session_seconds: int
+
+
+def role_name_of(role_arn: str) -> str:
+    return role_arn.rsplit("/", 1)[1]
+
+
+class IamGateway:
+    def __init__(self, client: Any, quota_override: int | None = None):
+        self._client = client
+        self._quota = quota_override
+
+    def _call(self, operation: str, role_arn: str = "", **kwargs) -> dict:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self._client, operation)(**kwargs)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code == "NoSuchEntity":
+                raise RoleMissing(f"the IAM role {role_arn} does not exist") from error
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if code in _TRANSIENT or status >= 500:
+                raise AwsUnavailable(f"IAM {operation}: {code or status}") from error
+            raise
+        except BotoCoreError as error:  # connection errors, read timeouts
+            raise AwsUnavailable(f"IAM {operation}: {error}") from error
+
+    def read(self, role_arn: str) -> RoleTrust:
+        role = self._call("get_role", role_arn, RoleName=role_name_of(role_arn))["Role"]
+        document = role["AssumeRolePolicyDocument"]
+        if isinstance(document, str):  # the raw API sends URL-encoded JSON
+            document = json.loads(unquote(document))
+        return RoleTrust(
+            role_arn=role_arn,
+            role_id=role["RoleId"],
+            trust_policy=document,
+            max_session_seconds=int(role.get("MaxSessionDuration", 3600)),
+        )
+
+    def write_trust(self, role_arn: str, policy: dict) -> None:
+        self._call(
+            "update_assume_role_policy",
+            role_arn,
+            RoleName=role_name_of(role_arn),
+            PolicyDocument=minified(policy),
+        )
+
+    def trust_quota(self) -> int:
+        """The account's AssumeRolePolicySizeQuota (2,048 unless AWS raised it), read once."""
+        if self._quota is None:
+            summary = self._call("get_account_summary")["SummaryMap"]
+            self._quota = int(summary.get("AssumeRolePolicySizeQuota", DEFAULT_TRUST_QUOTA))
+        return self._quota

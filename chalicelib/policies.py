@@ -1,0 +1,304 @@
+"""Who may request which role, and who approves: the TOML files under ``policies/``.
+
+Loaded once per process and validated whole; every error names the file and the field, so a
+bad edit stops the stack at start instead of surprising someone at approval time.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from .durations import DurationError, format_duration, parse_duration
+
+ROLE_ARN = re.compile(
+    r"^arn:aws(?:-cn|-us-gov)?:iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})$"
+)
+USER_ARN = re.compile(
+    r"^arn:aws(?:-cn|-us-gov)?:iam::(\d{12}):user/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})$"
+)
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+ROLE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+DEFAULT_APPROVAL_TIMEOUT = timedelta(hours=1)
+
+
+class PolicyError(ValueError):
+    """One or more problems in the policy files, each naming its file and field."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid policies:\n  " + "\n  ".join(problems))
+
+
+@dataclass(frozen=True)
+class Person:
+    slack_id: str
+    name: str
+    aws: str  # IAM user ARN
+
+    @property
+    def iam_user_name(self) -> str:
+        return self.aws.rsplit("/", 1)[1]
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    name: str
+    role_arn: str
+    description: str
+    max_duration: timedelta
+    default_duration: timedelta
+    requesters: tuple[str, ...]  # Slack ids, or ("*",)
+    approvers: tuple[str, ...]
+    approvals_required: int = 1
+    require_mfa: bool = False
+    webhook_url: str | None = None
+    approval_timeout: timedelta = DEFAULT_APPROVAL_TIMEOUT
+    reason_pattern: str | None = None
+
+    @property
+    def account_id(self) -> str:
+        return self.role_arn.split(":")[4]
+
+    @property
+    def aws_role_name(self) -> str:
+        return self.role_arn.rsplit("/", 1)[1]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    people: dict[str, Person]
+    roles: dict[str, RoleSpec]
+    source: str = ""
+    role_files: dict[str, str] = field(default_factory=dict)
+
+    def person(self, slack_id: str) -> Person | None:
+        return self.people.get(slack_id)
+
+    def role(self, name: str) -> RoleSpec | None:
+        return self.roles.get(name)
+
+    def role_by_arn(self, arn: str) -> RoleSpec | None:
+        return next((r for r in self.roles.values() if r.role_arn == arn), None)
+
+
+_ROLE_FIELDS = {
+    "role_arn",
+    "description",
+    "max_duration",
+    "default_duration",
+    "requesters",
+    "approvers",
+    "approvals_required",
+    "require_mfa",
+    "webhook_url",
+    "approval_timeout",
+    "reason_pattern",
+}
+_PERSON_FIELDS = {"name", "aws"}
+
+
+def load_catalog(directory: str | Path) -> Catalog:
+    """Read ``people.toml`` and ``roles/*.toml``; raise PolicyError listing every problem."""
+    root = Path(directory)
+    problems: list[str] = []
+    people_file = root / "people.toml"
+    people: dict[str, Person] = {}
+    people_doc = _read_toml(people_file, problems)
+    if people_doc is not None:
+        people = _parse_people(people_doc, people_file, problems)
+    roles: dict[str, RoleSpec] = {}
+    role_files: dict[str, str] = {}
+    roles_dir = root / "roles"
+    if not roles_dir.is_dir():
+        problems.append(f"{roles_dir}: folder missing (one TOML file per requestable role)")
+    else:
+        for path in sorted(roles_dir.glob("*.toml")):
+            doc = _read_toml(path, problems)
+            if doc is None:
+                continue
+            spec = _parse_role(path, doc, people, problems)
+            if spec is not None:
+                roles[spec.name] = spec
+                role_files[spec.name] = str(path)
+    _check_unique_arns(roles, role_files, problems)
+    if problems:
+        raise PolicyError(problems)
+    return Catalog(people=people, roles=roles, source=str(root), role_files=role_files)
+
+
+def _read_toml(path: Path, problems: list[str]) -> dict | None:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        problems.append(f"{path}: file missing")
+    except tomllib.TOMLDecodeError as error:
+        problems.append(f"{path}: not valid TOML ({error})")
+    except OSError as error:
+        problems.append(f"{path}: unreadable ({error.strerror})")
+    return None
+
+
+def _parse_people(doc: dict, path: Path, problems: list[str]) -> dict[str, Person]:
+    table = doc.get("people")
+    if not isinstance(table, dict) or not table:
+        problems.append(f"{path}: [people.<SlackUserID>] tables missing")
+        return {}
+    people: dict[str, Person] = {}
+    for slack_id, entry in table.items():
+        where = f"{path}: people.{slack_id}"
+        if not SLACK_USER_ID.match(slack_id):
+            problems.append(f"{where}: '{slack_id}' is not a Slack user ID (like U0123ABCD)")
+            continue
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: must be a table with name and aws")
+            continue
+        for unknown in sorted(set(entry) - _PERSON_FIELDS):
+            problems.append(f"{where}.{unknown}: unknown field")
+        name, aws = entry.get("name"), entry.get("aws")
+        if not isinstance(name, str) or not name.strip():
+            problems.append(f"{where}.name: required text")
+            continue
+        if not isinstance(aws, str) or not USER_ARN.match(aws):
+            problems.append(
+                f"{where}.aws: '{aws}' is not an IAM user ARN (arn:aws:iam::123456789012:user/name)"
+            )
+            continue
+        people[slack_id] = Person(slack_id=slack_id, name=name.strip(), aws=aws)
+    return people
+
+
+def _parse_role(
+    path: Path, doc: dict, people: dict[str, Person], problems: list[str]
+) -> RoleSpec | None:
+    name = path.stem
+    before = len(problems)
+
+    def problem(field_name: str, text: str) -> None:
+        problems.append(f"{path}: {field_name}: {text}")
+
+    if not ROLE_NAME.match(name):
+        problem("(file name)", f"'{name}' must be lower-case letters, digits and dashes")
+    for unknown in sorted(set(doc) - _ROLE_FIELDS):
+        problem(unknown, "unknown field")
+    role_arn = doc.get("role_arn")
+    if not isinstance(role_arn, str) or not ROLE_ARN.match(role_arn):
+        problem(
+            "role_arn", f"'{role_arn}' is not an IAM role ARN (arn:aws:iam::123456789012:role/name)"
+        )
+    description = doc.get("description", "")
+    if not isinstance(description, str):
+        problem("description", "must be text")
+        description = ""
+
+    def duration(field_name: str, default: timedelta | None) -> timedelta | None:
+        raw = doc.get(field_name)
+        if raw is None:
+            if default is None:
+                problem(field_name, 'required, like "4h"')
+            return default
+        if not isinstance(raw, str):
+            problem(field_name, f'must be text like "4h", not {raw!r}')
+            return None
+        try:
+            return parse_duration(raw)
+        except DurationError as error:
+            problem(field_name, str(error))
+            return None
+
+    max_duration = duration("max_duration", None)
+    default_duration = duration("default_duration", max_duration)
+    approval_timeout = duration("approval_timeout", DEFAULT_APPROVAL_TIMEOUT)
+    if max_duration and default_duration and default_duration > max_duration:
+        problem(
+            "default_duration",
+            f"{format_duration(default_duration)} is over max_duration "
+            f"{format_duration(max_duration)}",
+        )
+    if max_duration and max_duration > timedelta(hours=12):
+        problem("max_duration", "at most 12h (the longest session IAM allows a role)")
+
+    requesters = _id_list(doc, "requesters", people, problem, allow_star=True)
+    approvers = _id_list(doc, "approvers", people, problem, allow_star=False)
+    approvals_required = doc.get("approvals_required", 1)
+    if (
+        not isinstance(approvals_required, int)
+        or isinstance(approvals_required, bool)
+        or approvals_required < 1
+    ):
+        problem(
+            "approvals_required",
+            f"must be a whole number of at least 1, not {approvals_required!r}",
+        )
+    elif approvers is not None and approvals_required > len(approvers):
+        problem(
+            "approvals_required", f"{approvals_required} but only {len(approvers)} approvers listed"
+        )
+    require_mfa = doc.get("require_mfa", False)
+    if not isinstance(require_mfa, bool):
+        problem("require_mfa", "must be true or false")
+    webhook_url = doc.get("webhook_url")
+    if webhook_url is not None and (
+        not isinstance(webhook_url, str) or not webhook_url.startswith(("https://", "http://"))
+    ):
+        problem("webhook_url", "must be an http(s) URL")
+    reason_pattern = doc.get("reason_pattern")
+    if reason_pattern is not None:
+        try:
+            re.compile(reason_pattern)
+        except (re.error, TypeError) as error:
+            problem("reason_pattern", f"not a regular expression ({error})")
+    if len(problems) != before:
+        return None
+    return RoleSpec(
+        name=name,
+        role_arn=role_arn,
+        description=description.strip(),
+        max_duration=max_duration,
+        default_duration=default_duration,
+        requesters=requesters,
+        approvers=approvers,
+        approvals_required=approvals_required,
+        require_mfa=require_mfa,
+        webhook_url=webhook_url,
+        approval_timeout=approval_timeout,
+        reason_pattern=reason_pattern,
+    )
+
+
+def _id_list(
+    doc: dict, field_name: str, people: dict[str, Person], problem, allow_star: bool
+) -> tuple[str, ...] | None:
+    raw = doc.get(field_name)
+    if not isinstance(raw, list) or not raw or not all(isinstance(x, str) for x in raw):
+        problem(
+            field_name,
+            "required: a list of Slack user IDs from people.toml"
+            + (' (or ["*"])' if allow_star else ""),
+        )
+        return None
+    if allow_star and raw == ["*"]:
+        return ("*",)
+    unknown = [x for x in raw if x not in people]
+    if unknown:
+        problem(field_name, f"{', '.join(unknown)} not in people.toml")
+        return None
+    return tuple(dict.fromkeys(raw))
+
+
+def _check_unique_arns(
+    roles: dict[str, RoleSpec], files: dict[str, str], problems: list[str]
+) -> None:
+    seen: dict[str, str] = {}
+    for spec in roles.values():
+        if spec.role_arn in seen:
+            problems.append(
+                f"{files[spec.name]}: role_arn: same role as {files[seen[spec.role_arn]]}"
+                " (one file per AWS role, so grants share one lock and one quota)"
+            )
+        seen.setdefault(spec.role_arn, spec.name)

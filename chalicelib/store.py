@@ -1,0 +1,302 @@
+"""DynamoDB adapter: requests, the outbox and role locks in one table.
+
+Every change of a request is one conditional put on its ``version``, so two approvers racing
+cannot both win. The ``due`` index is sparse: only requests and messages that still need work
+carry its keys, so the sweeper's Queries grow with the work due, not with the history kept.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from .errors import AwsUnavailable, LockBusy, StoreConflict
+from .model import AccessRequest, AuditEntry, State
+
+DUE_INDEX = "due"
+PERSON_INDEX = "by-person"
+# States whose requests the sweeper must look at, keyed by the time that matters.
+_DUE_KEY = {State.PENDING: "approval_deadline", State.APPROVED: "ends_at", State.ACTIVE: "ends_at"}
+
+
+def table_definition(name: str) -> dict:
+    """CreateTable arguments; the deploy template mirrors these keys and indexes."""
+
+    def index(index_name: str, hash_key: str, range_key: str) -> dict:
+        return {
+            "IndexName": index_name,
+            "KeySchema": [
+                {"AttributeName": hash_key, "KeyType": "HASH"},
+                {"AttributeName": range_key, "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": a, "AttributeType": "S"}
+            for a in ("pk", "sk", "due_pk", "due_at", "person_pk", "created_at")
+        ],
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            index(DUE_INDEX, "due_pk", "due_at"),
+            index(PERSON_INDEX, "person_pk", "created_at"),
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: str
+    url: str
+    payload: str  # JSON text, exactly what is POSTed
+    kind: str
+    request_id: str
+    created_at: str
+    next_attempt_at: str
+    attempts: int = 0
+    status: str = "PENDING"  # PENDING, SENT, GAVE_UP
+    last_error: str = ""
+    version: int = 0
+
+
+class Store:
+    def __init__(self, client: Any, table_name: str):
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        self._client = client
+        self._table = table_name
+        self._to_dynamo = TypeSerializer().serialize
+        self._from_dynamo = TypeDeserializer().deserialize
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _item(self, data: dict) -> dict:
+        return {k: self._to_dynamo(v) for k, v in data.items() if v is not None}
+
+    def _plain(self, item: dict) -> dict:
+        return {k: self._from_dynamo(v) for k, v in item.items()}
+
+    def _call(self, operation: str, **kwargs) -> dict:
+        from botocore.exceptions import ClientError
+
+        try:
+            return getattr(self._client, operation)(TableName=self._table, **kwargs)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code == "ConditionalCheckFailedException":
+                raise StoreConflict(operation) from error
+            if code in (
+                "ProvisionedThroughputExceededException",
+                "ThrottlingException",
+                "RequestLimitExceeded",
+                "InternalServerError",
+            ):
+                raise AwsUnavailable(f"DynamoDB {operation}: {code}") from error
+            raise
+
+    def _query(self, **kwargs) -> Iterator[dict]:
+        while True:
+            page = self._call("query", **kwargs)
+            for item in page.get("Items", []):
+                yield self._plain(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # -- requests ----------------------------------------------------------------------------
+    def get_request(self, request_id: str) -> AccessRequest | None:
+        found = self._call(
+            "get_item",
+            Key=self._item({"pk": f"REQ#{request_id}", "sk": "REQ"}),
+            ConsistentRead=True,
+        ).get("Item")
+        return _request_from(self._plain(found)) if found else None
+
+    def create_request(self, request: AccessRequest) -> AccessRequest:
+        saved = replace(request, version=1)
+        self._call(
+            "put_item",
+            Item=self._item(_request_item(saved)),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+        return saved
+
+    def save_request(self, request: AccessRequest) -> AccessRequest:
+        """Write ``request`` if nobody changed it since it was read; raise StoreConflict if so."""
+        saved = replace(request, version=request.version + 1)
+        self._call(
+            "put_item",
+            Item=self._item(_request_item(saved)),
+            ConditionExpression="version = :read",
+            ExpressionAttributeValues=self._item({":read": request.version}),
+        )
+        return saved
+
+    def due_requests(self, state: State, until: str) -> list[AccessRequest]:
+        """Requests in ``state`` whose deadline or end is at or before ``until`` (ISO time)."""
+        return [
+            _request_from(i)
+            for i in self._query(
+                IndexName=DUE_INDEX,
+                KeyConditionExpression="due_pk = :pk AND due_at <= :until",
+                ExpressionAttributeValues=self._item(
+                    {":pk": f"STATE#{state.value}", ":until": until}
+                ),
+            )
+        ]
+
+    def requests_in(self, state: State) -> list[AccessRequest]:
+        return self.due_requests(state, "9999")
+
+    def requests_of(self, slack_id: str, limit: int = 50) -> list[AccessRequest]:
+        items = self._query(
+            IndexName=PERSON_INDEX,
+            KeyConditionExpression="person_pk = :pk",
+            ExpressionAttributeValues=self._item({":pk": f"PERSON#{slack_id}"}),
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [_request_from(i) for _, i in zip(range(limit), items, strict=False)]
+
+    # -- outbox ------------------------------------------------------------------------------
+    def add_message(self, message: OutboxMessage) -> OutboxMessage:
+        saved = replace(message, version=1)
+        self._call(
+            "put_item",
+            Item=self._item(_message_item(saved)),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+        return saved
+
+    def save_message(self, message: OutboxMessage) -> OutboxMessage:
+        saved = replace(message, version=message.version + 1)
+        self._call(
+            "put_item",
+            Item=self._item(_message_item(saved)),
+            ConditionExpression="version = :read",
+            ExpressionAttributeValues=self._item({":read": message.version}),
+        )
+        return saved
+
+    def due_messages(self, until: str) -> list[OutboxMessage]:
+        return [
+            _message_from(i)
+            for i in self._query(
+                IndexName=DUE_INDEX,
+                KeyConditionExpression="due_pk = :pk AND due_at <= :until",
+                ExpressionAttributeValues=self._item({":pk": "OUTBOX", ":until": until}),
+            )
+        ]
+
+    def get_message(self, message_id: str) -> OutboxMessage | None:
+        found = self._call(
+            "get_item",
+            Key=self._item({"pk": f"MSG#{message_id}", "sk": "MSG"}),
+            ConsistentRead=True,
+        ).get("Item")
+        return _message_from(self._plain(found)) if found else None
+
+    # -- locks -------------------------------------------------------------------------------
+    @contextmanager
+    def lock(
+        self,
+        name: str,
+        lease_seconds: float = 30.0,
+        wait_seconds: float = 20.0,
+        clock=time.time,
+        sleep=time.sleep,
+    ) -> Iterator[None]:
+        """Hold ``name`` exclusively. A lease lets a crashed holder's lock lapse by itself."""
+        owner = uuid.uuid4().hex
+        key = {"pk": f"LOCK#{name}", "sk": "LOCK"}
+        give_up = clock() + wait_seconds
+        pause = 0.05
+        while True:
+            now = clock()
+            try:
+                self._call(
+                    "put_item",
+                    Item=self._item(
+                        {**key, "owner": owner, "expires": int(now + lease_seconds) + 1}
+                    ),
+                    ConditionExpression="attribute_not_exists(pk) OR expires < :now",
+                    ExpressionAttributeValues=self._item({":now": int(now)}),
+                )
+                break
+            except StoreConflict:
+                if now >= give_up:
+                    raise LockBusy(f"{name} is locked by another process") from None
+                sleep(pause)
+                pause = min(pause * 2, 1.0)
+        try:
+            yield
+        finally:
+            try:
+                self._call(
+                    "delete_item",
+                    Key=self._item(key),
+                    ConditionExpression="#o = :me",
+                    ExpressionAttributeNames={"#o": "owner"},
+                    ExpressionAttributeValues=self._item({":me": owner}),
+                )
+            except StoreConflict:
+                pass  # our lease lapsed and someone else holds it now: not ours to delete
+
+
+def _request_item(request: AccessRequest) -> dict:
+    data = asdict(request)
+    data["state"] = request.state.value
+    data["approvals"] = list(request.approvals)
+    data["audit"] = [entry.to_dict() for entry in request.audit]
+    item = {
+        "pk": f"REQ#{request.id}",
+        "sk": "REQ",
+        "person_pk": f"PERSON#{request.requester}",
+        **data,
+    }
+    due_field = _DUE_KEY.get(request.state)
+    if due_field and data.get(due_field):
+        item["due_pk"] = f"STATE#{request.state.value}"
+        item["due_at"] = data[due_field]
+    return item
+
+
+def _request_from(item: dict) -> AccessRequest:
+    fields = {name: item.get(name) for name in AccessRequest.__dataclass_fields__}
+    fields["state"] = State(item["state"])
+    fields["approvals"] = tuple(item.get("approvals") or ())
+    fields["audit"] = tuple(AuditEntry.from_dict(e) for e in item.get("audit") or ())
+    for number in ("duration_seconds", "approvals_required", "version"):
+        fields[number] = int(item[number])
+    fields["require_mfa"] = bool(item.get("require_mfa"))
+    return AccessRequest(**fields)
+
+
+def _message_item(message: OutboxMessage) -> dict:
+    item = {"pk": f"MSG#{message.id}", "sk": "MSG", **asdict(message)}
+    if message.status == "PENDING":
+        item["due_pk"] = "OUTBOX"
+        item["due_at"] = message.next_attempt_at
+    return item
+
+
+def _message_from(item: dict) -> OutboxMessage:
+    fields = {name: item.get(name) for name in OutboxMessage.__dataclass_fields__}
+    fields["attempts"] = int(item["attempts"])
+    fields["version"] = int(item["version"])
+    fields["last_error"] = item.get("last_error") or ""
+    return OutboxMessage(**fields)
+
+
+def payload_text(message: OutboxMessage) -> dict:
+    return json.loads(message.payload)

@@ -1,0 +1,191 @@
+"""`make run`: the whole of Switchback on this machine.
+
+Starts (or reuses, with AWS_ENDPOINT_URL) a moto server, creates the table and the roles and
+IAM users named in the policies, serves the same Chalice app on PORT, prints Slack's messages
+(or posts them to SLACK_WEBHOOK_URL) and runs the sweep every SWITCHBACK_SWEEP_SECONDS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE_FILE = ROOT / ".local" / "stack.json"
+DEV_SIGNING_SECRET = "switchback-local-dev-signing-secret"
+# What a role created on the local stack trusts before any grant: a service, like most roles.
+BASELINE_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "EC2Service",
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def start_moto() -> str:
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call is noise
+
+    server = ThreadedMotoServer(
+        ip_address="127.0.0.1", port=int(os.environ.get("MOTO_PORT", 0)), verbose=False
+    )
+    server.start()
+    host, port = server.get_host_and_port()
+    return f"http://{host}:{port}"
+
+
+def ensure_aws_resources(catalog, table_name: str) -> list[str]:
+    """Create what is missing; leave what exists as it is. Returns what was created."""
+    import boto3
+
+    from chalicelib.store import table_definition
+
+    created = []
+    dynamodb = boto3.client("dynamodb")
+    if table_name not in dynamodb.list_tables()["TableNames"]:
+        dynamodb.create_table(**table_definition(table_name))
+        created.append(f"table {table_name}")
+    iam = boto3.client("iam")
+    for person in catalog.people.values():
+        try:
+            iam.get_user(UserName=person.iam_user_name)
+        except iam.exceptions.NoSuchEntityException:
+            iam.create_user(UserName=person.iam_user_name)
+            created.append(f"user {person.iam_user_name}")
+    for role in catalog.roles.values():
+        try:
+            iam.get_role(RoleName=role.aws_role_name)
+        except iam.exceptions.NoSuchEntityException:
+            iam.create_role(
+                RoleName=role.aws_role_name,
+                AssumeRolePolicyDocument=json.dumps(BASELINE_TRUST),
+                Description=f"Switchback local: {role.description}"[:1000],
+            )
+            created.append(f"role {role.aws_role_name}")
+    return created
+
+
+def main() -> int:
+    os.chdir(ROOT)
+    sys.path.insert(0, str(ROOT))
+    port = int(os.environ.get("PORT", "8000"))
+    sweep_seconds = float(os.environ.get("SWITCHBACK_SWEEP_SECONDS", "60"))
+    env = os.environ
+    env.setdefault("SWITCHBACK_STAGE", "local")
+    if env["SWITCHBACK_STAGE"] != "local":
+        say("the local stack runs the 'local' stage only")
+        return 2
+    env.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    env.setdefault("SWITCHBACK_POLICIES", "policies")
+    env.setdefault("SLACK_SIGNING_SECRET", DEV_SIGNING_SECRET)
+    env.setdefault("SWITCHBACK_COOKIE_KEY", secrets.token_urlsafe(32))
+    env.setdefault("SWITCHBACK_BASE_URL", f"http://127.0.0.1:{port}")
+
+    from chalicelib.policies import PolicyError, load_catalog
+
+    try:
+        catalog = load_catalog(env["SWITCHBACK_POLICIES"])
+    except PolicyError as error:
+        say(f"Switchback cannot start: {error}")
+        return 2
+
+    if env.get("AWS_ENDPOINT_URL"):
+        aws_url = env["AWS_ENDPOINT_URL"]
+        say(f"AWS: using {aws_url}")
+    else:
+        aws_url = env["AWS_ENDPOINT_URL"] = start_moto()
+        say(f"AWS: embedded moto server at {aws_url}")
+    created = ensure_aws_resources(catalog, env.get("SWITCHBACK_TABLE", "switchback"))
+    say("AWS: created " + (", ".join(created) if created else "nothing (all there already)"))
+
+    from tools.console_slack import ConsoleSlack
+
+    console = ConsoleSlack(out=say).start()
+    if not env.get("SLACK_WEBHOOK_URL"):
+        env["SLACK_WEBHOOK_URL"] = f"{console.url}/webhook/approvers"
+        say("Slack: no SLACK_WEBHOOK_URL, so messages are printed here")
+    else:
+        say(f"Slack: approvers' messages go to {env['SLACK_WEBHOOK_URL']}")
+    if env["SLACK_SIGNING_SECRET"] == DEV_SIGNING_SECRET:
+        say(f"Slack: dev signing secret '{DEV_SIGNING_SECRET}'")
+
+    from chalice.config import Config
+    from chalice.local import create_local_server
+
+    import app as switchback_app
+
+    server = create_local_server(
+        switchback_app.app,
+        Config.create(chalice_stage="local", lambda_timeout=60, project_dir=str(ROOT)),
+        "127.0.0.1",
+        port,
+    )
+    STATE_FILE.parent.mkdir(exist_ok=True)
+    STATE_FILE.write_text(
+        json.dumps(
+            {
+                "api": f"http://127.0.0.1:{port}",
+                "aws": aws_url,
+                "console_slack": console.url,
+                "signing_secret": env["SLACK_SIGNING_SECRET"],
+                "pid": os.getpid(),
+            }
+        )
+    )
+
+    stop = threading.Event()
+
+    def sweeper() -> None:
+        while not stop.wait(sweep_seconds):
+            try:
+                summary = switchback_app.run_sweep()
+                if any(v for k, v in summary.items()):
+                    say(f"sweep: {json.dumps(summary)}")
+            except Exception as error:  # keep sweeping; show what went wrong
+                say(f"sweep failed: {type(error).__name__}: {error}")
+
+    threading.Thread(target=sweeper, daemon=True).start()
+    signal.signal(signal.SIGTERM, lambda *_: (stop.set(), server.shutdown()))
+    people = ", ".join(f"{p.name} ({p.slack_id})" for p in catalog.people.values())
+    say(f"""
+Switchback is running (stage local, sweep every {sweep_seconds:g}s).
+  API:      http://127.0.0.1:{port}   (health: /healthz)
+  Sign in:  http://127.0.0.1:{port}/auth/dev
+  People:   {people}
+  Roles:    {", ".join(catalog.roles)}
+Try it, in another terminal:
+  make slash AS=U0ALICE ARGS='request ec2-admin 30m INC-42 resize the ASG'
+Then open the Review link printed below, sign in as bob, and approve.
+""")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        while not stop.is_set():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    stop.set()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
