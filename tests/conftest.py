@@ -1,0 +1,203 @@
+"""Shared fixtures: a real moto server over HTTP, the app's environment, a Slack receiver."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+SIGNING_SECRET = "test-signing-secret"
+COOKIE_KEY = "test-cookie-key"
+BASE_URL = "http://switchback.test"
+ROLE_ARN = "arn:aws:iam::123456789012:role/AWSEC2FULLACCESS"
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A clean moto account reached over real HTTP, as boto3 sees AWS."""
+    for name, value in {"AWS_ENDPOINT_URL": moto_url, "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"
+                        }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST"))
+    return moto_url
+
+
+class SlackReceiver:
+    """A local Slack stand-in over real HTTP: records every POST and answers from a script.
+
+    ``script`` holds answers to give, in order, as (status, body, headers) or "hang"; when it
+    is empty, 200 "ok".
+    """
+
+    def __init__(self) -> None:
+        self.received: list[dict] = []  # every request: path, payload, answered status
+        self.script: list[tuple[int, str, dict] | str] = []
+        self._lock = threading.Lock()
+        self._release = threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver._lock:
+                    answer = receiver.script.pop(0) if receiver.script else (200, "ok", {})
+                    entry = {"path": self.path, "payload": json.loads(body), "status": None}
+                    receiver.received.append(entry)
+                if answer == "hang":
+                    receiver._release.wait(30)
+                    return
+                status, text, headers = answer
+                entry["status"] = status
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(text.encode())
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def delivered(self, path: str | None = None) -> list[dict]:
+        """Payloads answered with 2xx (what Slack would have shown), optionally for one path."""
+        return [e["payload"] for e in self.received
+                if e["status"] and 200 <= e["status"] < 300 and (path is None or e["path"] == path)]
+
+    def texts(self, path: str | None = None) -> list[str]:
+        return [p.get("text", "") for p in self.delivered(path)]
+
+    def wait_for(self, predicate, timeout: float = 10.0) -> list[dict]:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            found = [p for p in self.delivered() if predicate(p)]
+            if found:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(f"no matching Slack message; got {self.texts()}")
+
+    def close(self) -> None:
+        self._release.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackReceiver]:
+    receiver = SlackReceiver()
+    yield receiver
+    receiver.close()
+
+
+class Clock:
+    """The service's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def app_env(aws: str, slack: SlackReceiver, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """The environment of the local stage, with AWS resources created as `make run` does."""
+    from chalicelib import wiring
+    from chalicelib.policies import load_catalog
+    from tools.local_stack import ensure_aws_resources
+
+    values = {"SWITCHBACK_STAGE": "local", "SWITCHBACK_TABLE": "switchback",
+              "SWITCHBACK_POLICIES": str(ROOT / "policies"), "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+              "SWITCHBACK_COOKIE_KEY": COOKIE_KEY, "SWITCHBACK_BASE_URL": BASE_URL,
+              "SLACK_WEBHOOK_URL": f"{slack.url}/webhook/approvers"}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    ensure_aws_resources(load_catalog(values["SWITCHBACK_POLICIES"]), "switchback")
+    wiring.reset()
+    yield values
+    wiring.reset()
+
+
+@pytest.fixture
+def clock(app_env: dict) -> Clock:
+    from chalicelib import wiring
+
+    fake = Clock()
+    wiring.service().clock = fake
+    return fake
+
+
+@pytest.fixture
+def service(app_env: dict, clock: Clock):
+    from chalicelib import wiring
+
+    return wiring.service()
+
+
+@pytest.fixture
+def client(app_env: dict):
+    from chalice.test import Client
+
+    import app
+
+    with Client(app.app, stage_name="local", project_dir=str(ROOT)) as test_client:
+        yield test_client
+
+
+def signed_command(user: str, text: str, response_url: str = "", secret: str = SIGNING_SECRET,
+                   timestamp: int | None = None) -> tuple[bytes, dict]:
+    """A slash-command body and headers signed as Slack signs them."""
+    from chalicelib.slack_signature import sign
+
+    body = urlencode({"team_id": "T0TEST", "user_id": user, "user_name": user,
+                      "command": "/access", "text": text, "response_url": response_url,
+                      "trigger_id": "t"}).encode()
+    stamp = str(timestamp if timestamp is not None else int(time.time()))
+    return body, {"Content-Type": "application/x-www-form-urlencoded",
+                  "X-Slack-Request-Timestamp": stamp,
+                  "X-Slack-Signature": sign(secret, stamp, body)}
+
+
+def trust_policy(role_name: str = "AWSEC2FULLACCESS") -> dict:
+    import boto3
+
+    document = boto3.client("iam").get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
+    return json.loads(document) if isinstance(document, str) else document
+
+
+def shared_fixture(name: str) -> dict:
+    return json.loads((SHARED / "fixtures" / name).read_text())
+
