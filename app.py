@@ -215,18 +215,28 @@ def _safe_next(value: str | None) -> str:
     return value
 
 
-@app.route("/auth/dev", methods=["GET", "POST"], content_types=FORM)
+def _local_only() -> Response | None:
+    if settings().local:
+        return None
+    return _html(pages.message_page("Not found", "There is no such page."), 404)
+
+
+@app.route("/auth/dev", methods=["GET"])
+def dev_sign_in_page() -> Response:
+    if refused := _local_only():
+        return refused
+    next_path = _safe_next((app.current_request.query_params or {}).get("next"))
+    people = sorted(_service().catalog.people.values(), key=lambda p: p.name)
+    return _html(pages.dev_sign_in_page(people, next_path))
+
+
+@app.route("/auth/dev", methods=["POST"], content_types=FORM)
 def dev_sign_in() -> Response:
-    if not settings().local:
-        return _html(pages.message_page("Not found", "There is no such page."), 404)
-    service = _service()
-    if app.current_request.method == "GET":
-        next_path = _safe_next((app.current_request.query_params or {}).get("next"))
-        people = sorted(service.catalog.people.values(), key=lambda p: p.name)
-        return _html(pages.dev_sign_in_page(people, next_path))
+    if refused := _local_only():
+        return refused
     form = _form()
     user = form.get("user", "")
-    if user not in service.catalog.people:
+    if user not in _service().catalog.people:
         return _html(pages.message_page("Unknown person", "Pick someone from the list."), 400)
     session = sessions.new_session(user, time.time())
     cookie = sessions.set_cookie(

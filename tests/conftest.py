@@ -39,9 +39,12 @@ def moto_url() -> Iterator[str]:
 @pytest.fixture
 def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A clean moto account reached over real HTTP, as boto3 sees AWS."""
-    for name, value in {"AWS_ENDPOINT_URL": moto_url, "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"
-                        }.items():
+    for name, value in {
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST"))
@@ -90,8 +93,11 @@ class SlackReceiver:
 
     def delivered(self, path: str | None = None) -> list[dict]:
         """Payloads answered with 2xx (what Slack would have shown), optionally for one path."""
-        return [e["payload"] for e in self.received
-                if e["status"] and 200 <= e["status"] < 300 and (path is None or e["path"] == path)]
+        return [
+            e["payload"]
+            for e in self.received
+            if e["status"] and 200 <= e["status"] < 300 and (path is None or e["path"] == path)
+        ]
 
     def texts(self, path: str | None = None) -> list[str]:
         return [p.get("text", "") for p in self.delivered(path)]
@@ -139,12 +145,18 @@ def app_env(aws: str, slack: SlackReceiver, monkeypatch: pytest.MonkeyPatch) -> 
     from chalicelib.policies import load_catalog
     from tools.local_stack import ensure_aws_resources
 
-    values = {"SWITCHBACK_STAGE": "local", "SWITCHBACK_TABLE": "switchback",
-              "SWITCHBACK_POLICIES": str(ROOT / "policies"), "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-              "SWITCHBACK_COOKIE_KEY": COOKIE_KEY, "SWITCHBACK_BASE_URL": BASE_URL,
-              "SLACK_WEBHOOK_URL": f"{slack.url}/webhook/approvers"}
+    values = {
+        "SWITCHBACK_STAGE": "local",
+        "SWITCHBACK_TABLE": "switchback",
+        "SWITCHBACK_POLICIES": str(ROOT / "policies"),
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SWITCHBACK_COOKIE_KEY": COOKIE_KEY,
+        "SWITCHBACK_BASE_URL": BASE_URL,
+        "SLACK_WEBHOOK_URL": f"{slack.url}/webhook/approvers",
+    }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.chdir(ROOT)
     ensure_aws_resources(load_catalog(values["SWITCHBACK_POLICIES"]), "switchback")
     wiring.reset()
     yield values
@@ -177,18 +189,33 @@ def client(app_env: dict):
         yield test_client
 
 
-def signed_command(user: str, text: str, response_url: str = "", secret: str = SIGNING_SECRET,
-                   timestamp: int | None = None) -> tuple[bytes, dict]:
+def signed_command(
+    user: str,
+    text: str,
+    response_url: str = "",
+    secret: str = SIGNING_SECRET,
+    timestamp: int | None = None,
+) -> tuple[bytes, dict]:
     """A slash-command body and headers signed as Slack signs them."""
     from chalicelib.slack_signature import sign
 
-    body = urlencode({"team_id": "T0TEST", "user_id": user, "user_name": user,
-                      "command": "/access", "text": text, "response_url": response_url,
-                      "trigger_id": "t"}).encode()
+    body = urlencode(
+        {
+            "team_id": "T0TEST",
+            "user_id": user,
+            "user_name": user,
+            "command": "/access",
+            "text": text,
+            "response_url": response_url,
+            "trigger_id": "t",
+        }
+    ).encode()
     stamp = str(timestamp if timestamp is not None else int(time.time()))
-    return body, {"Content-Type": "application/x-www-form-urlencoded",
-                  "X-Slack-Request-Timestamp": stamp,
-                  "X-Slack-Signature": sign(secret, stamp, body)}
+    return body, {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": sign(secret, stamp, body),
+    }
 
 
 def trust_policy(role_name: str = "AWSEC2FULLACCESS") -> dict:
@@ -200,4 +227,3 @@ def trust_policy(role_name: str = "AWSEC2FULLACCESS") -> dict:
 
 def shared_fixture(name: str) -> dict:
     return json.loads((SHARED / "fixtures" / name).read_text())
-
