@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from .model import iso, parse_iso
+from .model import iso, parse_iso, utc
 
 SID_PREFIX = "Switchback"
 PLACEHOLDER_SID = "SwitchbackPlaceholder"
@@ -107,6 +107,10 @@ def _with_statements(policy: dict, new_statements: list[dict]) -> dict:
         new_statements = [s for s in new_statements if s.get("Sid") != PLACEHOLDER_SID]
     elif not new_statements:
         new_statements = [dict(PLACEHOLDER)]
+    if new_statements == statements(policy):
+        # Nothing changed: hand back the document as it was, so callers comparing before and
+        # after skip the IAM write (a single-statement object stays as it is, too).
+        return policy
     result = dict(policy)
     result.setdefault("Version", "2012-10-17")
     result["Statement"] = new_statements
@@ -118,7 +122,9 @@ def add_grants(policy: dict, grants: list[Grant], now: datetime) -> dict:
 
     New statements go after everything already there, so foreign statements keep their place.
     """
-    wanted = {g.sid: statement_for(g) for g in grants if g.ends > now}
+    # The statement carries the end to the second (truncated), so compare that end: a grant
+    # ending later within the current second would otherwise be written already dead.
+    wanted = {g.sid: statement_for(g) for g in grants if utc(g.ends) > now}
     kept: list[dict] = []
     for statement in statements(policy):
         if is_grant_statement(statement):
@@ -177,6 +183,11 @@ def check_quota(policy: dict, quota: int) -> None:
 
 def free_slots(policy: dict, sample: Grant, quota: int) -> int:
     """How many more grants like ``sample`` fit, for `/access roles`."""
-    base = len(minified(policy))
+    # The placeholder goes away with the first grant, and the first statement of an empty
+    # list needs no comma before it.
+    kept = [s for s in statements(policy) if s.get("Sid") != PLACEHOLDER_SID]
+    base_document = dict(policy, Statement=kept)
+    base_document.setdefault("Version", "2012-10-17")
+    base = len(minified(base_document)) - (0 if kept else 1)
     per_grant = len(minified(statement_for(sample))) + 1  # the comma between statements
     return max(0, (quota - base) // per_grant)
