@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-_PART = re.compile(r"(\d+)([dhms])")
-_WHOLE = re.compile(r"^(?:\d+[dhms])+$")
+# [0-9], not \d: \d also matches other scripts' digits, which int() then reads.
+_PART = re.compile(r"([0-9]+)([dhms])")
+_WHOLE = re.compile(r"^(?:[0-9]+[dhms])+$")
+_MAX_DIGITS = 12  # int() refuses very long digit strings with a plain ValueError
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
@@ -24,10 +26,15 @@ def parse_duration(text: str) -> timedelta:
     order = "dhms"
     if len(set(units)) != len(units) or units != sorted(units, key=order.index):
         raise DurationError(f"'{text}' is not a duration; write it like 15m, 2h or 1h30m")
+    if any(len(amount) > _MAX_DIGITS for amount, _ in parts):
+        raise DurationError(f"'{text[:40]}' is far too long")
     seconds = sum(int(amount) * _UNIT_SECONDS[unit] for amount, unit in parts)
     if seconds <= 0:
         raise DurationError(f"'{text}' is zero; ask for at least 1m")
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise DurationError(f"'{text}' is far too long") from None
 
 
 def looks_like_duration(text: str) -> bool:
