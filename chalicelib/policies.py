@@ -14,14 +14,18 @@ from pathlib import Path
 
 from .durations import DurationError, format_duration, parse_duration
 
+# re.ASCII: IAM names are ASCII, and \w would also match other scripts' letters. \Z, not $:
+# $ also matches before a trailing newline, which IAM would then reject at grant time.
 ROLE_ARN = re.compile(
-    r"^arn:aws(?:-cn|-us-gov)?:iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})$"
+    r"^arn:(aws(?:-cn|-us-gov)?):iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})\Z",
+    re.ASCII,
 )
 USER_ARN = re.compile(
-    r"^arn:aws(?:-cn|-us-gov)?:iam::(\d{12}):user/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})$"
+    r"^arn:aws(?:-cn|-us-gov)?:iam::(\d{12}):user/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})\Z",
+    re.ASCII,
 )
-SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-ROLE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}\Z")
+ROLE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
 
 DEFAULT_APPROVAL_TIMEOUT = timedelta(hours=1)
 
@@ -196,10 +200,12 @@ def _parse_role(
         problem("description", "must be text")
         description = ""
 
-    def duration(field_name: str, default: timedelta | None) -> timedelta | None:
+    def duration(
+        field_name: str, default: timedelta | None, required: bool = False
+    ) -> timedelta | None:
         raw = doc.get(field_name)
         if raw is None:
-            if default is None:
+            if required:
                 problem(field_name, 'required, like "4h"')
             return default
         if not isinstance(raw, str):
@@ -211,7 +217,7 @@ def _parse_role(
             problem(field_name, str(error))
             return None
 
-    max_duration = duration("max_duration", None)
+    max_duration = duration("max_duration", None, required=True)
     default_duration = duration("default_duration", max_duration)
     approval_timeout = duration("approval_timeout", DEFAULT_APPROVAL_TIMEOUT)
     if max_duration and default_duration and default_duration > max_duration:
@@ -294,11 +300,15 @@ def _id_list(
 def _check_unique_arns(
     roles: dict[str, RoleSpec], files: dict[str, str], problems: list[str]
 ) -> None:
-    seen: dict[str, str] = {}
+    # IAM role names are unique in an account whatever their case or path, so ``role/Admin``
+    # and ``role/ops/admin`` cannot be two roles: compare partition, account and folded name.
+    seen: dict[tuple[str, str, str], str] = {}
     for spec in roles.values():
-        if spec.role_arn in seen:
+        partition, account, name = ROLE_ARN.match(spec.role_arn).groups()
+        key = (partition, account, name.lower())
+        if key in seen:
             problems.append(
-                f"{files[spec.name]}: role_arn: same role as {files[seen[spec.role_arn]]}"
+                f"{files[spec.name]}: role_arn: same role as {files[seen[key]]}"
                 " (one file per AWS role, so grants share one lock and one quota)"
             )
-        seen.setdefault(spec.role_arn, spec.name)
+        seen.setdefault(key, spec.name)
