@@ -121,6 +121,20 @@ def check_decider(
             "The requester may no longer request "
             f"{role.name} (the policies changed since they asked).",
         )
+    # The grant is written from the request, so a role tightened since it was made must not
+    # be granted on the old terms (a longer window, or no MFA condition).
+    if request.duration > role.max_duration:
+        raise Refused(
+            Refusal.DURATION_TOO_LONG,
+            f"{role.name} now allows {format_duration(role.max_duration)} at most, and this "
+            f"request asks for {format_duration(request.duration)}; the requester can ask again.",
+        )
+    if role.require_mfa and not request.require_mfa:
+        raise Refused(
+            Refusal.REQUESTER_NOT_ELIGIBLE,
+            f"{role.name} now requires MFA, and this request was made before that; "
+            "the requester can ask again.",
+        )
     return role
 
 
