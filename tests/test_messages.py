@@ -1,0 +1,232 @@
+"""Slack messages: user text escaped, blocks within Slack's limits, links and commands right."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chalicelib import messages
+from chalicelib.model import AccessRequest, iso
+from chalicelib.policies import RoleSpec
+
+NOW = datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC)
+ROLE_ARN = "arn:aws:iam::123456789012:role/AWSEC2FULLACCESS"
+BASE = "https://switchback.example.com"
+HOSTILE = ["<@U123>", "<!channel>", "<!here>", "<https://evil|click>", "<#C123>"]
+
+ROLE = RoleSpec(
+    name="ec2-admin",
+    role_arn=ROLE_ARN,
+    description="Full EC2 access",
+    max_duration=timedelta(hours=4),
+    default_duration=timedelta(hours=1),
+    requesters=("*",),
+    approvers=("U0BOB",),
+)
+
+
+def request(**changes) -> AccessRequest:
+    base = AccessRequest(
+        id="7QK2M9TX4B",
+        role="ec2-admin",
+        role_arn=ROLE_ARN,
+        requester="U0ALICE",
+        requester_name="alice",
+        principal_arn="arn:aws:iam::123456789012:user/alice",
+        duration_seconds=5400,
+        reason="INC-42 resize the ASG",
+        created_at=iso(NOW),
+        approval_deadline=iso(NOW + timedelta(hours=1)),
+        approvals_required=1,
+        ends_at=iso(NOW + timedelta(minutes=90)),
+    )
+    return replace(base, **changes)
+
+
+def all_texts(payload: dict) -> list[str]:
+    """Every text Slack renders in a payload, top-level and inside blocks."""
+    found = [payload["text"]] if "text" in payload else []
+    for block in payload.get("blocks", []):
+        if "text" in block:
+            found.append(block["text"]["text"])
+        for element in block.get("elements", []):
+            found.append(element["text"]["text"])
+    return found
+
+
+@pytest.mark.parametrize(
+    ("raw", "escaped"),
+    [
+        ("<@U123>", "&lt;@U123&gt;"),
+        ("<!channel>", "&lt;!channel&gt;"),
+        ("<https://evil|click>", "&lt;https://evil|click&gt;"),
+        ("a & b", "a &amp; b"),
+        ("&lt;", "&amp;lt;"),  # typed entities stay literal text
+        ("plain *bold* `code`", "plain *bold* `code`"),
+    ],
+)
+def test_escape(raw, escaped):
+    assert messages.escape(raw) == escaped
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=50))
+def test_escape_leaves_no_markup_characters(text):
+    escaped = messages.escape(text)
+    assert "<" not in escaped and ">" not in escaped
+    unescaped = escaped.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    assert unescaped == text
+
+
+def test_user_text_cannot_ping_or_link_in_the_approvers_message():
+    for hostile in HOSTILE:
+        r = request(reason=f"{hostile} please", requester_name=f"al{hostile}ice")
+        payload = messages.approvers_new_request(r, ROLE, BASE)
+        for text in all_texts(payload):
+            assert hostile not in text
+        section = payload["blocks"][0]["text"]["text"]
+        assert messages.escape(hostile) in section
+        assert "<@U0ALICE>" in section  # our own mention of the requester stays a mention
+
+
+def test_user_text_is_escaped_in_updates():
+    for hostile in HOSTILE:
+        r = request(requester_name=hostile, role="ec2-admin")
+        update = messages.approvers_update(r, "denied", "U0BOB", detail=hostile)
+        for text in all_texts(update):
+            assert hostile not in text
+        assert hostile not in messages.requester_update(r, "denied", "U0BOB", hostile)
+
+
+def test_long_reason_is_clipped_to_slack_section_limit():
+    r = request(reason="x" * 5000)
+    payload = messages.approvers_new_request(r, ROLE, BASE)
+    sections = [b for b in payload["blocks"] if b["type"] == "section"]
+    assert sections
+    for block in sections:
+        assert len(block["text"]["text"]) <= 3000
+    assert sections[0]["text"]["text"].endswith("…")
+    assert len(sections[0]["text"]["text"]) == 3000
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=4000), st.text(max_size=200))
+def test_every_block_fits_whatever_the_text(reason, name):
+    r = request(reason=reason, requester_name=name)
+    payloads = [
+        messages.approvers_new_request(r, ROLE, BASE),
+        messages.approvers_update(r, "denied", "U0BOB", reason),
+        messages.ephemeral(reason),
+        messages.to_requester(reason),
+    ]
+    for payload in payloads:
+        for block in payload["blocks"]:
+            if block["type"] == "section":
+                assert len(block["text"]["text"]) <= messages.SECTION_LIMIT
+            for element in block.get("elements", []):
+                assert len(element["text"]["text"]) <= messages.BUTTON_LIMIT
+
+
+def test_clip():
+    assert messages.clip("abc", 3) == "abc"
+    assert messages.clip("abcd", 3) == "ab…"
+    assert len(messages.clip("y" * 10_000, 3000)) == 3000
+
+
+def test_new_request_has_a_review_button_to_the_page():
+    payload = messages.approvers_new_request(request(), ROLE, BASE)
+    buttons = [
+        element
+        for block in payload["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+    assert len(buttons) == 1
+    assert buttons[0]["type"] == "button"
+    assert buttons[0]["text"]["text"] == "Review"
+    assert buttons[0]["url"] == f"{BASE}/requests/7QK2M9TX4B"
+    section = payload["blocks"][0]["text"]["text"]
+    for fact in ("7QK2M9TX4B", "ec2-admin", "1h30m", "INC-42 resize the ASG", "Full EC2 access"):
+        assert fact in section
+    assert payload["text"] == "alice requests ec2-admin for 1h30m"
+
+
+def test_review_url():
+    assert messages.review_url(BASE, "7QK2M9TX4B") == f"{BASE}/requests/7QK2M9TX4B"
+
+
+def test_switch_role_url():
+    url = messages.switch_role_url(ROLE, request())
+    parts = urlsplit(url)
+    assert (parts.scheme, parts.netloc, parts.path) == (
+        "https",
+        "signin.aws.amazon.com",
+        "/switchrole",
+    )
+    assert parse_qs(parts.query) == {
+        "account": ["123456789012"],
+        "roleName": ["AWSEC2FULLACCESS"],
+        "displayName": ["ec2-admin"],
+    }
+
+
+def test_cli_command_without_mfa():
+    command = messages.cli_command(request())
+    assert command == (f"aws sts assume-role --role-arn {ROLE_ARN} --role-session-name alice")
+    assert "--serial-number" not in command
+
+
+def test_cli_command_with_mfa():
+    r = request(require_mfa=True)
+    assert "--role-session-name alice" in messages.cli_command(r)
+    assert "--serial-number <your MFA device ARN> --token-code <code>" in messages.cli_command(r)
+    serial = "arn:aws:iam::123456789012:mfa/alice"
+    assert f"--serial-number {serial}" in messages.cli_command(r, serial)
+
+
+def test_aws_config_profile():
+    profile = messages.aws_config_profile(request(principal_arn="arn:aws:iam::1:user/p/al.ice"))
+    assert profile.splitlines() == [
+        "[profile ec2-admin]",
+        f"role_arn = {ROLE_ARN}",
+        "source_profile = default",
+        "role_session_name = al.ice",
+    ]
+    assert "mfa_serial" in messages.aws_config_profile(request(require_mfa=True))
+
+
+def test_requester_granted_has_link_cli_profile_and_end():
+    text = messages.requester_granted(request(), ROLE)
+    assert messages.switch_role_url(ROLE, request()) in text
+    assert messages.cli_command(request()) in text
+    assert "[profile ec2-admin]" in text
+    assert "2026-11-28T11:30:00Z" in text  # the fallback of Slack's date formatting
+    assert "/access revoke 7QK2M9TX4B" in text
+
+
+def test_when():
+    assert messages.when(None) == "—"
+    text = messages.when("2026-11-28T11:30:00Z")
+    stamp = int(datetime(2026, 11, 28, 11, 30, tzinfo=UTC).timestamp())
+    assert text.startswith(f"<!date^{stamp}^") and text.endswith("|2026-11-28T11:30:00Z>")
+
+
+def test_updates_name_the_actor_except_the_broker():
+    r = request()
+    assert "<@U0BOB>" in messages.requester_update(r, "denied", "U0BOB")
+    assert "<@" not in messages.requester_update(r, "expired", "switchback")
+    assert "by" not in messages.approvers_update(r, "lapsed", None)["text"]
+    assert messages.approvers_update(r, "granted", None, "until x")["text"] == (
+        "Request `7QK2M9TX4B` (alice, `ec2-admin`) granted — until x."
+    )
+
+
+def test_ephemeral_and_to_requester_stay_private():
+    assert messages.ephemeral("hi")["response_type"] == "ephemeral"
+    later = messages.to_requester("hi")
+    assert later["response_type"] == "ephemeral" and later["replace_original"] is False
