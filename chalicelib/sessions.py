@@ -28,8 +28,17 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _same(expected: str, given: str) -> bool:
+    """Constant-time compare that also takes non-ASCII input (hmac.compare_digest raises
+    TypeError on non-ASCII str, and cookies and form fields can carry anything)."""
+    return hmac.compare_digest(
+        expected.encode("utf-8", "surrogatepass"), given.encode("utf-8", "surrogatepass")
+    )
+
+
 def _mac(key: str, body: str) -> str:
-    return _b64(hmac.new(key.encode(), body.encode(), hashlib.sha256).digest())
+    message = body.encode("utf-8", "surrogatepass")
+    return _b64(hmac.new(key.encode(), message, hashlib.sha256).digest())
 
 
 def new_session(user: str, now: float, lifetime: int = SESSION_SECONDS) -> Session:
@@ -50,7 +59,7 @@ def decode(value: str | None, key: str, now: float) -> Session | None:
     if not value or "." not in value:
         return None
     body, mac = value.rsplit(".", 1)
-    if not hmac.compare_digest(_mac(key, body), mac):
+    if not _same(_mac(key, body), mac):
         return None
     try:
         data = json.loads(_unb64(body))
@@ -78,4 +87,4 @@ def clear_cookie(secure: bool) -> str:
 
 
 def csrf_ok(session: Session | None, submitted: str | None) -> bool:
-    return bool(session and submitted and hmac.compare_digest(session.csrf, submitted))
+    return bool(session and submitted and _same(session.csrf, submitted))
