@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE_FILE = ROOT / ".local" / "stack.json"
+STATE_FILE = Path(os.environ.get("SWITCHBACK_LOCAL_STATE", ROOT / ".local" / "stack.json"))
 DEV_SIGNING_SECRET = "switchback-local-dev-signing-secret"
 # What a role created on the local stack trusts before any grant: a service, like most roles.
 BASELINE_TRUST = {

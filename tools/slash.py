@@ -72,7 +72,9 @@ def main() -> int:
     parser.add_argument("text", nargs="*", help="the command text, e.g. request ec2-admin 1h …")
     args = parser.parse_args()
     try:
-        stack = json.loads((ROOT / ".local" / "stack.json").read_text())
+        from tools.local_stack import STATE_FILE
+
+        stack = json.loads(STATE_FILE.read_text())
     except FileNotFoundError:
         print("The local stack is not running: start it with `make run`.", file=sys.stderr)
         return 2

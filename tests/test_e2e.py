@@ -1,0 +1,141 @@
+"""The whole loop on the real local stack: `python -m tools.local_stack` with its embedded moto
+server, the app over HTTP, a local Slack webhook receiver, and a person's cookie jar."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+import boto3
+import pytest
+
+from tests.conftest import SlackReceiver
+from tools.slash import send
+from tools.stack_process import StackProcess
+
+pytestmark = pytest.mark.e2e
+SECRET = "e2e-signing-secret"
+
+
+class Stack(StackProcess):
+    def __init__(self, tmp: Path, slack: SlackReceiver, **env: str):
+        super().__init__(
+            tmp,
+            SECRET,
+            SLACK_WEBHOOK_URL=f"{slack.url}/webhook/approvers",
+            SWITCHBACK_SWEEP_SECONDS="2",
+            **env,
+        )
+
+
+@pytest.fixture
+def stack(tmp_path: Path, slack: SlackReceiver):
+    running = Stack(tmp_path, slack)
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
+
+
+class Browser:
+    """A person with a cookie jar who follows redirects, as a browser would (no JavaScript)."""
+
+    def __init__(self) -> None:
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+
+    def get(self, url: str) -> tuple[int, str, str]:
+        with self.opener.open(url, timeout=10) as answer:
+            return answer.status, answer.geturl(), answer.read().decode()
+
+    def post(self, url: str, form: dict) -> tuple[int, str, str]:
+        try:
+            with self.opener.open(
+                urllib.request.Request(url, data=urlencode(form).encode(), method="POST"),
+                timeout=15,
+            ) as answer:
+                return answer.status, answer.geturl(), answer.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, url, error.read().decode()
+
+
+def test_request_approve_grant_expire_on_the_local_stack(
+    stack: Stack, slack: SlackReceiver
+) -> None:
+    status, answer = send(
+        stack.api,
+        SECRET,
+        "U0ALICE",
+        "request ec2-admin 1m INC-42 resize the ASG",
+        f"{slack.url}/response/U0ALICE",
+    )
+    assert status == 200 and "pending" in answer["text"], answer
+    [message] = slack.wait_for(lambda p: "Access request" in json.dumps(p))
+    link = message["blocks"][1]["elements"][0]["url"]
+    request_id = link.rsplit("/", 1)[1]
+
+    person = Browser()
+    _, _, page = person.get(link)
+    sign_in = re.search(r"href='([^']+)'>sign in", page).group(1).replace("&amp;", "&")
+    _, _, chooser = person.get(sign_in)
+    assert "bob (U0BOB)" in chooser
+    status, landed, page = person.post(
+        f"{stack.api}/auth/dev", {"user": "U0BOB", "next": f"/requests/{request_id}"}
+    )
+    assert landed == link and "Approve" in page
+    csrf = re.search(r"name=csrf value='([^']+)'", page).group(1)
+    status, landed, page = person.post(f"{link}/approve", {"csrf": csrf})
+    assert status == 200 and landed == link and "Granted" in page
+
+    iam = boto3.client(
+        "iam",
+        endpoint_url=stack.aws_url(),
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+    def trust() -> dict:
+        return iam.get_role(RoleName="AWSEC2FULLACCESS")["Role"]["AssumeRolePolicyDocument"]
+
+    statements = trust()["Statement"]
+    assert [s["Sid"] for s in statements] == ["EC2Service", f"Switchback{request_id}"]
+    grant = statements[1]
+    assert grant["Principal"] == {"AWS": "arn:aws:iam::123456789012:user/alice"}
+    assert grant["Condition"]["StringEquals"] == {"sts:RoleSessionName": "alice"}
+    assert "aws:CurrentTime" in grant["Condition"]["DateLessThan"]
+    granted = slack.wait_for(lambda p: "is granted" in p.get("text", ""))[0]["text"]
+    assert "https://signin.aws.amazon.com/switchrole?account=123456789012" in granted
+    assert "--role-session-name alice" in granted
+
+    deadline = time.monotonic() + 100
+    while time.monotonic() < deadline and len(trust()["Statement"]) > 1:
+        time.sleep(1)
+    assert [s["Sid"] for s in trust()["Statement"]] == ["EC2Service"]
+    slack.wait_for(lambda p: "was expired" in p.get("text", ""), timeout=20)
+    _, _, page = person.get(link)
+    assert "Expired" in page
+
+
+def test_the_stack_refuses_to_start_on_bad_policies(tmp_path: Path, slack: SlackReceiver) -> None:
+    (tmp_path / "roles").mkdir()
+    (tmp_path / "people.toml").write_text(
+        '[people.U0ALICE]\nname = "alice"\naws = "arn:aws:iam::123456789012:user/alice"\n'
+    )
+    (tmp_path / "roles" / "db.toml").write_text(
+        'role_arn = "arn:aws:iam::123456789012:role/Db"\nmax_duration = "1h"\n'
+        'requesters = ["*"]\napprovers = ["U0NOBODY"]\n'
+    )
+    stack = Stack(tmp_path, slack, SWITCHBACK_POLICIES=str(tmp_path))
+    assert stack.process.wait(60) == 2
+    out = stack.output()
+    assert "db.toml: approvers: U0NOBODY not in people.toml" in out
+    assert "Serving on" not in out
