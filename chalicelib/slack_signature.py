@@ -25,4 +25,7 @@ def is_valid(
         return False
     if abs(now - sent_at) > TOLERANCE_SECONDS:
         return False
-    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+    # Compare bytes: compare_digest raises TypeError on str with non-ASCII characters, and the
+    # header is whatever the sender put there.
+    expected = sign(secret, timestamp, body).encode()
+    return hmac.compare_digest(expected, signature.encode("utf-8", "surrogatepass"))
