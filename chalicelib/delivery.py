@@ -27,6 +27,9 @@ PERMANENT_ERRORS = {
 }
 
 
+MAX_RETRY_AFTER = 86400.0  # seconds; a larger Retry-After is read as this
+
+
 @dataclass(frozen=True)
 class Outcome:
     delivered: bool
@@ -55,8 +58,11 @@ def judge(status: int, body: str, headers: dict) -> Outcome:
         wanted = {k.lower(): v for k, v in headers.items()}.get("retry-after")
         try:
             delay = float(wanted[0] if isinstance(wanted, list) else wanted)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError):
             delay = None
+        if delay is not None:
+            # nan, inf or a huge value would break the outbox's timedelta arithmetic
+            delay = min(delay, MAX_RETRY_AFTER) if 0 <= delay < float("inf") else None
         return Outcome(delivered=False, retry_after=delay, error=f"rate limited ({reason})")
     if status >= 500 or status in (408,):
         return Outcome(delivered=False, error=f"HTTP {status}: {reason}")

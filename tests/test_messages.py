@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib import messages
+from chalicelib.delivery import Outcome, judge
 from chalicelib.model import AccessRequest, iso
 from chalicelib.policies import RoleSpec
 
@@ -230,3 +231,79 @@ def test_ephemeral_and_to_requester_stay_private():
     assert messages.ephemeral("hi")["response_type"] == "ephemeral"
     later = messages.to_requester("hi")
     assert later["response_type"] == "ephemeral" and later["replace_original"] is False
+
+
+# -- delivery.judge: what a Slack webhook's answer means ---------------------------------------
+
+
+def test_judge_delivered():
+    assert judge(200, "ok", {}) == Outcome(delivered=True)
+    assert judge(204, "", {}).delivered
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Retry-After": "30"},
+        {"retry-after": "30"},
+        {"RETRY-AFTER": ["30"]},
+        {"Retry-After": ["30", "99"]},
+        {"Retry-After": 30},
+    ],
+)
+def test_judge_rate_limited_reads_retry_after(headers):
+    outcome = judge(429, "rate_limited", headers)
+    assert outcome == Outcome(
+        delivered=False, permanent=False, retry_after=30.0, error="rate limited (rate_limited)"
+    )
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"},
+        {"Retry-After": []},
+        {"Retry-After": "nan"},
+        {"Retry-After": "-5"},
+        {"Retry-After": "inf"},
+    ],
+)
+def test_judge_rate_limited_without_a_usable_retry_after(headers):
+    outcome = judge(429, "", headers)
+    assert not outcome.delivered and not outcome.permanent
+    assert outcome.retry_after is None
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 408])
+def test_judge_retryable(status):
+    outcome = judge(status, "upstream trouble", {})
+    assert not outcome.delivered and not outcome.permanent and outcome.retry_after is None
+    assert str(status) in outcome.error and "upstream trouble" in outcome.error
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (404, "channel_not_found"),
+        (400, "invalid_payload"),
+        (403, "action_prohibited"),
+        (403, ""),
+        (410, "channel_is_archived"),
+        (404, "no_service"),
+    ],
+)
+def test_judge_permanent(status, body):
+    outcome = judge(status, body, {})
+    assert not outcome.delivered and outcome.permanent
+    assert str(status) in outcome.error
+    assert (body or f"HTTP {status}") in outcome.error
+
+
+def test_judge_caps_a_huge_retry_after():
+    assert judge(429, "", {"Retry-After": "1e15"}).retry_after == 86400.0
+    assert judge(429, "", {"Retry-After": "0"}).retry_after == 0.0
+
+
+def test_judge_clips_long_bodies():
+    assert len(judge(500, "x" * 10_000, {}).error) < 300
