@@ -121,14 +121,23 @@ def to_requester(text: str) -> dict:
     }
 
 
+# The console's sign-in host differs per partition (policies accept all three).
+_SIGNIN_HOSTS = {
+    "aws": "signin.aws.amazon.com",
+    "aws-us-gov": "signin.amazonaws-us-gov.com",
+    "aws-cn": "signin.amazonaws.cn",
+}
+
+
 def switch_role_url(role: RoleSpec | None, request: AccessRequest) -> str:
-    account = request.role_arn.split(":")[4]
+    partition, account = request.role_arn.split(":")[1], request.role_arn.split(":")[4]
+    host = _SIGNIN_HOSTS.get(partition, _SIGNIN_HOSTS["aws"])
     role_name = request.role_arn.rsplit("/", 1)[1]
     display = f"{request.role}"[:64]
     query = urlencode(
         {"account": account, "roleName": role_name, "displayName": display}, quote_via=quote
     )
-    return f"https://signin.aws.amazon.com/switchrole?{query}"
+    return f"https://{host}/switchrole?{query}"
 
 
 def cli_command(request: AccessRequest, mfa_serial: str | None = None) -> str:

@@ -176,6 +176,22 @@ def test_switch_role_url():
     }
 
 
+@pytest.mark.parametrize(
+    ("partition", "host"),
+    [("aws-us-gov", "signin.amazonaws-us-gov.com"), ("aws-cn", "signin.amazonaws.cn")],
+)
+def test_switch_role_url_uses_the_partitions_sign_in_host(partition, host):
+    arn = f"arn:{partition}:iam::123456789012:role/Ops"
+    parts = urlsplit(messages.switch_role_url(None, request(role_arn=arn)))
+    assert parts.netloc == host
+    assert parse_qs(parts.query)["roleName"] == ["Ops"]
+
+
+def test_switch_role_url_escapes_the_display_name():
+    url = messages.switch_role_url(None, request(role="a&b=c d"))
+    assert parse_qs(urlsplit(url).query)["displayName"] == ["a&b=c d"]
+
+
 def test_cli_command_without_mfa():
     command = messages.cli_command(request())
     assert command == (f"aws sts assume-role --role-arn {ROLE_ARN} --role-session-name alice")
