@@ -1,43 +1,29 @@
 """Use cases: request, approve, deny, cancel, revoke, grant and the sweep.
 
 Each state change is one conditional write (StoreConflict means someone else moved first, so
-we re-read and decide again). Every IAM write happens under the role's lock, as a
-read-modify-write of the whole trust policy, because IAM has no version check of its own.
+we re-read and decide again). IAM changes go through RoleWriter, one locked write per role.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from . import messages
+from . import messages, telemetry
 from .commands import RequestCommand
 from .decisions import Refusal, Refused, approve, check_decider, check_request, deny
 from .errors import AwsUnavailable, LockBusy, RoleMissing, StoreConflict
-from .iam import IamGateway
-from .model import (
-    AccessRequest,
-    State,
-    TransitionError,
-    iso,
-    new_request_id,
-    parse_iso,
-    transition,
-    utc,
-)
-from .outbox import Outbox
-from .policies import Catalog, RoleSpec
-from .store import OutboxMessage, Store
-from .trust import Grant, QuotaExceeded, add_grants, check_quota, remove_grants
-
-log = logging.getLogger("switchback")
+from .grants import RoleWriter, grant_of
+from .model import AccessRequest, State, TransitionError, iso, new_request_id, transition, utc
+from .notify import Notifier
+from .policies import Catalog
+from .store import Store
+from .trust import QuotaExceeded
 
 BROKER = "switchback"
-RESPONSE_URL_LIFETIME = timedelta(minutes=30)  # Slack's limit on a slash command's response_url
 CONFLICT_RETRIES = 8
 
 
@@ -59,50 +45,29 @@ class Switchback:
         self,
         catalog: Catalog,
         store: Store,
-        iam: IamGateway,
-        outbox: Outbox,
-        default_webhook: str | None,
-        base_url: str = "",
+        writer: RoleWriter,
+        notifier: Notifier,
         clock: Callable[[], datetime] = system_clock,
+        base_url: str = "",
     ):
         self.catalog = catalog
         self.store = store
-        self.iam = iam
-        self.outbox = outbox
-        self.default_webhook = default_webhook
+        self.writer = writer
+        self.notify = notifier
         self.base_url = base_url
         self.clock = clock
-        self._unsent: list[OutboxMessage | None] = []
 
-    # -- messages ----------------------------------------------------------------------------
-    def _approvers_channel(self, role_name: str) -> str | None:
-        role = self.catalog.role(role_name)
-        return (role.webhook_url if role and role.webhook_url else None) or self.default_webhook
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self._clock
 
-    def _tell_approvers(self, request: AccessRequest, payload: dict, kind: str) -> None:
-        self._unsent.append(
-            self.outbox.enqueue(
-                self._approvers_channel(request.role), payload, kind, request.id, self.clock()
-            )
-        )
-
-    def _tell_requester(self, request: AccessRequest, text: str, kind: str) -> None:
-        now = self.clock()
-        fresh = request.response_url and now - parse_iso(request.created_at) < RESPONSE_URL_LIFETIME
-        if fresh:
-            url, payload = request.response_url, messages.to_requester(text)
-        else:  # response_url expired: say it in the approvers' channel, mentioning them
-            url = self._approvers_channel(request.role)
-            payload = {
-                "text": f"{messages.mention(request.requester)} {text}",
-                "blocks": [messages.section(f"{messages.mention(request.requester)} {text}")],
-            }
-        self._unsent.append(self.outbox.enqueue(url, payload, kind, request.id, now))
+    @clock.setter
+    def clock(self, clock: Callable[[], datetime]) -> None:
+        # One clock for the whole service, so tests can move time for all of it at once.
+        self._clock = self.writer.clock = self.notify.clock = clock
 
     def flush(self, seconds: float) -> None:
-        """Send what this call queued, within ``seconds``; the rest goes with the next sweep."""
-        unsent, self._unsent = self._unsent, []
-        self.outbox.send_now(unsent, self.clock(), time.monotonic() + seconds)
+        self.notify.flush(seconds)
 
     # -- requesting --------------------------------------------------------------------------
     def submit(
@@ -131,14 +96,15 @@ class Switchback:
         request = self.store.create_request(
             transition(request, State.PENDING, requester, "requested", now, detail=command.reason)
         )
-        log.info(
-            "access.requested %s %s by %s for %ss",
-            request.id,
-            role.role_arn,
-            requester,
-            request.duration_seconds,
+        telemetry.event(
+            "access.requested",
+            request_id=request.id,
+            role_arn=role.role_arn,
+            principal=person.aws,
+            seconds=request.duration_seconds,
         )
-        self._tell_approvers(
+        telemetry.metric("requests")
+        self.notify.approvers(
             request, messages.approvers_new_request(request, role, self.base_url), "approvers.new"
         )
         return request
@@ -153,15 +119,18 @@ class Switchback:
             return approve(current, approver, now)
 
         request = self._change(request_id, decide)
-        log.info(
-            "access.approved %s by %s (%d of %d)",
-            request.id,
-            approver,
-            len(request.approvals),
-            request.approvals_required,
+        telemetry.event(
+            "access.approved",
+            request_id=request.id,
+            role_arn=request.role_arn,
+            principal=request.principal_arn,
+            approver=approver,
+            approvals=len(request.approvals),
+            required=request.approvals_required,
         )
+        telemetry.metric("approvals")
         if request.state is State.APPROVED:
-            self._tell_approvers(
+            self.notify.approvers(
                 request,
                 messages.approvers_update(request, "approved", approver),
                 "approvers.approved",
@@ -175,13 +144,19 @@ class Switchback:
             return deny(current, approver, now, reason)
 
         request = self._change(request_id, decide)
-        log.info("access.denied %s by %s", request.id, approver)
-        self._tell_approvers(
+        telemetry.event(
+            "access.denied",
+            request_id=request.id,
+            role_arn=request.role_arn,
+            principal=request.principal_arn,
+            approver=approver,
+        )
+        self.notify.approvers(
             request,
             messages.approvers_update(request, "denied", approver, reason),
             "approvers.denied",
         )
-        self._tell_requester(
+        self.notify.requester(
             request,
             messages.requester_update(request, "denied", approver, reason),
             "requester.denied",
@@ -189,19 +164,26 @@ class Switchback:
         return request
 
     def cancel(self, request_id: str, requester: str) -> AccessRequest:
-        def cancel(r: AccessRequest, now: datetime) -> AccessRequest:
-            if r.requester != requester:
+        def cancel(current: AccessRequest, now: datetime) -> AccessRequest:
+            if current.requester != requester:
                 raise Refused(Refusal.NOT_A_REQUESTER, "Only the requester can cancel a request.")
-            if r.state is not State.PENDING:
+            if current.state is not State.PENDING:
                 raise Refused(
                     Refusal.NOT_PENDING,
-                    f"Request {r.id} is {r.state.value.lower()}; "
-                    "only pending requests can be cancelled.",
+                    f"Request {current.id} is "
+                    f"{current.state.value.lower()}; only pending requests can be "
+                    "cancelled.",
                 )
-            return transition(r, State.CANCELLED, requester, "cancelled", now)
+            return transition(current, State.CANCELLED, requester, "cancelled", now)
 
         request = self._change(request_id, cancel)
-        self._tell_approvers(
+        telemetry.event(
+            "access.cancelled",
+            request_id=request.id,
+            role_arn=request.role_arn,
+            principal=request.principal_arn,
+        )
+        self.notify.approvers(
             request,
             messages.approvers_update(request, "cancelled", requester),
             "approvers.cancelled",
@@ -230,35 +212,23 @@ class Switchback:
 
         Safe to repeat: the sweep calls it again for requests a crash left APPROVED.
         """
-        grant = Grant(
-            request_id=request.id,
-            principal_arn=request.principal_arn,
-            session_name=request.session_name,
-            ends=request.ends(),
-            require_mfa=request.require_mfa,
-        )
         try:
-            if grant.ends <= self.clock():
-                raise _CannotGrant("the access window ended before the grant could be written")
-            with self.store.lock(f"role:{request.role_arn}"):
-                trust = self.iam.read(request.role_arn)
-                now = self.clock()
-                updated = add_grants(trust.trust_policy, [grant], now)
-                check_quota(updated, self.iam.trust_quota())
-                if updated != trust.trust_policy:
-                    self.iam.write_trust(request.role_arn, updated)
-        except (QuotaExceeded, RoleMissing, _CannotGrant) as error:
+            if request.ends() <= self.clock():
+                return self._fail(
+                    request, "the access window ended before the grant could be written"
+                )
+            self.writer.apply(request.role_arn, add=[grant_of(request)])
+        except (QuotaExceeded, RoleMissing) as error:
             return self._fail(request, str(error))
         except (AwsUnavailable, LockBusy) as error:
-            log.warning("grant.delayed %s %s: %s", request.id, request.role_arn, error)
+            telemetry.event(
+                "grant.delayed",
+                logging.WARNING,
+                request_id=request.id,
+                role_arn=request.role_arn,
+                error=str(error),
+            )
             return request  # stays APPROVED; the next sweep finishes it
-        log.info(
-            "trust.updated %s %s principal=%s until=%s",
-            request.id,
-            request.role_arn,
-            request.principal_arn,
-            request.ends_at,
-        )
         try:
             active = self.store.save_request(
                 transition(
@@ -272,9 +242,20 @@ class Switchback:
             )
         except StoreConflict:
             return self.store.get_request(request.id) or request  # a concurrent sweep did it
-        role = self.catalog.role(request.role)
-        self._tell_requester(active, messages.requester_granted(active, role), "requester.granted")
-        self._tell_approvers(
+        telemetry.event(
+            "access.granted",
+            request_id=active.id,
+            role_arn=active.role_arn,
+            principal=active.principal_arn,
+            expires=active.ends_at,
+        )
+        telemetry.metric("grants")
+        self.notify.requester(
+            active,
+            messages.requester_granted(active, self.catalog.role(active.role)),
+            "requester.granted",
+        )
+        self.notify.approvers(
             active,
             messages.approvers_update(active, "granted", None, f"until {active.ends_at}"),
             "approvers.granted",
@@ -282,7 +263,15 @@ class Switchback:
         return active
 
     def _fail(self, request: AccessRequest, reason: str) -> AccessRequest:
-        log.error("grant.failed %s %s: %s", request.id, request.role_arn, reason)
+        telemetry.event(
+            "grant.failed",
+            logging.ERROR,
+            request_id=request.id,
+            role_arn=request.role_arn,
+            principal=request.principal_arn,
+            reason=reason,
+        )
+        telemetry.metric("failures")
         try:
             failed = self.store.save_request(
                 transition(
@@ -297,10 +286,10 @@ class Switchback:
             )
         except StoreConflict:
             return self.store.get_request(request.id) or request
-        self._tell_requester(
+        self.notify.requester(
             failed, messages.requester_update(failed, "failed", None, reason), "requester.failed"
         )
-        self._tell_approvers(
+        self.notify.approvers(
             failed, messages.approvers_update(failed, "failed", None, reason), "approvers.failed"
         )
         return failed
@@ -323,25 +312,17 @@ class Switchback:
             )
         ended = self._end_grants(request.role_arn, [request], State.REVOKED, actor)
         if not ended:
-            raise AwsUnavailable(
-                "AWS did not answer; the grant still ends at its time. Try again in a minute."
-            )
+            return self.store.get_request(request_id) or request
         return ended[0]
 
     def _end_grants(
         self, role_arn: str, requests: list[AccessRequest], to: State, actor: str
     ) -> list[AccessRequest]:
         """Remove these grants' statements in one write, then record each as ended."""
-        with self.store.lock(f"role:{role_arn}"):
-            now = self.clock()
-            try:
-                trust = self.iam.read(role_arn)
-            except RoleMissing:
-                trust = None  # nothing left to trust anyone; just record the end
-            if trust is not None:
-                updated = remove_grants(trust.trust_policy, {r.sid for r in requests}, now)
-                if updated != trust.trust_policy:
-                    self.iam.write_trust(role_arn, updated)
+        try:
+            self.writer.apply(role_arn, remove={r.sid for r in requests})
+        except RoleMissing:
+            pass  # nothing left that trusts anyone; just record the end
         what = "expired" if to is State.EXPIRED else "revoked"
         ended = []
         for request in requests:
@@ -351,11 +332,18 @@ class Switchback:
                 )
             except (StoreConflict, TransitionError):
                 continue  # someone else ended it meanwhile
-            log.info("access.%s %s %s principal=%s", what, done.id, role_arn, done.principal_arn)
-            self._tell_requester(
+            telemetry.event(
+                f"access.{what}",
+                request_id=done.id,
+                role_arn=role_arn,
+                principal=done.principal_arn,
+                expires=done.ends_at,
+            )
+            telemetry.metric("expiries" if what == "expired" else "revokes")
+            self.notify.requester(
                 done, messages.requester_update(done, what, actor), f"requester.{what}"
             )
-            self._tell_approvers(
+            self.notify.approvers(
                 done, messages.approvers_update(done, what, actor), f"approvers.{what}"
             )
             ended.append(done)
@@ -377,7 +365,9 @@ class Switchback:
                 report.expired += len(self._end_grants(role_arn, requests, State.EXPIRED, BROKER))
             except (AwsUnavailable, LockBusy) as error:
                 report.errors.append(f"{role_arn}: {error}")
-                log.warning("sweep.role_failed %s: %s", role_arn, error)
+                telemetry.event(
+                    "sweep.role_failed", logging.WARNING, role_arn=role_arn, error=str(error)
+                )
         for request in self.store.due_requests(State.PENDING, iso(now)):
             try:
                 lapsed = self.store.save_request(
@@ -393,21 +383,14 @@ class Switchback:
             except StoreConflict:
                 continue
             report.lapsed += 1
-            self._tell_requester(
+            self.notify.requester(
                 lapsed,
                 messages.requester_update(lapsed, "lapsed", None, "nobody decided in time"),
                 "requester.lapsed",
             )
-            self._tell_approvers(
+            self.notify.approvers(
                 lapsed, messages.approvers_update(lapsed, "lapsed", None), "approvers.lapsed"
             )
         self.flush(20.0)
-        report.messages_sent = self.outbox.deliver_due(self.clock())
+        report.messages_sent = self.notify.outbox.deliver_due(self.clock())
         return report
-
-    def role_spec(self, name: str) -> RoleSpec | None:
-        return self.catalog.role(name)
-
-
-class _CannotGrant(Exception):
-    pass

@@ -6,10 +6,12 @@ import threading
 from datetime import timedelta
 
 from .config import settings
+from .grants import RoleWriter
 from .iam import IamGateway
+from .notify import Notifier
 from .outbox import Outbox
 from .policies import load_catalog
-from .service import Switchback
+from .service import Switchback, system_clock
 from .store import Store
 
 _lock = threading.Lock()
@@ -35,12 +37,15 @@ def service(base_url: str = "") -> Switchback:
             config = settings()
             dynamodb, iam = _clients()
             store = Store(dynamodb, config.table_name)
+            catalog = load_catalog(config.policies_dir)
+            outbox = Outbox(store, timedelta(seconds=config.outbox_max_age_seconds))
             _cache["service"] = Switchback(
-                catalog=load_catalog(config.policies_dir),
+                catalog=catalog,
                 store=store,
-                iam=IamGateway(iam, config.trust_quota_override),
-                outbox=Outbox(store, timedelta(seconds=config.outbox_max_age_seconds)),
-                default_webhook=config.webhook_url,
+                writer=RoleWriter(
+                    store, IamGateway(iam, config.trust_quota_override), system_clock
+                ),
+                notifier=Notifier(catalog, outbox, config.webhook_url, system_clock),
             )
         found: Switchback = _cache["service"]  # type: ignore[assignment]
     if base_url:
