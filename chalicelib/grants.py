@@ -44,7 +44,7 @@ class RoleWriter:
             updated = remove_grants(trust.trust_policy, remove, now)
             updated = add_grants(updated, add, now) if add else updated
             if add:
-                check_quota(updated, self.iam.trust_quota())
+                check_quota(updated, self.iam.trust_quota(role_arn))
             if updated == trust.trust_policy:
                 return False
             self.iam.write_trust(role_arn, updated)

@@ -7,6 +7,7 @@ AwsUnavailable so the caller can leave the work for the next sweep.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -37,16 +38,28 @@ def role_name_of(role_arn: str) -> str:
     return role_arn.rsplit("/", 1)[1]
 
 
-class IamGateway:
-    def __init__(self, client: Any, quota_override: int | None = None):
-        self._client = client
-        self._quota = quota_override
+def account_of(role_arn: str) -> str:
+    return role_arn.split(":")[4]
 
-    def _call(self, operation: str, role_arn: str = "", **kwargs) -> dict:
+
+class IamGateway:
+    """Every call names the role it is about; ``client_for(role_arn)`` picks the IAM client
+    (one account, or the account the role lives in)."""
+
+    def __init__(self, client_for: Callable[[str], Any], quota_override: int | None = None):
+        self._client_for = client_for
+        self._quota_override = quota_override
+        self._quotas: dict[str, int] = {}
+
+    @classmethod
+    def single(cls, client: Any, quota_override: int | None = None) -> IamGateway:
+        return cls(lambda _role_arn: client, quota_override)
+
+    def _call(self, operation: str, role_arn: str, **kwargs) -> dict:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return getattr(self._client, operation)(**kwargs)
+            return getattr(self._client_for(role_arn), operation)(**kwargs)
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             if code == "NoSuchEntity":
@@ -78,9 +91,15 @@ class IamGateway:
             PolicyDocument=minified(policy),
         )
 
-    def trust_quota(self) -> int:
-        """The account's AssumeRolePolicySizeQuota (2,048 unless AWS raised it), read once."""
-        if self._quota is None:
-            summary = self._call("get_account_summary")["SummaryMap"]
-            self._quota = int(summary.get("AssumeRolePolicySizeQuota", DEFAULT_TRUST_QUOTA))
-        return self._quota
+    def trust_quota(self, role_arn: str) -> int:
+        """The AssumeRolePolicySizeQuota of the role's account (2,048 unless AWS raised it),
+        read once per account."""
+        if self._quota_override is not None:
+            return self._quota_override
+        account = account_of(role_arn)
+        if account not in self._quotas:
+            summary = self._call("get_account_summary", role_arn)["SummaryMap"]
+            self._quotas[account] = int(
+                summary.get("AssumeRolePolicySizeQuota", DEFAULT_TRUST_QUOTA)
+            )
+        return self._quotas[account]

@@ -43,7 +43,7 @@ def service(base_url: str = "") -> Switchback:
                 catalog=catalog,
                 store=store,
                 writer=RoleWriter(
-                    store, IamGateway(iam, config.trust_quota_override), system_clock
+                    store, IamGateway.single(iam, config.trust_quota_override), system_clock
                 ),
                 notifier=Notifier(catalog, outbox, config.webhook_url, system_clock),
             )

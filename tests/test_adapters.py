@@ -45,7 +45,7 @@ def iam(aws: str) -> IamGateway:
             }
         ),
     )
-    return IamGateway(client)
+    return IamGateway.single(client)
 
 
 def a_request(
@@ -187,7 +187,7 @@ def test_iam_reads_and_writes_the_trust_policy(iam: IamGateway) -> None:
 
 
 def test_iam_quota_is_read_from_the_account(iam: IamGateway) -> None:
-    assert iam.trust_quota() == 2048
+    assert iam.trust_quota(ROLE_ARN) == 2048
 
 
 def test_missing_role_is_a_project_error(iam: IamGateway) -> None:
