@@ -90,9 +90,13 @@ def check_request(
 
 
 def check_decider(
-    catalog: Catalog, request: AccessRequest, approver: str, now: datetime
+    catalog: Catalog, request: AccessRequest, approver: str, now: datetime, approving: bool = True
 ) -> RoleSpec:
-    """May ``approver`` approve or deny this request now? Eligibility is checked afresh."""
+    """May ``approver`` approve (or, with ``approving=False``, deny) this request now?
+
+    Eligibility is checked afresh. A deny needs only a rightful approver: a request that could
+    no longer be granted as asked can still be turned down, instead of waiting to lapse.
+    """
     if request.state is not State.PENDING:
         raise Refused(
             Refusal.NOT_PENDING, f"This request is already {request.state.value.lower()}."
@@ -110,6 +114,8 @@ def check_decider(
         raise Refused(Refusal.NOT_AN_APPROVER, f"You are not an approver of {role.name}.")
     if approver in request.approvals:
         raise Refused(Refusal.ALREADY_DECIDED, "You have already approved this request.")
+    if not approving:
+        return role
     person = catalog.person(request.requester)
     if (
         not may_request(catalog, request.requester, role)

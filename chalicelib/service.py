@@ -140,7 +140,7 @@ class Switchback:
 
     def deny(self, request_id: str, approver: str, reason: str = "") -> AccessRequest:
         def decide(current: AccessRequest, now: datetime) -> AccessRequest:
-            check_decider(self.catalog, current, approver, now)
+            check_decider(self.catalog, current, approver, now, approving=False)
             return deny(current, approver, now, reason)
 
         request = self._change(request_id, decide)

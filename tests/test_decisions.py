@@ -356,3 +356,15 @@ def test_request_properties():
     assert r.duration == timedelta(hours=1)
     assert r.ends() is None
     assert r.end_if_approved_at(NOW.replace(microsecond=5)) == NOW + timedelta(hours=1)
+
+
+def test_a_request_that_can_no_longer_be_granted_can_still_be_denied():
+    tightened = catalog(role(require_mfa=True))
+    assert refusal(check_decider, tightened, request(), "U0BOB", NOW).reason is (
+        Refusal.REQUESTER_NOT_ELIGIBLE
+    )
+    assert check_decider(tightened, request(), "U0BOB", NOW, approving=False).name == "ec2-admin"
+    own = refusal(check_decider, tightened, request(), "U0ALICE", NOW, False)
+    assert own.reason is Refusal.OWN_REQUEST
+    outsider = refusal(check_decider, tightened, request(), "U0DAVE", NOW, False)
+    assert outsider.reason is Refusal.NOT_AN_APPROVER
