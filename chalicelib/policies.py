@@ -245,6 +245,16 @@ def _parse_role(
         problem(
             "approvals_required", f"{approvals_required} but only {len(approvers)} approvers listed"
         )
+    elif approvers is not None and requesters is not None:
+        # The requester never counts: an approver who may also request needs enough others.
+        self_requesting = [a for a in approvers if "*" in requesters or a in requesters]
+        if self_requesting and approvals_required > len(approvers) - 1:
+            problem(
+                "approvals_required",
+                f"{approvals_required} can never be reached when {self_requesting[0]}, an "
+                f"approver, requests it (the requester never counts; {len(approvers) - 1} "
+                "others are listed)",
+            )
     require_mfa = doc.get("require_mfa", False)
     if not isinstance(require_mfa, bool):
         problem("require_mfa", "must be true or false")

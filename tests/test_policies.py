@@ -257,9 +257,16 @@ def test_approvals_required_more_than_approvers(tmp_path):
     assert "3" in problem and "2 approvers" in problem
 
 
-def test_approvals_required_equal_to_approvers_is_fine(tmp_path):
-    catalog = load_catalog(tree(tmp_path, roles={"ec2-admin": role_with(approvals_required="2")}))
+def test_approvals_required_equal_to_approvers_is_fine_when_approvers_cannot_request(tmp_path):
+    text = role_with(approvals_required="2", requesters='["U0ALICE"]')
+    catalog = load_catalog(tree(tmp_path, roles={"ec2-admin": text}))
     assert catalog.role("ec2-admin").approvals_required == 2
+
+
+def test_a_quorum_an_approvers_own_request_could_never_reach_is_refused(tmp_path):
+    problem = only_problem(tree(tmp_path, roles={"ec2-admin": role_with(approvals_required="2")}))
+    assert "ec2-admin.toml: approvals_required: 2 can never be reached" in problem
+    assert "U0BOB, an approver, requests it" in problem
 
 
 def test_duplicate_role_arn_across_two_files(tmp_path):
