@@ -132,7 +132,8 @@ _SIGNIN_HOSTS = {
 def switch_role_url(role: RoleSpec | None, request: AccessRequest) -> str:
     partition, account = request.role_arn.split(":")[1], request.role_arn.split(":")[4]
     host = _SIGNIN_HOSTS.get(partition, _SIGNIN_HOSTS["aws"])
-    role_name = request.role_arn.rsplit("/", 1)[1]
+    # A role under a path is named with its path in the console's switch-role form.
+    role_name = request.role_arn.split(":role/", 1)[1]
     display = f"{request.role}"[:64]
     query = urlencode(
         {"account": account, "roleName": role_name, "displayName": display}, quote_via=quote

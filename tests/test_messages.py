@@ -187,6 +187,12 @@ def test_switch_role_url_uses_the_partitions_sign_in_host(partition, host):
     assert parse_qs(parts.query)["roleName"] == ["Ops"]
 
 
+def test_switch_role_url_names_a_role_under_a_path_with_its_path():
+    arn = "arn:aws:iam::123456789012:role/ops/oncall/Ec2Admin"
+    parts = urlsplit(messages.switch_role_url(None, request(role_arn=arn)))
+    assert parse_qs(parts.query)["roleName"] == ["ops/oncall/Ec2Admin"]
+
+
 def test_switch_role_url_escapes_the_display_name():
     url = messages.switch_role_url(None, request(role="a&b=c d"))
     assert parse_qs(urlsplit(url).query)["displayName"] == ["a&b=c d"]
