@@ -19,10 +19,10 @@ color:#1d1c1d}
 h1{font-size:1.4rem}dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}
 dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}pre{background:#f4f4f4;padding:.8rem;overflow:auto}
 .state{display:inline-block;padding:.1rem .5rem;border-radius:.3rem;background:#eee;font-weight:600}
+.summary{padding:.6rem .8rem;border-radius:.3rem;background:#eee}
 .PENDING{background:#fff3c4}.ACTIVE,.APPROVED{background:#c9f2d0}
 .DENIED,.FAILED,.REVOKED{background:#fbd3d3}
 .note{background:#eef4ff;padding:.6rem .8rem;border-radius:.3rem}
-.summary{padding:.6rem .8rem;border-radius:.3rem;background:#eee}
 footer{margin-top:2rem;border-top:1px solid #ddd;color:#555}
 form{display:inline-block;margin:.5rem 1rem .5rem 0}
 button{font-size:1rem;padding:.4rem 1.2rem;cursor:pointer}
