@@ -61,7 +61,9 @@ def _html(body: str, status: int = 200, headers: dict | None = None) -> Response
 
 
 def _redirect(location: str, headers: dict | None = None) -> Response:
-    return Response(body="", status_code=303, headers={"Location": location, **(headers or {})})
+    # no-store: these answers carry fresh session cookies, which no cache may keep or replay.
+    headers = {"Location": location, "Cache-Control": "no-store", **(headers or {})}
+    return Response(body="", status_code=303, headers=headers)
 
 
 def _session() -> sessions.Session | None:
