@@ -41,6 +41,7 @@ slash: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/ack_latency.py
 	$(PY) bench/cold_import.py
+	$(PY) bench/approval_race.py
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache .hypothesis test-artifacts

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from urllib.parse import parse_qs, urlencode
 
 from chalice import Chalice, Rate, Response
 
-from chalicelib import pages, sessions, slack_signature
-from chalicelib.config import settings
-from chalicelib.decisions import Refused, check_decider
+from chalicelib import pages, sessions, slack_signature, telemetry
+from chalicelib.config import ConfigError, settings
+from chalicelib.decisions import Refused, check_decider, may_revoke
 from chalicelib.errors import AwsUnavailable, LockBusy
 from chalicelib.model import is_request_id, normalise_request_id
 from chalicelib.trust import Grant, statement_for
@@ -60,7 +61,9 @@ def _html(body: str, status: int = 200, headers: dict | None = None) -> Response
 
 
 def _redirect(location: str, headers: dict | None = None) -> Response:
-    return Response(body="", status_code=303, headers={"Location": location, **(headers or {})})
+    # no-store: these answers carry fresh session cookies, which no cache may keep or replay.
+    headers = {"Location": location, "Cache-Control": "no-store", **(headers or {})}
+    return Response(body="", status_code=303, headers=headers)
 
 
 def _session() -> sessions.Session | None:
@@ -118,15 +121,11 @@ def review(request_id: str) -> Response:
     if missing:
         return missing
     service = _service()
-    session = _session()
     now = service.clock()
-    can_act, why_not = False, ""
-    if session is not None:
-        try:
-            check_decider(service.catalog, found, session.user, now)
-            can_act = True
-        except Refused as refusal:
-            why_not = refusal.message
+    session = _session()
+    if session is None:
+        sign_in = _sign_in_url(f"/requests/{found.id}")
+        return _html(pages.signed_out_page(found, now, sign_in))
     grant = Grant(
         found.id,
         found.principal_arn,
@@ -134,24 +133,41 @@ def review(request_id: str) -> Response:
         found.ends() or found.end_if_approved_at(now),
         found.require_mfa,
     )
-    sign_in = _sign_in_url(f"/requests/{found.id}")
     page = pages.review_page(
         found,
         service.catalog.role(found.role),
-        session.user if session else None,
-        can_act,
-        why_not,
-        session.csrf if session else "",
+        _viewer(service.catalog, found, session, now),
         statement_for(grant),
         now,
-        sign_in,
+        _names(service.catalog),
+        _sign_out_url(),
     )
     return _html(page)
 
 
+def _viewer(catalog, request, session: sessions.Session, now) -> pages.Viewer:
+    person = catalog.person(session.user)
+    name = person.name if person else None
+    if may_revoke(catalog, request, session.user):
+        return pages.Viewer(session.user, name, session.csrf, can_revoke=True)
+    try:
+        check_decider(catalog, request, session.user, now)
+    except Refused as refusal:
+        return pages.Viewer(session.user, name, session.csrf, why_not=refusal.message)
+    return pages.Viewer(session.user, name, session.csrf, can_decide=True)
+
+
+def _names(catalog) -> dict[str, str]:
+    return {"switchback": "Switchback"} | {i: p.name for i, p in catalog.people.items()}
+
+
 def _sign_in_url(next_path: str) -> str:
-    route = "/auth/dev" if settings().local else "/auth/slack"
+    route = "/auth/dev" if settings().dev_sign_in else "/auth/slack"
     return f"{_base_url()}{route}?{urlencode({'next': next_path})}"
+
+
+def _sign_out_url() -> str:
+    return f"{_base_url()}/auth/signout"
 
 
 def _decide(request_id: str, action: str) -> Response:
@@ -181,6 +197,8 @@ def _decide(request_id: str, action: str) -> Response:
     try:
         if action == "approve":
             service.approve(found.id, session.user)
+        elif action == "revoke":
+            service.revoke(found.id, session.user)
         else:
             service.deny(found.id, session.user, form.get("reason", "")[:500])
     except Refused as refusal:
@@ -207,24 +225,38 @@ def deny(request_id: str) -> Response:
     return _decide(request_id, "deny")
 
 
+@app.route("/requests/{request_id}/revoke", methods=["POST"], content_types=FORM)
+def revoke(request_id: str) -> Response:
+    return _decide(request_id, "revoke")
+
+
 # -- sign-in -----------------------------------------------------------------------------------
+# Only paths on this site, in plain characters: never an open redirect, never a header break.
+_SAFE_NEXT = re.compile(r"/(?!/)[A-Za-z0-9/_.~%?=&-]*\Z")
+SIGNED_IN_PATH = "/auth/whoami"
+
+
 def _safe_next(value: str | None) -> str:
-    # Only paths on this site: never an open redirect to another host.
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/healthz"
-    return value
+    return value if value and _SAFE_NEXT.match(value) else SIGNED_IN_PATH
 
 
-def _local_only() -> Response | None:
-    if settings().local:
-        return None
+def _not_found() -> Response:
     return _html(pages.message_page("Not found", "There is no such page."), 404)
+
+
+def _signed_in(user: str, next_path: str, clear_first: list[str] | None = None) -> Response:
+    session = sessions.new_session(user, time.time())
+    cookie = sessions.set_cookie(
+        sessions.encode(session, settings().cookie_key), secure=settings().secure_cookies
+    )
+    cookies = [*clear_first, cookie] if clear_first else cookie
+    return _redirect(f"{_base_url()}{next_path}", {"Set-Cookie": cookies})
 
 
 @app.route("/auth/dev", methods=["GET"])
 def dev_sign_in_page() -> Response:
-    if refused := _local_only():
-        return refused
+    if not settings().dev_sign_in:
+        return _not_found()
     next_path = _safe_next((app.current_request.query_params or {}).get("next"))
     people = sorted(_service().catalog.people.values(), key=lambda p: p.name)
     return _html(pages.dev_sign_in_page(people, next_path))
@@ -232,21 +264,113 @@ def dev_sign_in_page() -> Response:
 
 @app.route("/auth/dev", methods=["POST"], content_types=FORM)
 def dev_sign_in() -> Response:
-    if refused := _local_only():
-        return refused
+    if not settings().dev_sign_in:
+        return _not_found()
     form = _form()
     user = form.get("user", "")
     if user not in _service().catalog.people:
         return _html(pages.message_page("Unknown person", "Pick someone from the list."), 400)
-    session = sessions.new_session(user, time.time())
-    cookie = sessions.set_cookie(
-        sessions.encode(session, settings().cookie_key), secure=settings().secure_cookies
+    return _signed_in(user, _safe_next(form.get("next")))
+
+
+def _callback_url() -> str:
+    return f"{_base_url()}/auth/slack/callback"
+
+
+def _sign_in_failed(title: str, text: str, status: int, reason: str) -> Response:
+    telemetry.event("signin.refused", logging.WARNING, reason=reason)
+    clear = sessions.clear_sign_in_cookie(settings().secure_cookies)
+    return _html(pages.message_page(title, text), status, {"Set-Cookie": clear})
+
+
+@app.route("/auth/slack", methods=["GET"])
+def slack_sign_in() -> Response:
+    """Start Sign in with Slack: remember state and nonce in a signed cookie, go to Slack."""
+    from chalicelib import oidc
+
+    config = settings()
+    try:
+        oidc_settings = config.oidc(_callback_url())
+    except ConfigError as error:
+        return _html(pages.message_page("Sign-in is not set up", str(error)), 503)
+    next_path = _safe_next((app.current_request.query_params or {}).get("next"))
+    attempt = sessions.new_sign_in(next_path, time.time())
+    cookie = sessions.set_sign_in_cookie(
+        sessions.encode_sign_in(attempt, config.cookie_key), config.secure_cookies
     )
-    return _redirect(f"{_base_url()}{_safe_next(form.get('next'))}", {"Set-Cookie": cookie})
+    location = oidc.authorization_url(oidc_settings, attempt.state, attempt.nonce)
+    return Response(
+        body="",
+        status_code=302,
+        headers={"Location": location, "Set-Cookie": cookie, "Cache-Control": "no-store"},
+    )
+
+
+@app.route("/auth/slack/callback", methods=["GET"])
+def slack_sign_in_callback() -> Response:
+    """Slack sends the browser back here with a one-time code and our state."""
+    from chalicelib import oidc
+
+    config = settings()
+    params = app.current_request.query_params or {}
+    attempt = sessions.decode_sign_in(
+        sessions.read_cookie(
+            app.current_request.headers.get("cookie"), sessions.SIGN_IN_COOKIE_NAME
+        ),
+        config.cookie_key,
+        time.time(),
+    )
+    # Checked before the code is redeemed: a code sent to a browser that did not start this
+    # sign-in (login CSRF) is never exchanged.
+    if not sessions.state_ok(attempt, params.get("state")):
+        return _sign_in_failed(
+            "Sign-in failed",
+            "This sign-in was not started in this browser, or took longer than 10 minutes. "
+            "Open the request link again and sign in.",
+            400,
+            "state",
+        )
+    if params.get("error"):
+        return _sign_in_failed(
+            "Not signed in",
+            "Slack did not sign you in. Open the request link to try again.",
+            400,
+            "cancelled",
+        )
+    try:
+        identity = oidc.exchange_code(
+            config.oidc(_callback_url()), params.get("code", ""), attempt.nonce, time.time()
+        )
+    except ConfigError as error:
+        return _html(pages.message_page("Sign-in is not set up", str(error)), 503)
+    except oidc.SignInError as error:
+        status = 403 if error.reason == "wrong_team" else 400
+        return _sign_in_failed("Sign-in failed", error.message, status, error.reason)
+    telemetry.event("signin.ok", user=identity.user_id, team=identity.team_id)
+    clear = sessions.clear_sign_in_cookie(config.secure_cookies)
+    return _signed_in(identity.user_id, attempt.next_path, [clear])
+
+
+@app.route("/auth/whoami", methods=["GET"])
+def who_am_i() -> Response:
+    session = _session()
+    if session is None:
+        return _html(pages.message_page("Not signed in", "Open a request link to sign in."))
+    person = _service().catalog.person(session.user)
+    name = person.name if person else session.user
+    return _html(pages.signed_in_page(name, session.user, session.csrf, _sign_out_url()))
 
 
 @app.route("/auth/signout", methods=["POST"], content_types=FORM)
 def sign_out() -> Response:
+    session = _session()
+    # Without the token another site could sign people out; with no session there is nothing
+    # to protect, and clearing a stale cookie is always fine.
+    if session is not None and not sessions.csrf_ok(session, _form().get("csrf")):
+        return _html(
+            pages.message_page("Refused", "The form's security token is wrong; reload the page."),
+            403,
+        )
     return _html(
         pages.message_page("Signed out", "You are signed out."),
         200,

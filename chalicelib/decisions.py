@@ -171,3 +171,12 @@ def approve(request: AccessRequest, approver: str, now: datetime) -> AccessReque
 
 def deny(request: AccessRequest, approver: str, now: datetime, reason: str = "") -> AccessRequest:
     return transition(request, State.DENIED, approver, "denied", now, detail=reason.strip())
+
+
+def may_revoke(catalog: Catalog, request: AccessRequest, actor: str) -> bool:
+    """The requester and the role's current approvers may end an active grant early."""
+    if request.state is not State.ACTIVE:
+        return False
+    role = catalog.role(request.role)
+    return actor == request.requester or bool(role and actor in role.approvers)
+

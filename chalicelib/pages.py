@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
 from .durations import format_duration
-from .model import AccessRequest, State, iso
+from .model import AccessRequest, AuditEntry, State, iso, parse_iso
 from .policies import Person, RoleSpec
 
 STYLE = """
@@ -18,9 +19,11 @@ color:#1d1c1d}
 h1{font-size:1.4rem}dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}
 dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}pre{background:#f4f4f4;padding:.8rem;overflow:auto}
 .state{display:inline-block;padding:.1rem .5rem;border-radius:.3rem;background:#eee;font-weight:600}
+.summary{padding:.6rem .8rem;border-radius:.3rem;background:#eee}
 .PENDING{background:#fff3c4}.ACTIVE,.APPROVED{background:#c9f2d0}
 .DENIED,.FAILED,.REVOKED{background:#fbd3d3}
 .note{background:#eef4ff;padding:.6rem .8rem;border-radius:.3rem}
+footer{margin-top:2rem;border-top:1px solid #ddd;color:#555}
 form{display:inline-block;margin:.5rem 1rem .5rem 0}
 button{font-size:1rem;padding:.4rem 1.2rem;cursor:pointer}
 .approve{background:#007a5a;color:#fff;border:0;border-radius:.3rem}
@@ -68,65 +71,181 @@ STATE_WORDS = {
     State.FAILED: "Failed: the grant could not be written",
 }
 
+STATEMENT_HEADINGS = {
+    State.PENDING: "Trust statement this grant will write",
+    State.APPROVED: "Trust statement this grant will write",
+    State.ACTIVE: "Trust statement written for this grant",
+    State.EXPIRED: "Trust statement this grant wrote (removed when it expired)",
+    State.REVOKED: "Trust statement this grant wrote (removed when it was revoked)",
+}
+NEVER_WRITTEN = "Trust statement it would have written (never written)"
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking at the review page, and what they may do there."""
+
+    slack_id: str
+    name: str | None
+    csrf: str
+    can_decide: bool = False
+    can_revoke: bool = False
+    why_not: str = ""  # shown when there is nothing they may do
+
+
+def shown_state(request: AccessRequest, now: datetime) -> State:
+    """The state to show: an undecided request past its deadline has lapsed, sweep or not."""
+    if request.state is State.PENDING and now >= parse_iso(request.approval_deadline):
+        return State.LAPSED
+    return request.state
+
+
+def _last(request: AccessRequest, state: State) -> AuditEntry | None:
+    return next((e for e in reversed(request.audit) if e.state is state), None)
+
+
+def state_summary(request: AccessRequest, now: datetime, names: dict[str, str]) -> str:
+    """One plain sentence on where the request stands (text, not HTML)."""
+    state = shown_state(request, now)
+    entry = _last(request, state)
+    who = names.get(entry.actor, entry.actor) if entry else "someone"
+    at = f"{entry.at} UTC" if entry else ""
+    if state is State.PENDING:
+        missing = request.approvals_required - len(request.approvals)
+        return (
+            f"Waiting for {missing} more approval{'s' if missing != 1 else ''} "
+            f"({len(request.approvals)} of {request.approvals_required} so far). "
+            f"Undecided, it lapses at {request.approval_deadline} UTC."
+        )
+    if state is State.APPROVED:
+        return "Approved; the trust statement is being written."
+    if state is State.ACTIVE:
+        return (
+            f"Granted: {request.requester_name} can switch to this role until "
+            f"{request.ends_at} UTC."
+        )
+    if state is State.EXPIRED:
+        return (
+            f"Expired: the access window ended at {request.ends_at} UTC and the trust "
+            "statement was removed."
+        )
+    if state is State.REVOKED:
+        return f"Revoked by {who} at {at}, before its end; the trust statement was removed."
+    if state is State.DENIED:
+        reason = f" Reason: {entry.detail}" if entry and entry.detail else ""
+        return f"Denied by {who} at {at}; nothing was granted.{reason}"
+    if state is State.CANCELLED:
+        return f"Cancelled by the requester at {at}; nothing was granted."
+    if state is State.LAPSED:
+        return (
+            f"Lapsed: nobody decided by {request.approval_deadline} UTC, so nothing was "
+            "granted. The requester can ask again."
+        )
+    return f"Failed: {request.failure or 'the grant could not be written'}. Nothing was granted."
+
+
+def _end_text(request: AccessRequest, state: State, now: datetime) -> str:
+    if state is State.PENDING:
+        return f"{iso(now + request.duration)} UTC if approved now"
+    if request.ends_at and state in STATEMENT_HEADINGS:
+        return f"{request.ends_at} UTC"
+    return "never granted"
+
+
+def _action_forms(request: AccessRequest, viewer: Viewer) -> str:
+    token = f"<input type=hidden name=csrf value='{escape(viewer.csrf)}'>"
+    rid = escape(request.id)
+    if viewer.can_decide:
+        return (
+            f"<form method=post action='{rid}/approve'>{token}"
+            f"<button class=approve type=submit>Approve</button></form>"
+            f"<form method=post action='{rid}/deny'>{token}"
+            f"<label>Reason for denying (optional) <input name=reason maxlength=500></label> "
+            f"<button class=deny type=submit>Deny</button></form>"
+        )
+    if viewer.can_revoke:
+        return (
+            f"<form method=post action='{rid}/revoke'>{token}"
+            f"<button class=deny type=submit>Revoke now</button></form>"
+            "<p>Revoking removes the trust statement at once and ends sessions already "
+            "started.</p>"
+        )
+    return f"<p class=note id=why-not>{escape(viewer.why_not)}</p>"
+
 
 def review_page(
     request: AccessRequest,
     role: RoleSpec | None,
-    viewer: str | None,
-    can_act: bool,
-    why_not: str,
-    csrf: str,
+    viewer: Viewer,
     statement: dict,
     now: datetime,
-    sign_in_url: str,
+    names: dict[str, str],
+    sign_out_url: str,
 ) -> str:
-    end = request.ends_at or iso(now + request.duration) + " (if approved now)"
+    """The request as a signed-in person sees it, with the buttons they may press."""
+    state = shown_state(request, now)
     description = escape(role.description) if role else "(role no longer in the policies)"
+    approvers = ", ".join(escape(names.get(a, a)) for a in request.approvals) or "none yet"
     facts = (
         f"<dt>Requester</dt><dd>{escape(request.requester_name)} "
         f"<code>{escape(request.principal_arn)}</code></dd>"
         f"<dt>Role</dt><dd><code>{escape(request.role)}</code> — {description}<br>"
         f"<code>{escape(request.role_arn)}</code></dd>"
         f"<dt>Duration</dt><dd>{format_duration(request.duration)}</dd>"
-        f"<dt>Ends</dt><dd>{escape(end)}</dd>"
-        f"<dt>Reason</dt><dd>{escape(request.reason)}</dd>"
-        f"<dt>Approvals</dt><dd>{len(request.approvals)} of {request.approvals_required}</dd>"
-        f"<dt>State</dt><dd><span class='state {request.state.value}'>"
-        f"{escape(STATE_WORDS[request.state])}</span>"
-        + (f" — {escape(request.failure)}" if request.failure else "")
-        + "</dd>"
+        f"<dt>Ends</dt><dd id=ends>{escape(_end_text(request, state, now))}</dd>"
+        f"<dt>Reason</dt><dd id=reason>{escape(request.reason)}</dd>"
+        f"<dt>Approvals</dt><dd id=approvals>{len(request.approvals)} of "
+        f"{request.approvals_required} ({approvers})</dd>"
+        f"<dt>State</dt><dd><span id=state class='state {state.value}'>"
+        f"{escape(STATE_WORDS[state])}</span></dd>"
     )
-    if can_act:
-        actions = (
-            f"<form method=post action='{escape(request.id)}/approve'>"
-            f"<input type=hidden name=csrf value='{escape(csrf)}'>"
-            f"<button class=approve type=submit>Approve</button></form>"
-            f"<form method=post action='{escape(request.id)}/deny'>"
-            f"<input type=hidden name=csrf value='{escape(csrf)}'>"
-            f"<label>Reason for denying (optional) <input name=reason maxlength=500></label> "
-            f"<button class=deny type=submit>Deny</button></form>"
-        )
-    elif viewer is None:
-        actions = (
-            f"<p class=note>Sign in to decide: <a href='{escape(sign_in_url)}'>sign in</a></p>"
-        )
-    else:
-        actions = f"<p class=note>{escape(why_not)}</p>"
     audit = "".join(
-        f"<tr><td>{escape(e.at)}</td><td>{escape(e.actor)}</td><td>{escape(e.action)}</td>"
-        f"<td>{escape(e.detail)}</td></tr>"
+        f"<tr><td>{escape(e.at)}</td><td>{escape(names.get(e.actor, e.actor))}</td>"
+        f"<td>{escape(e.action)}</td><td>{escape(e.detail)}</td></tr>"
         for e in request.audit
     )
+    signed_in_as = escape(viewer.name or viewer.slack_id)
     body = (
-        f"<h1>Access request <code>{escape(request.id)}</code></h1><dl>{facts}</dl>"
-        f"<section id=actions>{actions}</section>"
-        f"<h2>Trust statement this grant writes</h2>"
+        f"<h1>Access request <code>{escape(request.id)}</code></h1>"
+        f"<p class='summary {state.value}' id=summary>"
+        f"{escape(state_summary(request, now, names))}</p>"
+        f"<dl>{facts}</dl>"
+        f"<section id=actions>{_action_forms(request, viewer)}</section>"
+        f"<h2>{STATEMENT_HEADINGS.get(state, NEVER_WRITTEN)}</h2>"
         f"<pre id=statement>{escape(json.dumps(statement, indent=2))}</pre>"
-        f"<h2>Audit trail</h2><table><tr><th>When (UTC)</th><th>Who</th><th>What</th>"
+        f"<h2>Audit trail</h2><table id=audit><tr><th>When (UTC)</th><th>Who</th><th>What</th>"
         f"<th>Detail</th></tr>{audit}</table>"
-        + (f"<p>Signed in as <code>{escape(viewer)}</code>.</p>" if viewer else "")
+        f"<footer><form method=post action='{escape(sign_out_url)}'>"
+        f"<input type=hidden name=csrf value='{escape(viewer.csrf)}'>"
+        f"Signed in as {signed_in_as} (<code>{escape(viewer.slack_id)}</code>) "
+        f"<button type=submit>Sign out</button></form></footer>"
     )
     return layout(f"Request {request.id}", body)
+
+
+def signed_out_page(request: AccessRequest, now: datetime, sign_in_url: str) -> str:
+    """What someone not signed in sees: the state, and a sign-in link; no details."""
+    state = shown_state(request, now)
+    body = (
+        f"<h1>Access request <code>{escape(request.id)}</code></h1>"
+        f"<p>State: <span id=state class='state {state.value}'>"
+        f"{escape(STATE_WORDS[state])}</span></p>"
+        f"<p class=note>To see who asked for what and to decide, "
+        f"<a href='{escape(sign_in_url)}'>sign in</a>.</p>"
+    )
+    return layout(f"Request {request.id}", body)
+
+
+def signed_in_page(name: str, slack_id: str, csrf: str, sign_out_url: str) -> str:
+    body = (
+        f"<h1>Signed in</h1><p>You are signed in as {escape(name)} "
+        f"(<code>{escape(slack_id)}</code>). Open a request's Review link from Slack to see "
+        "it and decide.</p>"
+        f"<form method=post action='{escape(sign_out_url)}'>"
+        f"<input type=hidden name=csrf value='{escape(csrf)}'>"
+        f"<button type=submit>Sign out</button></form>"
+    )
+    return layout("Signed in", body)
 
 
 def dev_sign_in_page(people: list[Person], next_path: str) -> str:

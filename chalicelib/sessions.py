@@ -1,4 +1,5 @@
-"""Signed, expiring session cookies and the CSRF token bound to them (stdlib only)."""
+"""Signed, expiring cookies (stdlib only): the session with its CSRF token, and the short-lived
+record of a Sign in with Slack attempt (its state, nonce and where to go afterwards)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from dataclasses import dataclass
 
 COOKIE_NAME = "switchback_session"
 SESSION_SECONDS = 8 * 3600
+SIGN_IN_COOKIE_NAME = "switchback_sign_in"
+SIGN_IN_SECONDS = 10 * 60  # time to get through Slack's consent screen
+# Signed under a different purpose, so a session cookie is never accepted as a sign-in record
+# or the other way round.
+_SIGN_IN_PURPOSE = "sign-in:"
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,14 @@ class Session:
     user: str  # Slack user id
     expires: int  # epoch seconds
     csrf: str  # random, per session; the form echoes it back
+
+
+@dataclass(frozen=True)
+class SignInAttempt:
+    state: str  # echoed by Slack on the redirect back: ties it to this browser
+    nonce: str  # inside Slack's id_token: ties the identity to this attempt
+    next_path: str  # where to go once signed in
+    expires: int  # epoch seconds
 
 
 def _b64(data: bytes) -> str:
@@ -36,9 +50,28 @@ def _same(expected: str, given: str) -> bool:
     )
 
 
-def _mac(key: str, body: str) -> str:
-    message = body.encode("utf-8", "surrogatepass")
+def _mac(key: str, body: str, purpose: str = "") -> str:
+    message = (purpose + body).encode("utf-8", "surrogatepass")
     return _b64(hmac.new(key.encode(), message, hashlib.sha256).digest())
+
+
+def _seal(data: dict, key: str, purpose: str = "") -> str:
+    body = _b64(json.dumps(data, separators=(",", ":")).encode())
+    return f"{body}.{_mac(key, body, purpose)}"
+
+
+def _unseal(value: str | None, key: str, purpose: str = "") -> dict | None:
+    """The signed data in ``value``, or None if it is missing, malformed or tampered with."""
+    if not value or "." not in value:
+        return None
+    body, mac = value.rsplit(".", 1)
+    if not _same(_mac(key, body, purpose), mac):
+        return None
+    try:
+        data = json.loads(_unb64(body))
+    except (ValueError, TypeError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def new_session(user: str, now: float, lifetime: int = SESSION_SECONDS) -> Session:
@@ -46,27 +79,51 @@ def new_session(user: str, now: float, lifetime: int = SESSION_SECONDS) -> Sessi
 
 
 def encode(session: Session, key: str) -> str:
-    body = _b64(
-        json.dumps(
-            {"u": session.user, "e": session.expires, "c": session.csrf}, separators=(",", ":")
-        ).encode()
-    )
-    return f"{body}.{_mac(key, body)}"
+    return _seal({"u": session.user, "e": session.expires, "c": session.csrf}, key)
 
 
 def decode(value: str | None, key: str, now: float) -> Session | None:
     """The session in a cookie value, or None if missing, tampered with or expired."""
-    if not value or "." not in value:
-        return None
-    body, mac = value.rsplit(".", 1)
-    if not _same(_mac(key, body), mac):
-        return None
+    data = _unseal(value, key)
     try:
-        data = json.loads(_unb64(body))
         session = Session(user=str(data["u"]), expires=int(data["e"]), csrf=str(data["c"]))
     except (ValueError, KeyError, TypeError):
         return None
     return session if session.expires > now else None
+
+
+def new_sign_in(next_path: str, now: float, lifetime: int = SIGN_IN_SECONDS) -> SignInAttempt:
+    return SignInAttempt(
+        state=secrets.token_urlsafe(32),
+        nonce=secrets.token_urlsafe(32),
+        next_path=next_path,
+        expires=int(now) + lifetime,
+    )
+
+
+def encode_sign_in(attempt: SignInAttempt, key: str) -> str:
+    data = {"s": attempt.state, "n": attempt.nonce, "x": attempt.next_path, "e": attempt.expires}
+    return _seal(data, key, _SIGN_IN_PURPOSE)
+
+
+def decode_sign_in(value: str | None, key: str, now: float) -> SignInAttempt | None:
+    """The sign-in attempt in a cookie value, or None if missing, tampered with or expired."""
+    data = _unseal(value, key, _SIGN_IN_PURPOSE)
+    try:
+        attempt = SignInAttempt(
+            state=str(data["s"]),
+            nonce=str(data["n"]),
+            next_path=str(data["x"]),
+            expires=int(data["e"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+    return attempt if attempt.expires > now and attempt.state and attempt.nonce else None
+
+
+def state_ok(attempt: SignInAttempt | None, returned_state: str | None) -> bool:
+    """Did Slack send back the state of the attempt this browser started?"""
+    return bool(attempt and returned_state and _same(attempt.state, returned_state))
 
 
 def read_cookie(header: str | None, name: str = COOKIE_NAME) -> str | None:
@@ -77,13 +134,25 @@ def read_cookie(header: str | None, name: str = COOKIE_NAME) -> str | None:
     return None
 
 
-def set_cookie(value: str, secure: bool, max_age: int = SESSION_SECONDS) -> str:
+def set_cookie(
+    value: str, secure: bool, max_age: int = SESSION_SECONDS, name: str = COOKIE_NAME
+) -> str:
     flags = "; Secure" if secure else ""
-    return f"{COOKIE_NAME}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{flags}"
+    # SameSite=Lax: sent when Slack redirects back (a top-level GET), never on another site's
+    # POST, which is what keeps forged approve forms out even before the CSRF check.
+    return f"{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{flags}"
 
 
-def clear_cookie(secure: bool) -> str:
-    return set_cookie("", secure, max_age=0)
+def clear_cookie(secure: bool, name: str = COOKIE_NAME) -> str:
+    return set_cookie("", secure, max_age=0, name=name)
+
+
+def set_sign_in_cookie(value: str, secure: bool) -> str:
+    return set_cookie(value, secure, SIGN_IN_SECONDS, SIGN_IN_COOKIE_NAME)
+
+
+def clear_sign_in_cookie(secure: bool) -> str:
+    return clear_cookie(secure, SIGN_IN_COOKIE_NAME)
 
 
 def csrf_ok(session: Session | None, submitted: str | None) -> bool:

@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 SIGNING_SECRET = "test-signing-secret"
-COOKIE_KEY = "test-cookie-key"
+COOKIE_KEY = "test-cookie-key-long-enough-for-deployed-stages"
 BASE_URL = "http://switchback.test"
 ROLE_ARN = "arn:aws:iam::123456789012:role/AWSEC2FULLACCESS"
 

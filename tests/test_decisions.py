@@ -368,3 +368,41 @@ def test_a_request_that_can_no_longer_be_granted_can_still_be_denied():
     assert own.reason is Refusal.OWN_REQUEST
     outsider = refusal(check_decider, tightened, request(), "U0DAVE", NOW, False)
     assert outsider.reason is Refusal.NOT_AN_APPROVER
+
+
+# -- quorum under any order of clicks ----------------------------------------------------------
+CLICKERS = st.sampled_from(["U0ALICE", "U0BOB", "U0CAROL", "U0DAVE", "U0EVE", "U0NOBODY"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(CLICKERS, max_size=12), st.integers(1, 3))
+def test_quorum_counts_distinct_listed_approvers_only(clicks, required):
+    """Whatever the order and repeats of clicks, only distinct listed approvers other than the
+    requester count, and the request is approved exactly when enough of them clicked."""
+    people = {**PEOPLE, "U0EVE": person("U0EVE", "eve")}
+    approvers = ("U0ALICE", "U0BOB", "U0CAROL", "U0EVE")  # alice lists herself: never counts
+    c = catalog(role(approvers=approvers, approvals_required=required), people=people)
+    current = request(approvals_required=required)
+    for clicker in clicks:
+        try:
+            check_decider(c, current, clicker, NOW)
+        except Refused:
+            continue
+        current = approve(current, clicker, NOW)
+    eligible = list(dict.fromkeys(x for x in clicks if x in ("U0BOB", "U0CAROL", "U0EVE")))
+    assert current.approvals == tuple(eligible[:required])
+    assert (current.state is State.APPROVED) == (len(eligible) >= required)
+    assert "U0ALICE" not in current.approvals
+
+
+def test_may_revoke_only_an_active_grant_and_only_requester_or_approver():
+    from chalicelib.decisions import may_revoke
+
+    active = request(state=State.ACTIVE)
+    assert may_revoke(catalog(), active, "U0ALICE")
+    assert may_revoke(catalog(), active, "U0BOB")
+    assert not may_revoke(catalog(), active, "U0DAVE")
+    assert not may_revoke(catalog(role(approvers=("U0CAROL",))), active, "U0BOB")
+    for state in State:
+        if state is not State.ACTIVE:
+            assert not may_revoke(catalog(), request(state=state), "U0ALICE")

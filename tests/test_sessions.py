@@ -160,3 +160,61 @@ def test_read_cookie():
     assert read_cookie(None) is None
     assert read_cookie("") is None
     assert decode(read_cookie(header), KEY, NOW) is not None
+
+
+# -- the Sign in with Slack attempt ------------------------------------------------------------
+def attempt_cookie(now: float = NOW) -> tuple[sessions.SignInAttempt, str]:
+    attempt = sessions.new_sign_in("/requests/ABCDEFGHJK", now)
+    return attempt, sessions.encode_sign_in(attempt, KEY)
+
+
+def test_sign_in_attempt_round_trip():
+    attempt, value = attempt_cookie()
+    assert attempt.expires == int(NOW) + sessions.SIGN_IN_SECONDS
+    assert len(attempt.state) >= 40 and len(attempt.nonce) >= 40
+    assert attempt.state != attempt.nonce
+    assert sessions.decode_sign_in(value, KEY, NOW) == attempt
+
+
+def test_sign_in_attempt_expires():
+    _, value = attempt_cookie()
+    assert sessions.decode_sign_in(value, KEY, NOW + sessions.SIGN_IN_SECONDS) is None
+
+
+def test_sign_in_attempt_tampered_or_wrong_key_is_none():
+    attempt, value = attempt_cookie()
+    body, mac = value.rsplit(".", 1)
+    other = sessions.encode_sign_in(
+        sessions.SignInAttempt("their-state", attempt.nonce, "/x", attempt.expires), KEY
+    )
+    assert sessions.decode_sign_in(f"{other.rsplit('.', 1)[0]}.{mac}", KEY, NOW) is None
+    assert sessions.decode_sign_in(value, "another-key", NOW) is None
+    assert sessions.decode_sign_in(value[:-2], KEY, NOW) is None
+
+
+def test_session_and_sign_in_cookies_are_not_interchangeable():
+    # Same key, different purposes: neither cookie passes for the other.
+    _, session_value = cookie()
+    _, attempt_value = attempt_cookie()
+    assert sessions.decode_sign_in(session_value, KEY, NOW) is None
+    assert decode(attempt_value, KEY, NOW) is None
+
+
+def test_state_ok():
+    attempt, _ = attempt_cookie()
+    assert sessions.state_ok(attempt, attempt.state)
+    assert not sessions.state_ok(attempt, attempt.nonce)
+    assert not sessions.state_ok(attempt, attempt.state + "x")
+    assert not sessions.state_ok(attempt, "")
+    assert not sessions.state_ok(attempt, None)
+    assert not sessions.state_ok(None, attempt.state)
+    assert not sessions.state_ok(attempt, "é")
+
+
+def test_sign_in_cookie_flags():
+    parts = [p.strip() for p in sessions.set_sign_in_cookie("v", secure=True).split(";")]
+    assert parts[0] == f"{sessions.SIGN_IN_COOKIE_NAME}=v"
+    assert {"HttpOnly", "SameSite=Lax", "Secure", "Path=/"} <= set(parts)
+    assert f"Max-Age={sessions.SIGN_IN_SECONDS}" in parts
+    cleared = [p.strip() for p in sessions.clear_sign_in_cookie(secure=False).split(";")]
+    assert cleared[0] == f"{sessions.SIGN_IN_COOKIE_NAME}=" and "Max-Age=0" in cleared

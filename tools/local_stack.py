@@ -140,6 +140,8 @@ def main() -> int:
         "127.0.0.1",
         port,
     )
+    # socketserver listens with a backlog of 5; approvers clicking at once must not be reset.
+    server.server.socket.listen(128)
     STATE_FILE.parent.mkdir(exist_ok=True)
     STATE_FILE.write_text(
         json.dumps(
