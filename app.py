@@ -5,14 +5,13 @@ Each handler is a few lines: verify, parse, one use case, present. Nothing is bu
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from urllib.parse import parse_qs, urlencode
 
 from chalice import Chalice, Rate, Response
 
-from chalicelib import pages, sessions, slack_signature
+from chalicelib import pages, sessions, slack_signature, telemetry
 from chalicelib.config import settings
 from chalicelib.decisions import Refused, check_decider
 from chalicelib.errors import AwsUnavailable, LockBusy
@@ -25,6 +24,19 @@ logging.getLogger("switchback").setLevel(logging.INFO)
 
 FORM = ["application/x-www-form-urlencoded"]
 ACK_BUDGET_SECONDS = 1.5  # inline sends stop here, so Slack gets its answer well within 3 s
+
+
+@app.middleware("all")
+def observe(event, get_response):
+    # Every line of this invocation carries its Lambda request id; metrics leave at its end.
+    context = getattr(event, "lambda_context", None) or getattr(event, "context", None)
+    telemetry.start_invocation(getattr(context, "aws_request_id", None))
+    if not settings().local:
+        telemetry.start_tracing()
+    try:
+        return get_response(event)
+    finally:
+        telemetry.flush()
 
 
 def _service():
@@ -256,7 +268,9 @@ def sign_out() -> Response:
 
 # -- the sweep ---------------------------------------------------------------------------------
 def run_sweep() -> dict:
+    started = time.monotonic()
     report = _service().sweep()
+    telemetry.metric("sweep_duration", (time.monotonic() - started) * 1000, "Milliseconds")
     summary = {
         "expired": report.expired,
         "lapsed": report.lapsed,
@@ -266,7 +280,7 @@ def run_sweep() -> dict:
     }
     # Quiet passes are the norm; say something only when the pass did or hit something.
     level = logging.INFO if any(summary.values()) else logging.DEBUG
-    app.log.log(level, "sweep.done %s", json.dumps(summary))
+    telemetry.event("sweep.done", level, **summary)
     return summary
 
 

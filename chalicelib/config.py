@@ -1,4 +1,10 @@
-"""Settings read from the environment once per process (never at import time)."""
+"""Settings read from the environment once per process (never at import time).
+
+Secrets (Slack's signing secret, the Slack app's client secret, the cookie key) come from the
+environment on the local stage, and from Secrets Manager on deployed stages: the environment
+then holds only their ARNs, and values are cached for SECRET_MAX_AGE_SECONDS (Powertools
+Parameters), so a rotated secret is picked up without a redeploy.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 LOCAL_STAGE = "local"
+# Secret -> the variable holding its Secrets Manager ARN on deployed stages.
+SECRET_ARN_VARIABLES = {
+    "SLACK_SIGNING_SECRET": "SLACK_SIGNING_SECRET_ARN",
+    "SLACK_CLIENT_SECRET": "SLACK_CLIENT_SECRET_ARN",
+    "SWITCHBACK_COOKIE_KEY": "SWITCHBACK_COOKIE_KEY_ARN",
+}
+SECRET_ACTIONS = ("secretsmanager:GetSecretValue",)  # all the broker asks Secrets Manager
+SECRET_MAX_AGE_SECONDS = 300
 
 
 class ConfigError(RuntimeError):
@@ -18,8 +32,6 @@ class Settings:
     stage: str
     table_name: str
     policies_dir: str
-    signing_secret: str
-    cookie_key: str
     webhook_url: str | None
     base_url: str | None
     command_name: str
@@ -33,6 +45,19 @@ class Settings:
     @property
     def secure_cookies(self) -> bool:
         return not self.local
+
+    @property
+    def signing_secret(self) -> str:
+        return secret("SLACK_SIGNING_SECRET")
+
+    @property
+    def cookie_key(self) -> str:
+        return secret("SWITCHBACK_COOKIE_KEY")
+
+    @property
+    def slack_client_secret(self) -> str:
+        """The Slack app's client secret, for Sign in with Slack (deployed stages)."""
+        return secret("SLACK_CLIENT_SECRET")
 
 
 def _required(name: str) -> str:
@@ -50,11 +75,36 @@ def settings() -> Settings:
         stage=stage,
         table_name=os.environ.get("SWITCHBACK_TABLE", "switchback"),
         policies_dir=os.environ.get("SWITCHBACK_POLICIES", "policies"),
-        signing_secret=_required("SLACK_SIGNING_SECRET"),
-        cookie_key=_required("SWITCHBACK_COOKIE_KEY"),
         webhook_url=os.environ.get("SLACK_WEBHOOK_URL") or None,
         base_url=(os.environ.get("SWITCHBACK_BASE_URL") or "").rstrip("/") or None,
         command_name=os.environ.get("SWITCHBACK_SLACK_COMMAND", "/access"),
         outbox_max_age_seconds=int(os.environ.get("SWITCHBACK_OUTBOX_MAX_AGE", "86400")),
         trust_quota_override=int(quota) if quota else None,
     )
+
+
+def secret(name: str) -> str:
+    """The secret ``name`` (a key of SECRET_ARN_VARIABLES): the variable itself on the local
+    stage; on deployed stages, the Secrets Manager secret whose ARN the ``_ARN`` variable holds,
+    read at most once per SECRET_MAX_AGE_SECONDS."""
+    if settings().local:
+        return _required(name)
+    arn = _required(SECRET_ARN_VARIABLES[name])
+    from aws_lambda_powertools.utilities.parameters import GetParameterError
+
+    try:
+        value = _secrets().get(arn, max_age=SECRET_MAX_AGE_SECONDS)
+    except GetParameterError as error:
+        raise ConfigError(f"{name}: cannot read the secret {arn} ({error})") from error
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{name}: the secret {arn} is empty; put the value in Secrets Manager")
+    return value.strip()
+
+
+@lru_cache(maxsize=1)
+def _secrets():
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from . import aws
+
+    return SecretsProvider(boto3_client=aws.client("secretsmanager"))
