@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-# observer(action, params), e.g. ("iam:GetRole", {"RoleName": "Admin"})
-CallObserver = Callable[[str, dict], None]
+# observer(action, params, assumed_role), e.g. ("iam:GetRole", {"RoleName": "Admin"}, None):
+# assumed_role is the role whose credentials sign the call, None for the broker's own.
+CallObserver = Callable[[str, dict, str | None], None]
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {}
@@ -36,11 +38,13 @@ def session():
         return _state["session"]
 
 
-def client(service_name: str, **credentials: str) -> Any:
+def client(service_name: str, assumed_role: str | None = None, **credentials: str) -> Any:
     """A new client for ``service_name``; ``credentials`` (aws_access_key_id…) override the
-    session's, e.g. for a role assumed in another account."""
+    session's, for ``assumed_role`` (a role assumed in another account)."""
     made = session().client(service_name, config=_config(), **credentials)
-    made.meta.events.register("before-parameter-build.*.*", _tell_observers)
+    made.meta.events.register(
+        "before-parameter-build.*.*", partial(_tell_observers, assumed_role=assumed_role)
+    )
     return made
 
 
@@ -56,8 +60,8 @@ def forget() -> None:
         _observers.clear()
 
 
-def _tell_observers(model, params, **_) -> None:
+def _tell_observers(model, params, assumed_role: str | None, **_) -> None:
     if _observers:
         action = f"{model.service_model.signing_name}:{model.name}"
         for observer in list(_observers):
-            observer(action, params)
+            observer(action, params, assumed_role)

@@ -72,6 +72,7 @@ class AccountClients:
         credentials = answer["Credentials"]
         client = self._make_client(
             "iam",
+            assumed_role=manager,
             aws_access_key_id=credentials["AccessKeyId"],
             aws_secret_access_key=credentials["SecretAccessKey"],
             aws_session_token=credentials["SessionToken"],

@@ -91,8 +91,11 @@ def record_aws_calls(path: Path) -> None:
     lock = threading.Lock()
     kept = ("RoleName", "PolicyName", "RoleArn", "TableName", "IndexName", "SecretId")
 
-    def write(action: str, params: dict) -> None:
-        line = json.dumps({"action": action, **{k: params[k] for k in kept if k in params}})
+    def write(action: str, params: dict, assumed_role: str | None) -> None:
+        signer = {"assumed_role": assumed_role} if assumed_role else {}
+        line = json.dumps(
+            {"action": action, **signer, **{k: params[k] for k in kept if k in params}}
+        )
         with lock, path.open("a") as out:
             out.write(line + "\n")
 
