@@ -10,6 +10,7 @@ first event, never at import time.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import threading
@@ -86,12 +87,19 @@ def flush() -> None:
 
 def start_tracing() -> None:
     """Trace AWS calls with X-Ray (Powertools Tracer patches botocore). Deployed stages only:
-    locally there is no X-Ray daemon, and importing the SDK would cost start-up time."""
+    locally there is no X-Ray daemon, and importing the SDK would cost start-up time. The
+    package vendors the X-Ray SDK; without it, Lambda's own trace of the invocation remains."""
     with _lock:
-        if "tracer" not in _parts:
+        if "tracer" in _parts:
+            return
+        if importlib.util.find_spec("aws_xray_sdk") is None:
+            _parts["tracer"] = None
+        else:
             from aws_lambda_powertools import Tracer
 
-            _parts["tracer"] = Tracer(service=service_name())
+            _parts["tracer"] = Tracer(service=service_name(), patch_modules=["botocore"])
+    if _parts["tracer"] is None:
+        event("tracing.unavailable", logging.WARNING, reason="aws_xray_sdk is not in the bundle")
 
 
 def forget() -> None:

@@ -112,6 +112,8 @@ def test_the_zip_holds_the_app_and_the_policies_but_not_boto3(packaged: Path) ->
     assert "chalicelib/policies/roles/ec2-admin.toml" in names
     assert not any(n.startswith(("boto3/", "botocore/")) for n in names)
     assert any(n.startswith("aws_lambda_powertools/") for n in names)
+    # The X-Ray SDK for Powertools Tracer, vendored without its botocore dependency.
+    assert {"aws_xray_sdk/__init__.py", "wrapt/__init__.py"} <= names
     report = (packaged / "package-report.txt").read_text()
     assert "MiB zipped" in report and "boto3/botocore bundled: no" in report
 

@@ -4,6 +4,7 @@
    because Chalice bundles only app.py, chalicelib/ and vendor/.
 2. Fills BrokerRole's policy in deploy/template.yaml from policies/ (tools/broker_policy.py).
 3. Runs `chalice package --merge-template` into dist/<stage>/: sam.json and deployment.zip.
+   The X-Ray SDK (deploy/vendor-requirements.txt) goes into vendor/ without its dependencies.
 4. Reports the zip's size and what takes the room, and what each other account's manager-role
    stack needs (dist/<stage>/spoke-accounts.json).
 
@@ -18,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -30,6 +32,9 @@ from tools.broker_policy import broker_policy
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "deploy" / "template.yaml"
 BUNDLED_POLICIES = ROOT / "chalicelib" / "policies"  # SWITCHBACK_POLICIES on deployed stages
+VENDOR = ROOT / "vendor"  # Chalice copies it into the zip as it is
+VENDOR_REQUIREMENTS = ROOT / "deploy" / "vendor-requirements.txt"
+LAMBDA_PLATFORM = ("--platform", "manylinux2014_x86_64", "--implementation", "cp")
 DEPLOYED_STAGES = ("dev", "prod")
 
 
@@ -59,6 +64,27 @@ def bundle_policies(source: Path) -> None:
     if BUNDLED_POLICIES.exists():
         shutil.rmtree(BUNDLED_POLICIES)
     shutil.copytree(source, BUNDLED_POLICIES, ignore=shutil.ignore_patterns(".*", "__pycache__"))
+
+
+def vendor_without_dependencies() -> None:
+    """Wheels for Lambda's platform and this Python, unpacked into vendor/."""
+    if VENDOR.exists():
+        shutil.rmtree(VENDOR)
+    VENDOR.mkdir()
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"  # Chalice's runtime too
+    with tempfile.TemporaryDirectory() as wheels:
+        subprocess.run(
+            [
+                *(sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"),
+                *("--only-binary=:all:", *LAMBDA_PLATFORM, "--python-version", python),
+                *("-r", str(VENDOR_REQUIREMENTS), "-d", wheels),
+            ],
+            check=True,
+            stderr=subprocess.DEVNULL,
+        )
+        for wheel in sorted(Path(wheels).glob("*.whl")):
+            with zipfile.ZipFile(wheel) as unpacked:
+                unpacked.extractall(VENDOR)
 
 
 def zip_report(path: Path) -> str:
@@ -96,6 +122,7 @@ def package(stage: str, policies: Path, out: Path) -> Path:
     merge_file = out / f"merge-template-{stage}.json"
     merge_file.write_text(json.dumps(merge_template(catalog), indent=1))
     bundle_policies(policies)
+    vendor_without_dependencies()
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
     subprocess.run(
         [
