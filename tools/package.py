@@ -123,6 +123,8 @@ def package(stage: str, policies: Path, out: Path) -> Path:
     merge_file.write_text(json.dumps(merge_template(catalog), indent=1))
     bundle_policies(policies)
     vendor_without_dependencies()
+    for stale in (ROOT / "chalicelib").rglob("__pycache__"):
+        shutil.rmtree(stale, ignore_errors=True)  # Chalice would zip this machine's bytecode
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
     subprocess.run(
         [
