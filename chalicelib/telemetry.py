@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import sys
 import threading
 from typing import Any
 
@@ -28,6 +29,17 @@ _parts: dict[str, Any] = {}
 _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
+class _CurrentStdout:
+    """Whatever sys.stdout is at the time of writing (Powertools keeps the stream it was given,
+    and Python's logger outlives our references to it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
 def service_name() -> str:
     name = os.environ.get("POWERTOOLS_SERVICE_NAME", "").strip() or SERVICE
     return SERVICE if name == CHALICE_APP_NAME else name
@@ -40,7 +52,9 @@ def logger():
             from aws_lambda_powertools import Logger
 
             level = os.environ.get("POWERTOOLS_LOG_LEVEL") or os.environ.get("LOG_LEVEL") or "INFO"
-            _parts["logger"] = Logger(service=service_name(), level=level, utc=True)
+            _parts["logger"] = Logger(
+                service=service_name(), level=level, utc=True, stream=_CurrentStdout()
+            )
         return _parts["logger"]
 
 
@@ -103,6 +117,9 @@ def start_tracing() -> None:
 
 
 def forget() -> None:
-    """Drop the Logger, Metrics and Tracer (tests change the environment between cases)."""
+    """Drop the Logger, Metrics and Tracer, and unflushed metrics (tests change the environment
+    between cases)."""
     with _lock:
+        if _parts.get("metrics") is not None:
+            _parts["metrics"].clear_metrics()  # Powertools keeps them per class, not per object
         _parts.clear()
