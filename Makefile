@@ -7,8 +7,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 AS ?= U0ALICE
+STAGE ?= prod
+BUCKET ?=
+STACK ?=
+PARAMS ?=
 
-.PHONY: run test lint slash bench browser clean
+.PHONY: run test lint slash bench browser clean package deploy
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,5 +47,14 @@ bench: $(STAMP)
 	$(PY) bench/cold_import.py
 	$(PY) bench/approval_race.py
 
+# dist/$(STAGE)/: the CloudFormation (SAM) template and the Lambda zip, for any way of deploying.
+package: $(STAMP)
+	$(PY) -m tools.package --stage $(STAGE)
+
+# package, then `aws cloudformation package` + `deploy` (needs the AWS CLI and credentials).
+deploy: $(STAMP)
+	$(PY) -m tools.deploy --stage $(STAGE) --bucket "$(BUCKET)" $(if $(STACK),--stack $(STACK)) \
+	  $(if $(PARAMS),--parameters $(PARAMS))
+
 clean:
-	rm -rf $(VENV) .local .pytest_cache .hypothesis test-artifacts
+	rm -rf $(VENV) .local .pytest_cache .hypothesis test-artifacts dist vendor chalicelib/policies

@@ -5,7 +5,6 @@ Each handler is a few lines: verify, parse, one use case, present. Nothing is bu
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -26,6 +25,19 @@ logging.getLogger("switchback").setLevel(logging.INFO)
 
 FORM = ["application/x-www-form-urlencoded"]
 ACK_BUDGET_SECONDS = 1.5  # inline sends stop here, so Slack gets its answer well within 3 s
+
+
+@app.middleware("all")
+def observe(event, get_response):
+    # Every line of this invocation carries its Lambda request id; metrics leave at its end.
+    context = getattr(event, "lambda_context", None) or getattr(event, "context", None)
+    telemetry.start_invocation(getattr(context, "aws_request_id", None))
+    if not settings().local:
+        telemetry.start_tracing()
+    try:
+        return get_response(event)
+    finally:
+        telemetry.flush()
 
 
 def _service():
@@ -380,7 +392,9 @@ def sign_out() -> Response:
 
 # -- the sweep ---------------------------------------------------------------------------------
 def run_sweep() -> dict:
+    started = time.monotonic()
     report = _service().sweep()
+    telemetry.metric("sweep_duration", (time.monotonic() - started) * 1000, "Milliseconds")
     summary = {
         "expired": report.expired,
         "lapsed": report.lapsed,
@@ -390,7 +404,7 @@ def run_sweep() -> dict:
     }
     # Quiet passes are the norm; say something only when the pass did or hit something.
     level = logging.INFO if any(summary.values()) else logging.DEBUG
-    app.log.log(level, "sweep.done %s", json.dumps(summary))
+    telemetry.event("sweep.done", level, **summary)
     return summary
 
 

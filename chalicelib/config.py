@@ -1,14 +1,28 @@
-"""Settings read from the environment once per process (never at import time)."""
+"""Settings read from the environment once per process (never at import time).
+
+Secrets (Slack's signing secret, the Slack app's client secret, the cookie key) come from the
+environment on the local stage, and from Secrets Manager on deployed stages: the environment
+then holds only their ARNs, and values are cached for SECRET_MAX_AGE_SECONDS (Powertools
+Parameters), so a rotated secret is picked up without a redeploy.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 LOCAL_STAGE = "local"
+# Secret -> the variable holding its Secrets Manager ARN on deployed stages.
+SECRET_ARN_VARIABLES = {
+    "SLACK_SIGNING_SECRET": "SLACK_SIGNING_SECRET_ARN",
+    "SLACK_CLIENT_SECRET": "SLACK_CLIENT_SECRET_ARN",
+    "SWITCHBACK_COOKIE_KEY": "SWITCHBACK_COOKIE_KEY_ARN",
+}
+SECRET_ACTIONS = ("secretsmanager:GetSecretValue",)  # all the broker asks Secrets Manager
+SECRET_MAX_AGE_SECONDS = 300
 # A session cookie signed with a short key could be forged offline, and a forged session can
-# approve access; deployed stages refuse to start with less.
+# approve access; deployed stages refuse to use less.
 MIN_COOKIE_KEY_CHARS = 32
 
 
@@ -21,16 +35,13 @@ class Settings:
     stage: str
     table_name: str
     policies_dir: str
-    signing_secret: str = field(repr=False)
-    cookie_key: str = field(repr=False)
     webhook_url: str | None
     base_url: str | None
     command_name: str
     outbox_max_age_seconds: int
     trust_quota_override: int | None
-    # Sign in with Slack (deployed stages). Read here only, so they can come from elsewhere.
+    # Sign in with Slack (deployed stages); the client secret is a secret, read on use.
     slack_client_id: str | None = None
-    slack_client_secret: str | None = field(default=None, repr=False)
     slack_team_id: str | None = None
     slack_oidc_authorize_url: str = "https://slack.com/openid/connect/authorize"
     slack_oidc_token_url: str = "https://slack.com/api/openid.connect.token"
@@ -48,15 +59,39 @@ class Settings:
         """Local sign-in (pick a person, no password) exists on the local stage only."""
         return self.local
 
+    @property
+    def signing_secret(self) -> str:
+        return secret("SLACK_SIGNING_SECRET")
+
+    @property
+    def cookie_key(self) -> str:
+        key = secret("SWITCHBACK_COOKIE_KEY")
+        if not self.local and len(key) < MIN_COOKIE_KEY_CHARS:
+            raise ConfigError(
+                f"SWITCHBACK_COOKIE_KEY is shorter than {MIN_COOKIE_KEY_CHARS} characters; "
+                "use a random one, e.g. python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'"
+            )
+        return key
+
+    @property
+    def slack_client_secret(self) -> str:
+        """The Slack app's client secret, for Sign in with Slack (deployed stages)."""
+        return secret("SLACK_CLIENT_SECRET")
+
     def oidc(self, redirect_uri: str):
-        """Sign in with Slack settings; ConfigError names the first missing variable."""
+        """Sign in with Slack settings; ConfigError names every missing variable."""
         from .oidc import OidcSettings
 
+        try:
+            client_secret = self.slack_client_secret
+        except ConfigError:
+            client_secret = None
         missing = [
             name
             for name, value in (
                 ("SLACK_CLIENT_ID", self.slack_client_id),
-                ("SLACK_CLIENT_SECRET", self.slack_client_secret),
+                ("SLACK_CLIENT_SECRET", client_secret),
                 ("SLACK_TEAM_ID", self.slack_team_id),
             )
             if not value
@@ -65,7 +100,7 @@ class Settings:
             raise ConfigError(f"{', '.join(missing)} not set: Sign in with Slack is off")
         return OidcSettings(
             client_id=self.slack_client_id,
-            client_secret=self.slack_client_secret,
+            client_secret=client_secret,
             redirect_uri=redirect_uri,
             team_id=self.slack_team_id,
             authorize_url=self.slack_oidc_authorize_url,
@@ -84,39 +119,26 @@ def _optional(name: str) -> str | None:
     return os.environ.get(name, "").strip() or None
 
 
-def _check_stage(stage: str, cookie_key: str) -> None:
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    stage = os.environ.get("SWITCHBACK_STAGE", LOCAL_STAGE).strip() or LOCAL_STAGE
     if stage == LOCAL_STAGE and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         # The local stage signs anyone in without a password; it must never run deployed.
         raise ConfigError(
             "SWITCHBACK_STAGE=local inside AWS Lambda; deploy the dev or prod stage instead"
         )
-    if stage != LOCAL_STAGE and len(cookie_key) < MIN_COOKIE_KEY_CHARS:
-        raise ConfigError(
-            f"SWITCHBACK_COOKIE_KEY is shorter than {MIN_COOKIE_KEY_CHARS} characters; "
-            "use a random one, e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
-        )
-
-
-@lru_cache(maxsize=1)
-def settings() -> Settings:
-    stage = os.environ.get("SWITCHBACK_STAGE", LOCAL_STAGE).strip() or LOCAL_STAGE
     quota = os.environ.get("SWITCHBACK_TRUST_QUOTA", "").strip()
-    cookie_key = _required("SWITCHBACK_COOKIE_KEY")
-    _check_stage(stage, cookie_key)
     defaults = Settings.__dataclass_fields__
     return Settings(
         stage=stage,
         table_name=os.environ.get("SWITCHBACK_TABLE", "switchback"),
         policies_dir=os.environ.get("SWITCHBACK_POLICIES", "policies"),
-        signing_secret=_required("SLACK_SIGNING_SECRET"),
-        cookie_key=cookie_key,
         webhook_url=os.environ.get("SLACK_WEBHOOK_URL") or None,
         base_url=(os.environ.get("SWITCHBACK_BASE_URL") or "").rstrip("/") or None,
         command_name=os.environ.get("SWITCHBACK_SLACK_COMMAND", "/access"),
         outbox_max_age_seconds=int(os.environ.get("SWITCHBACK_OUTBOX_MAX_AGE", "86400")),
         trust_quota_override=int(quota) if quota else None,
         slack_client_id=_optional("SLACK_CLIENT_ID"),
-        slack_client_secret=_optional("SLACK_CLIENT_SECRET"),
         slack_team_id=_optional("SLACK_TEAM_ID"),
         # Overridable so tests can point at a fake provider on 127.0.0.1.
         slack_oidc_authorize_url=_optional("SLACK_OIDC_AUTHORIZE_URL")
@@ -124,3 +146,30 @@ def settings() -> Settings:
         slack_oidc_token_url=_optional("SLACK_OIDC_TOKEN_URL")
         or defaults["slack_oidc_token_url"].default,
     )
+
+
+def secret(name: str) -> str:
+    """The secret ``name`` (a key of SECRET_ARN_VARIABLES): the variable itself on the local
+    stage; on deployed stages, the Secrets Manager secret whose ARN the ``_ARN`` variable holds,
+    read at most once per SECRET_MAX_AGE_SECONDS."""
+    if settings().local:
+        return _required(name)
+    arn = _required(SECRET_ARN_VARIABLES[name])
+    from aws_lambda_powertools.utilities.parameters import GetParameterError
+
+    try:
+        value = _secrets().get(arn, max_age=SECRET_MAX_AGE_SECONDS)
+    except GetParameterError as error:
+        raise ConfigError(f"{name}: cannot read the secret {arn} ({error})") from error
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{name}: the secret {arn} is empty; put the value in Secrets Manager")
+    return value.strip()
+
+
+@lru_cache(maxsize=1)
+def _secrets():
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from . import aws
+
+    return SecretsProvider(boto3_client=aws.client("secretsmanager"))

@@ -15,6 +15,18 @@ from urllib.parse import unquote
 from .errors import AwsUnavailable, RoleMissing
 from .trust import DEFAULT_TRUST_QUOTA, minified
 
+# Every IAM action the broker calls, in one place: the deploy policy is generated from these,
+# and a test compares them with what the end-to-end flow really calls.
+ROLE_ACTIONS = (
+    "iam:GetRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:GetRolePolicy",  # the session-limit inline policy (see DESIGN: "What a grant writes")
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+)
+ACCOUNT_ACTIONS = ("iam:GetAccountSummary",)  # the trust-policy size quota; no resource to name
+MANAGER_ACTIONS = ("sts:AssumeRole",)  # reaching roles in other accounts through their manager
+
 _TRANSIENT = {
     "Throttling",
     "ThrottlingException",

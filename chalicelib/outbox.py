@@ -15,12 +15,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from . import telemetry
 from .delivery import Outcome, post
 from .errors import StoreConflict
 from .model import iso, parse_iso
 from .store import OutboxMessage, Store
-
-log = logging.getLogger("switchback.outbox")
 
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(minutes=30)
@@ -40,11 +39,14 @@ class Outbox:
         self, url: str | None, payload: dict, kind: str, request_id: str, now: datetime
     ) -> OutboxMessage | None:
         if not url:
-            log.error(
-                "no Slack destination for %s message of request %s (set SLACK_WEBHOOK_URL)",
-                kind,
-                request_id,
+            telemetry.event(
+                "message.undeliverable",
+                logging.ERROR,
+                request_id=request_id,
+                kind=kind,
+                error="no Slack destination (set SLACK_WEBHOOK_URL)",
             )
+            telemetry.metric("undelivered")
             return None
         message = OutboxMessage(
             id=uuid.uuid4().hex,
@@ -102,14 +104,16 @@ class Outbox:
                 message, status="GAVE_UP", attempts=attempts, last_error=outcome.error
             )
             self.gave_up += 1
-            log.error(
-                "gave up Slack %s message %s of request %s after %d attempts: %s",
-                message.kind,
-                message.id,
-                message.request_id,
-                attempts,
-                outcome.error,
+            telemetry.event(
+                "message.gave_up",
+                logging.ERROR,
+                request_id=message.request_id,
+                message_id=message.id,
+                kind=message.kind,
+                attempts=attempts,
+                error=outcome.error,
             )
+            telemetry.metric("undelivered")
         else:
             wait = min(FIRST_RETRY * 2 ** (attempts - 1), LONGEST_RETRY)
             if outcome.retry_after:
@@ -120,12 +124,14 @@ class Outbox:
                 last_error=outcome.error,
                 next_attempt_at=iso(now + wait),
             )
-            log.warning(
-                "Slack %s message %s not delivered (%s); retry at %s",
-                message.kind,
-                message.id,
-                outcome.error,
-                updated.next_attempt_at,
+            telemetry.event(
+                "message.retrying",
+                logging.WARNING,
+                request_id=message.request_id,
+                message_id=message.id,
+                kind=message.kind,
+                error=outcome.error,
+                retry_at=updated.next_attempt_at,
             )
         try:
             self._store.save_message(updated)

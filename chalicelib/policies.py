@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -63,6 +63,9 @@ class RoleSpec:
     webhook_url: str | None = None
     approval_timeout: timedelta = DEFAULT_APPROVAL_TIMEOUT
     reason_pattern: str | None = None
+    # A role in another account is changed through this role there (which the broker assumes);
+    # None: the broker's own credentials change it.
+    manager_role_arn: str | None = None
 
     @property
     def account_id(self) -> str:
@@ -89,6 +92,10 @@ class Catalog:
     def role_by_arn(self, arn: str) -> RoleSpec | None:
         return next((r for r in self.roles.values() if r.role_arn == arn), None)
 
+    def managers(self) -> dict[str, str]:
+        """Role ARN -> the manager role ARN to assume for it (roles that have one)."""
+        return {r.role_arn: r.manager_role_arn for r in self.roles.values() if r.manager_role_arn}
+
 
 _ROLE_FIELDS = {
     "role_arn",
@@ -102,12 +109,15 @@ _ROLE_FIELDS = {
     "webhook_url",
     "approval_timeout",
     "reason_pattern",
+    "manager_role_arn",
 }
 _PERSON_FIELDS = {"name", "aws"}
+_ACCOUNT_FIELDS = {"manager_role_arn"}
 
 
 def load_catalog(directory: str | Path) -> Catalog:
-    """Read ``people.toml`` and ``roles/*.toml``; raise PolicyError listing every problem."""
+    """Read ``people.toml``, ``roles/*.toml`` and the optional ``accounts.toml``; raise
+    PolicyError listing every problem."""
     root = Path(directory)
     problems: list[str] = []
     people_file = root / "people.toml"
@@ -115,6 +125,7 @@ def load_catalog(directory: str | Path) -> Catalog:
     people_doc = _read_toml(people_file, problems)
     if people_doc is not None:
         people = _parse_people(people_doc, people_file, problems)
+    account_managers = _parse_accounts(root / "accounts.toml", problems)
     roles: dict[str, RoleSpec] = {}
     role_files: dict[str, str] = {}
     roles_dir = root / "roles"
@@ -126,6 +137,8 @@ def load_catalog(directory: str | Path) -> Catalog:
             if doc is None:
                 continue
             spec = _parse_role(path, doc, people, problems)
+            if spec is not None and spec.manager_role_arn is None:
+                spec = replace(spec, manager_role_arn=account_managers.get(spec.account_id))
             if spec is not None:
                 roles[spec.name] = spec
                 role_files[spec.name] = str(path)
@@ -145,6 +158,51 @@ def _read_toml(path: Path, problems: list[str]) -> dict | None:
         problems.append(f"{path}: not valid TOML ({error})")
     except OSError as error:
         problems.append(f"{path}: unreadable ({error.strerror})")
+    return None
+
+
+def _parse_accounts(path: Path, problems: list[str]) -> dict[str, str]:
+    """``accounts.toml`` (optional): ``[accounts."<id>"] manager_role_arn = "..."`` for every
+    role in that account whose own file names no manager."""
+    if not path.exists():
+        return {}
+    doc = _read_toml(path, problems)
+    if doc is None:
+        return {}
+    table = doc.get("accounts")
+    if not isinstance(table, dict):
+        problems.append(f'{path}: [accounts."<account id>"] tables missing')
+        return {}
+    managers: dict[str, str] = {}
+    for account, entry in table.items():
+        where = f"{path}: accounts.{account}"
+        if not re.fullmatch(r"\d{12}", account):
+            problems.append(f"{where}: '{account}' is not a 12-digit AWS account ID")
+            continue
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: must be a table with manager_role_arn")
+            continue
+        for unknown in sorted(set(entry) - _ACCOUNT_FIELDS):
+            problems.append(f"{where}.{unknown}: unknown field")
+        manager = entry.get("manager_role_arn")
+        problem = _manager_problem(manager, account)
+        if problem:
+            problems.append(f"{where}.manager_role_arn: {problem}")
+            continue
+        managers[account] = manager
+    return managers
+
+
+def _manager_problem(manager: object, account: str | None) -> str | None:
+    """Why ``manager`` cannot be the manager role of a role in ``account``, or None."""
+    match = ROLE_ARN.match(manager) if isinstance(manager, str) else None
+    if not match:
+        return f"'{manager}' is not an IAM role ARN (arn:aws:iam::210987654321:role/name)"
+    if account and match.group(2) != account:
+        return (
+            f"the manager role must be in the same account as the role ({account}), "
+            f"not {match.group(2)}"
+        )
     return None
 
 
@@ -246,8 +304,9 @@ def _parse_role(
             "approvals_required", f"{approvals_required} but only {len(approvers)} approvers listed"
         )
     elif approvers is not None and requesters is not None:
-        # The requester never counts: an approver who may also request needs enough others.
-        self_requesting = [a for a in approvers if "*" in requesters or a in requesters]
+        # The requester never counts: an approver named as a requester needs enough others.
+        # ("*" is left alone: a sole approver who never asks for the role is a common setup.)
+        self_requesting = [a for a in approvers if a in requesters]
         if self_requesting and approvals_required > len(approvers) - 1:
             problem(
                 "approvals_required",
@@ -263,6 +322,12 @@ def _parse_role(
         not isinstance(webhook_url, str) or not webhook_url.startswith(("https://", "http://"))
     ):
         problem("webhook_url", "must be an http(s) URL")
+    manager_role_arn = doc.get("manager_role_arn")
+    if manager_role_arn is not None:
+        role_match = ROLE_ARN.match(role_arn) if isinstance(role_arn, str) else None
+        why_not = _manager_problem(manager_role_arn, role_match.group(2) if role_match else None)
+        if why_not:
+            problem("manager_role_arn", why_not)
     reason_pattern = doc.get("reason_pattern")
     if reason_pattern is not None:
         try:
@@ -284,6 +349,7 @@ def _parse_role(
         webhook_url=webhook_url,
         approval_timeout=approval_timeout,
         reason_pattern=reason_pattern,
+        manager_role_arn=manager_role_arn,
     )
 
 

@@ -16,10 +16,19 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from .errors import AwsUnavailable, LockBusy, StoreConflict
-from .model import AccessRequest, AuditEntry, State
+from .model import FINAL_STATES, AccessRequest, AuditEntry, State, parse_iso
+
+# Every DynamoDB action the store calls (the deploy policy is generated from these). Items are
+# read and written on the table; Query only ever runs on the indexes.
+ITEM_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem")
+INDEX_ACTIONS = ("dynamodb:Query",)
 
 DUE_INDEX = "due"
 PERSON_INDEX = "by-person"
+# The table's TTL attribute (epoch seconds): DynamoDB deletes an item some time after it.
+# Locks carry their lease end here; finished requests and messages their retention end.
+TTL_ATTRIBUTE = "expires"
+RETENTION_SECONDS = 400 * 86400  # a year and a bit of history in the table; CloudTrail has more
 # States whose requests the sweeper must look at, keyed by the time that matters.
 _DUE_KEY = {State.PENDING: "approval_deadline", State.APPROVED: "ends_at", State.ACTIVE: "ends_at"}
 
@@ -227,9 +236,10 @@ class Store:
                 self._call(
                     "put_item",
                     Item=self._item(
-                        {**key, "owner": owner, "expires": int(now + lease_seconds) + 1}
+                        {**key, "owner": owner, TTL_ATTRIBUTE: int(now + lease_seconds) + 1}
                     ),
-                    ConditionExpression="attribute_not_exists(pk) OR expires < :now",
+                    ConditionExpression="attribute_not_exists(pk) OR #expires < :now",
+                    ExpressionAttributeNames={"#expires": TTL_ATTRIBUTE},
                     ExpressionAttributeValues=self._item({":now": int(now)}),
                 )
                 break
@@ -268,7 +278,13 @@ def _request_item(request: AccessRequest) -> dict:
     if due_field and data.get(due_field):
         item["due_pk"] = f"STATE#{request.state.value}"
         item["due_at"] = data[due_field]
+    if request.state in FINAL_STATES and request.audit:
+        item[TTL_ATTRIBUTE] = _retained_until(request.audit[-1].at)
     return item
+
+
+def _retained_until(finished_at: str) -> int:
+    return int(parse_iso(finished_at).timestamp()) + RETENTION_SECONDS
 
 
 def _request_from(item: dict) -> AccessRequest:
@@ -287,6 +303,8 @@ def _message_item(message: OutboxMessage) -> dict:
     if message.status == "PENDING":
         item["due_pk"] = "OUTBOX"
         item["due_at"] = message.next_attempt_at
+    else:
+        item[TTL_ATTRIBUTE] = _retained_until(message.created_at)
     return item
 
 

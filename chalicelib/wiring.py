@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
-from .config import settings
+from . import aws
+from .config import _secrets, settings
+from .errors import AwsUnavailable
 from .grants import RoleWriter
 from .iam import IamGateway
 from .notify import Notifier
@@ -17,17 +22,62 @@ from .store import Store
 _lock = threading.Lock()
 _cache: dict[str, object] = {}
 
+MANAGER_SESSION_NAME = "switchback-broker"  # what CloudTrail in the other account shows
+MANAGER_SESSION_SECONDS = 3600
+REFRESH_MARGIN_SECONDS = 300  # assume again this long before the credentials run out
 
-def _clients():
-    import boto3
-    from botocore.config import Config
 
-    # Throttling and 5xx are retried with backoff, a bounded number of times.
-    retries = Config(
-        retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10
-    )
-    session = boto3.session.Session()
-    return session.client("dynamodb", config=retries), session.client("iam", config=retries)
+class AccountClients:
+    """The IAM client for a role: the broker's own, or, for a role in another account, one
+    signed with the credentials of that account's manager role, assumed on first use and again
+    before they expire."""
+
+    def __init__(
+        self,
+        home: Any,
+        managers: dict[str, str],
+        make_client: Callable[..., Any] = aws.client,
+        clock: Callable[[], float] = time.time,
+    ):
+        self._home = home
+        self._managers = managers  # role ARN -> manager role ARN
+        self._make_client = make_client
+        self._clock = clock
+        self._assumed: dict[str, tuple[Any, float]] = {}  # manager ARN -> (client, expires)
+        self._lock = threading.Lock()
+
+    def __call__(self, role_arn: str) -> Any:
+        manager = self._managers.get(role_arn)
+        if manager is None:
+            return self._home
+        with self._lock:
+            client, expires = self._assumed.get(manager, (None, 0.0))
+            if client is None or self._clock() >= expires - REFRESH_MARGIN_SECONDS:
+                client, expires = self._assume(manager)
+                self._assumed[manager] = (client, expires)
+            return client
+
+    def _assume(self, manager: str) -> tuple[Any, float]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            answer = self._make_client("sts").assume_role(
+                RoleArn=manager,
+                RoleSessionName=MANAGER_SESSION_NAME,
+                DurationSeconds=MANAGER_SESSION_SECONDS,
+            )
+        except (ClientError, BotoCoreError) as error:
+            # Retried by the next sweep; a missing or mis-trusting spoke stack says so here.
+            raise AwsUnavailable(f"cannot assume the manager role {manager}: {error}") from error
+        credentials = answer["Credentials"]
+        client = self._make_client(
+            "iam",
+            assumed_role=manager,
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+        return client, credentials["Expiration"].timestamp()
 
 
 def service(base_url: str = "") -> Switchback:
@@ -35,16 +85,17 @@ def service(base_url: str = "") -> Switchback:
     with _lock:
         if "service" not in _cache:
             config = settings()
-            dynamodb, iam = _clients()
-            store = Store(dynamodb, config.table_name)
+            store = Store(aws.client("dynamodb"), config.table_name)
             catalog = load_catalog(config.policies_dir)
             outbox = Outbox(store, timedelta(seconds=config.outbox_max_age_seconds))
+            iam = IamGateway(
+                AccountClients(aws.client("iam"), catalog.managers()),
+                config.trust_quota_override,
+            )
             _cache["service"] = Switchback(
                 catalog=catalog,
                 store=store,
-                writer=RoleWriter(
-                    store, IamGateway.single(iam, config.trust_quota_override), system_clock
-                ),
+                writer=RoleWriter(store, iam, system_clock),
                 notifier=Notifier(catalog, outbox, config.webhook_url, system_clock),
             )
         found: Switchback = _cache["service"]  # type: ignore[assignment]
@@ -54,7 +105,9 @@ def service(base_url: str = "") -> Switchback:
 
 
 def reset() -> None:
-    """Forget the built service (tests change the environment between cases)."""
+    """Forget the built service, clients and cached secrets (tests change the environment)."""
     with _lock:
         _cache.clear()
     settings.cache_clear()
+    _secrets.cache_clear()
+    aws.forget()

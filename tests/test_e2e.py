@@ -15,7 +15,9 @@ from urllib.parse import urlencode
 import boto3
 import pytest
 
-from tests.conftest import SlackReceiver
+from chalicelib.policies import load_catalog
+from tests.aws_calls import compare, read_calls
+from tests.conftest import ROOT, SlackReceiver
 from tools.slash import send
 from tools.stack_process import StackProcess
 
@@ -30,6 +32,7 @@ class Stack(StackProcess):
             SECRET,
             SLACK_WEBHOOK_URL=f"{slack.url}/webhook/approvers",
             SWITCHBACK_SWEEP_SECONDS="2",
+            SWITCHBACK_RECORD_AWS_CALLS=str(tmp / "aws-calls.jsonl"),
             **env,
         )
 
@@ -123,6 +126,15 @@ def test_request_approve_grant_expire_on_the_local_stack(
     slack.wait_for(lambda p: "was expired" in p.get("text", ""), timeout=20)
     _, _, page = person.get(link)
     assert "Expired" in page
+
+    # Least privilege: every AWS call of the whole loop is allowed by the policy generated for
+    # these policies, and everything that policy grants was called (or is explained).
+    calls = read_calls(stack.log.parent / "aws-calls.jsonl")
+    assert compare(calls, load_catalog(ROOT / "policies"), "switchback") == {
+        "called but not allowed": [],
+        "granted but unused": [],
+        "said to be uncalled, but called": [],
+    }
 
 
 def test_the_stack_refuses_to_start_on_bad_policies(tmp_path: Path, slack: SlackReceiver) -> None:

@@ -264,7 +264,8 @@ def test_approvals_required_equal_to_approvers_is_fine_when_approvers_cannot_req
 
 
 def test_a_quorum_an_approvers_own_request_could_never_reach_is_refused(tmp_path):
-    problem = only_problem(tree(tmp_path, roles={"ec2-admin": role_with(approvals_required="2")}))
+    text = role_with(approvals_required="2", requesters='["U0ALICE", "U0BOB"]')
+    problem = only_problem(tree(tmp_path, roles={"ec2-admin": text}))
     assert "ec2-admin.toml: approvals_required: 2 can never be reached" in problem
     assert "U0BOB, an approver, requests it" in problem
 

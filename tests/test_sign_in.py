@@ -14,11 +14,19 @@ import urllib.request
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
+import boto3
 import pytest
 
 from chalicelib import sessions, wiring
 from chalicelib.model import State
-from tests.conftest import BASE_URL, COOKIE_KEY, ROOT, SlackReceiver, signed_command
+from tests.conftest import (
+    BASE_URL,
+    COOKIE_KEY,
+    ROOT,
+    SIGNING_SECRET,
+    SlackReceiver,
+    signed_command,
+)
 from tests.fake_slack_oidc import FakeSlackOidc
 
 TEAM = "T0TEAM"
@@ -37,6 +45,15 @@ def provider(app_env: dict, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSla
             "SLACK_OIDC_TOKEN_URL": fake.token_url,
         }.items():
             monkeypatch.setenv(name, value)
+        # Deployed stages read their secrets from Secrets Manager (here moto's), by ARN.
+        manager = boto3.client("secretsmanager")
+        for name, value in {
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_CLIENT_SECRET": fake.client_secret,
+            "SWITCHBACK_COOKIE_KEY": COOKIE_KEY,
+        }.items():
+            arn = manager.create_secret(Name=f"switchback/{name}", SecretString=value)["ARN"]
+            monkeypatch.setenv(f"{name}_ARN", arn)
         wiring.reset()
         yield fake
     wiring.reset()

@@ -83,6 +83,25 @@ def ensure_aws_resources(catalog, table_name: str) -> list[str]:
     return created
 
 
+def record_aws_calls(path: Path) -> None:
+    """Append every AWS call the app makes to ``path`` as JSON lines (action and the names it
+    acts on): the tests compare them with the deploy policy."""
+    from chalicelib import aws
+
+    lock = threading.Lock()
+    kept = ("RoleName", "PolicyName", "RoleArn", "TableName", "IndexName", "SecretId")
+
+    def write(action: str, params: dict, assumed_role: str | None) -> None:
+        signer = {"assumed_role": assumed_role} if assumed_role else {}
+        line = json.dumps(
+            {"action": action, **signer, **{k: params[k] for k in kept if k in params}}
+        )
+        with lock, path.open("a") as out:
+            out.write(line + "\n")
+
+    aws.observe(write)
+
+
 def main() -> int:
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
@@ -100,6 +119,11 @@ def main() -> int:
     env.setdefault("SLACK_SIGNING_SECRET", DEV_SIGNING_SECRET)
     env.setdefault("SWITCHBACK_COOKIE_KEY", secrets.token_urlsafe(32))
     env.setdefault("SWITCHBACK_BASE_URL", f"http://127.0.0.1:{port}")
+    # Events print as JSON lines; CloudWatch metric blobs would only be noise on a console.
+    env.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+
+    if env.get("SWITCHBACK_RECORD_AWS_CALLS"):
+        record_aws_calls(Path(env["SWITCHBACK_RECORD_AWS_CALLS"]))
 
     from chalicelib.policies import PolicyError, load_catalog
 

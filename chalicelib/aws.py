@@ -1,0 +1,67 @@
+"""boto3 clients, made on first use from one session per process (never at import time).
+
+Throttling and 5xx are retried by botocore with backoff, a bounded number of times. Observers
+see every AWS call a client makes (the tests record them to check the deploy policy).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+# observer(action, params, assumed_role), e.g. ("iam:GetRole", {"RoleName": "Admin"}, None):
+# assumed_role is the role whose credentials sign the call, None for the broker's own.
+CallObserver = Callable[[str, dict, str | None], None]
+
+_lock = threading.Lock()
+_state: dict[str, Any] = {}
+_observers: list[CallObserver] = []
+
+
+def _config():
+    from botocore.config import Config
+
+    return Config(
+        retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10
+    )
+
+
+def session():
+    """The process's boto3 session (credentials from the Lambda role, or the environment)."""
+    with _lock:
+        if "session" not in _state:
+            import boto3
+
+            _state["session"] = boto3.session.Session()
+        return _state["session"]
+
+
+def client(service_name: str, assumed_role: str | None = None, **credentials: str) -> Any:
+    """A new client for ``service_name``; ``credentials`` (aws_access_key_id…) override the
+    session's, for ``assumed_role`` (a role assumed in another account)."""
+    made = session().client(service_name, config=_config(), **credentials)
+    made.meta.events.register(
+        "before-parameter-build.*.*", partial(_tell_observers, assumed_role=assumed_role)
+    )
+    return made
+
+
+def observe(observer: CallObserver) -> None:
+    """Call ``observer`` before every AWS call made by clients from this module."""
+    _observers.append(observer)
+
+
+def forget() -> None:
+    """Drop the session and the observers (tests change the environment between cases)."""
+    with _lock:
+        _state.clear()
+        _observers.clear()
+
+
+def _tell_observers(model, params, assumed_role: str | None, **_) -> None:
+    if _observers:
+        action = f"{model.service_model.signing_name}:{model.name}"
+        for observer in list(_observers):
+            observer(action, params, assumed_role)

@@ -1,0 +1,129 @@
+"""The broker's own IAM policy, generated from policies/ and the actions the code calls.
+
+The actions come from the constants beside the code that calls them (chalicelib/iam.py,
+store.py, config.py); the resources from the policy files: the managed roles by ARN, the manager
+roles of other accounts by ARN, the table and its indexes, the secrets, the log groups. Only
+actions that AWS offers no resource-level permission for are allowed on "*".
+
+Resources are written as CloudFormation ``Fn::Sub`` strings (``${Table.Arn}``…) so the policy
+drops into the deploy template; ``resolve`` fills them in for linters and tests.
+
+    python -m tools.broker_policy [policies-dir]      # prints the policy, resolved for a sample
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import sys
+
+from chalicelib.config import SECRET_ACTIONS
+from chalicelib.iam import ACCOUNT_ACTIONS, MANAGER_ACTIONS, ROLE_ACTIONS
+from chalicelib.policies import Catalog, load_catalog
+from chalicelib.store import DUE_INDEX, INDEX_ACTIONS, ITEM_ACTIONS, PERSON_INDEX
+
+# What the Lambda runtime does for the code (it is not a boto3 call of ours).
+LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+TRACE_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+# Actions with no resource-level permission in IAM: the only ones the policy allows on "*".
+UNSCOPED_ACTIONS = ACCOUNT_ACTIONS + TRACE_ACTIONS
+
+# The deploy template's logical names the resources below refer to.
+TABLE = "${Table.Arn}"
+# Template parameter or resource holding each secret's ARN, by the variable the code reads.
+SECRET_REFS = {
+    "SLACK_SIGNING_SECRET_ARN": "${SlackSigningSecretArn}",
+    "SLACK_CLIENT_SECRET_ARN": "${SlackClientSecretArn}",
+    "SWITCHBACK_COOKIE_KEY_ARN": "${CookieKeySecret}",
+}
+LOG_GROUPS = (
+    "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}"
+    ":log-group:/aws/lambda/${AWS::StackName}-api:*",
+    "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}"
+    ":log-group:/aws/lambda/${AWS::StackName}-sweep:*",
+)
+
+
+def _sub(text: str) -> str | dict:
+    return {"Fn::Sub": text} if "${" in text else text
+
+
+def _statement(sid: str, actions: tuple[str, ...], resources: list[str]) -> dict:
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": sorted(actions),
+        "Resource": [_sub(r) for r in resources],
+    }
+
+
+def broker_policy(catalog: Catalog) -> dict:
+    """The broker role's policy document for these policies (CloudFormation ``Fn::Sub`` form)."""
+    managers = catalog.managers()
+    direct = sorted({r.role_arn for r in catalog.roles.values() if r.role_arn not in managers})
+    statements = []
+    if direct:
+        statements.append(_statement("ManagedRoles", ROLE_ACTIONS, direct))
+    if managers:
+        statements.append(
+            _statement("OtherAccountsManagers", MANAGER_ACTIONS, sorted(set(managers.values())))
+        )
+    statements += [
+        _statement("TrustPolicyQuota", ACCOUNT_ACTIONS, ["*"]),
+        _statement("TableItems", ITEM_ACTIONS, [TABLE]),
+        _statement(
+            "TableIndexes",
+            INDEX_ACTIONS,
+            [f"{TABLE}/index/{DUE_INDEX}", f"{TABLE}/index/{PERSON_INDEX}"],
+        ),
+        _statement("Secrets", SECRET_ACTIONS, sorted(SECRET_REFS.values())),
+        _statement("OwnLogs", LOG_ACTIONS, list(LOG_GROUPS)),
+        _statement("Tracing", TRACE_ACTIONS, ["*"]),
+    ]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def resolve(document: object, values: dict[str, str]) -> object:
+    """``document`` with every ``{"Fn::Sub": "...${Name}..."}`` filled in from ``values``."""
+    if isinstance(document, dict):
+        if set(document) == {"Fn::Sub"} and isinstance(document["Fn::Sub"], str):
+            return re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], document["Fn::Sub"])
+        return {k: resolve(v, values) for k, v in document.items()}
+    if isinstance(document, list):
+        return [resolve(v, values) for v in document]
+    return document
+
+
+_SECRETS = "arn:aws:secretsmanager:us-east-1:123456789012:secret"
+# Values for the template's names in a sample account: for linters, tests and a quick look.
+SAMPLE = {
+    "AWS::Partition": "aws",
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::StackName": "switchback-prod",
+    "Table.Arn": "arn:aws:dynamodb:us-east-1:123456789012:table/switchback-prod-Table-1A2B3C",
+    "SlackSigningSecretArn": f"{_SECRETS}:switchback/slack-signing-AbCdEf",
+    "SlackClientSecretArn": f"{_SECRETS}:switchback/slack-client-AbCdEf",
+    "CookieKeySecret": f"{_SECRETS}:switchback-prod-cookie-key-AbCdEf",
+}
+
+
+def actions_of(document: dict) -> set[str]:
+    return {a for s in document["Statement"] for a in s["Action"]}
+
+
+def allows(document: dict, action: str, resource: str) -> bool:
+    """Whether a resolved policy allows ``action`` on ``resource`` (Allow statements with
+    literal actions, as broker_policy writes them; ARN wildcards as IAM matches them)."""
+    return any(
+        statement["Effect"] == "Allow"
+        and action in statement["Action"]
+        and any(fnmatch.fnmatchcase(resource, pattern) for pattern in statement["Resource"])
+        for statement in document["Statement"]
+    )
+
+
+if __name__ == "__main__":
+    directory = sys.argv[1] if len(sys.argv) > 1 else "policies"
+    print(json.dumps(resolve(broker_policy(load_catalog(directory)), SAMPLE), indent=2))
