@@ -25,6 +25,11 @@ class Settings:
     command_name: str
     outbox_max_age_seconds: int
     trust_quota_override: int | None
+    # Slack: a bot token (xoxb-…) lets Switchback send requesters direct messages with
+    # chat.postMessage once a command's response_url is spent; without one it mentions them in
+    # the approvers' channel. The API URL is overridable for local tests.
+    bot_token: str | None = None
+    slack_api_url: str | None = None
 
     @property
     def local(self) -> bool:
@@ -57,4 +62,6 @@ def settings() -> Settings:
         command_name=os.environ.get("SWITCHBACK_SLACK_COMMAND", "/access"),
         outbox_max_age_seconds=int(os.environ.get("SWITCHBACK_OUTBOX_MAX_AGE", "86400")),
         trust_quota_override=int(quota) if quota else None,
+        bot_token=os.environ.get("SLACK_BOT_TOKEN", "").strip() or None,
+        slack_api_url=os.environ.get("SLACK_API_URL", "").strip() or None,
     )

@@ -68,6 +68,11 @@ class OutboxMessage:
     status: str = "PENDING"  # PENDING, SENT, GAVE_UP
     last_error: str = ""
     version: int = 0
+    # Where to send it instead if ``url`` refuses it for good or is past ``url_expires_at``
+    # (a response_url lives 30 minutes): the approvers' channel or a direct message.
+    fallback_url: str | None = None
+    fallback_payload: str | None = None
+    url_expires_at: str | None = None
 
 
 class Store:
@@ -168,7 +173,40 @@ class Store:
         )
         return [_request_from(i) for _, i in zip(range(limit), items, strict=False)]
 
+    def live_requests_of(self, slack_id: str) -> list[AccessRequest]:
+        """This person's PENDING, APPROVED and ACTIVE requests, however long their history."""
+        live = [State.PENDING, State.APPROVED, State.ACTIVE]
+        return [
+            _request_from(i)
+            for i in self._query(
+                IndexName=PERSON_INDEX,
+                KeyConditionExpression="person_pk = :pk",
+                FilterExpression="#state IN (:s0, :s1, :s2)",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=self._item(
+                    {":pk": f"PERSON#{slack_id}", **{f":s{n}": s.value for n, s in enumerate(live)}}
+                ),
+            )
+        ]
+
     # -- outbox ------------------------------------------------------------------------------
+    def take_response_use(self, request_id: str, limit: int) -> bool:
+        """Count one more use of a request's response_url; False once ``limit`` are taken.
+
+        One atomic conditional update, so concurrent senders never exceed Slack's limit.
+        """
+        try:
+            self._call(
+                "update_item",
+                Key=self._item({"pk": f"RESPONSEURL#{request_id}", "sk": "USES"}),
+                UpdateExpression="ADD uses :one",
+                ConditionExpression="attribute_not_exists(uses) OR uses < :limit",
+                ExpressionAttributeValues=self._item({":one": 1, ":limit": limit}),
+            )
+        except StoreConflict:
+            return False
+        return True
+
     def add_message(self, message: OutboxMessage) -> OutboxMessage:
         saved = replace(message, version=1)
         self._call(

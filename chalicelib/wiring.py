@@ -6,6 +6,7 @@ import threading
 from datetime import timedelta
 
 from .config import settings
+from .delivery import SlackDelivery
 from .grants import RoleWriter
 from .iam import IamGateway
 from .notify import Notifier
@@ -38,14 +39,24 @@ def service(base_url: str = "") -> Switchback:
             dynamodb, iam = _clients()
             store = Store(dynamodb, config.table_name)
             catalog = load_catalog(config.policies_dir)
-            outbox = Outbox(store, timedelta(seconds=config.outbox_max_age_seconds))
+            outbox = Outbox(
+                store,
+                timedelta(seconds=config.outbox_max_age_seconds),
+                SlackDelivery(config.bot_token, config.slack_api_url),
+            )
             _cache["service"] = Switchback(
                 catalog=catalog,
                 store=store,
                 writer=RoleWriter(
                     store, IamGateway.single(iam, config.trust_quota_override), system_clock
                 ),
-                notifier=Notifier(catalog, outbox, config.webhook_url, system_clock),
+                notifier=Notifier(
+                    catalog,
+                    outbox,
+                    config.webhook_url,
+                    system_clock,
+                    direct_messages=bool(config.bot_token),
+                ),
             )
         found: Switchback = _cache["service"]  # type: ignore[assignment]
     if base_url:
