@@ -176,6 +176,7 @@ class GrantSlots:
         self._ttl = ttl
         self._clock = clock
         self._lock = threading.Lock()
+        self._quota_lock = threading.Lock()
         self._policies: dict[str, tuple[float, dict, int]] = {}  # arn -> (read at, policy, quota)
         self.reads = 0  # IAM reads made, for bench/ and tests
 
@@ -216,7 +217,8 @@ class GrantSlots:
     def _read(self, role_arn: str) -> None:
         try:
             policy = self._iam.read(role_arn).trust_policy
-            quota = self._iam.trust_quota(role_arn)
+            with self._quota_lock:  # parallel reads: the account's quota is read only once
+                quota = self._iam.trust_quota(role_arn)
         except Exception as error:  # shown as unknown; `roles` must answer regardless
             log.warning("could not read the trust policy of %s for `roles`: %s", role_arn, error)
             return

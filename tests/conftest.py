@@ -55,7 +55,7 @@ class SlackReceiver:
     """A local Slack stand-in over real HTTP: records every POST and answers from a script.
 
     ``script`` holds answers to give, in order, as (status, body, headers) or "hang"; when it
-    is empty, 200 "ok".
+    is empty, 200 "ok" (or ``{"ok": true}`` on ``/api/…``, as Slack's Web API answers).
     """
 
     def __init__(self) -> None:
@@ -68,9 +68,19 @@ class SlackReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                web_api = self.path.startswith("/api/")
+                default = (200, '{"ok": true}', {"Content-Type": "application/json"})
                 with receiver._lock:
-                    answer = receiver.script.pop(0) if receiver.script else (200, "ok", {})
-                    entry = {"path": self.path, "payload": json.loads(body), "status": None}
+                    if receiver.script:
+                        answer = receiver.script.pop(0)
+                    else:
+                        answer = default if web_api else (200, "ok", {})
+                    entry = {
+                        "path": self.path,
+                        "payload": json.loads(body),
+                        "status": None,
+                        "headers": dict(self.headers.items()),
+                    }
                     receiver.received.append(entry)
                 if answer == "hang":
                     receiver._release.wait(30)
