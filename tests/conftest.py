@@ -237,3 +237,16 @@ def trust_policy(role_name: str = "AWSEC2FULLACCESS") -> dict:
 
 def shared_fixture(name: str) -> dict:
     return json.loads((SHARED / "fixtures" / name).read_text())
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Switchback's log lines, DEBUG and up (metrics are DEBUG lines). Its logger is Chalice's
+    app logger, which does not propagate to the root, so caplog needs its handler on it."""
+    import logging
+
+    logger = logging.getLogger("switchback")
+    logger.addHandler(caplog.handler)
+    caplog.set_level(logging.DEBUG, logger="switchback")
+    yield caplog
+    logger.removeHandler(caplog.handler)

@@ -107,6 +107,24 @@ class Team:
         return self.service.sweep()
 
 
+def build_team(client, slack: SlackReceiver, policies_dir: Path, monkeypatch, **env: str) -> Team:
+    """The service on the test team's policies (and any extra environment), clock in hand."""
+    from chalicelib import wiring
+    from chalicelib.policies import load_catalog
+    from tools.local_stack import ensure_aws_resources
+
+    policies = write_policies(policies_dir, f"{slack.url}/webhook/db")
+    monkeypatch.setenv("SWITCHBACK_POLICIES", str(policies))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    ensure_aws_resources(load_catalog(policies), "switchback")
+    wiring.reset()
+    clock = Clock()
+    service = wiring.service()
+    service.clock = clock
+    return Team(client=client, slack=slack, service=service, clock=clock)
+
+
 def trust_sids(role_name: str = "AWSEC2FULLACCESS") -> list[str]:
     document = boto3.client("iam").get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
     document = json.loads(document) if isinstance(document, str) else document

@@ -3,38 +3,19 @@ and Slack as a local receiver over HTTP: what each answers, what it changes, who
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
 import pytest
 
 from chalicelib import slash, wiring
 from chalicelib.model import State
-from chalicelib.policies import load_catalog
-from tests.conftest import BASE_URL, Clock
-from tests.slack_team import Team, trust_sids, write_policies
-from tools.local_stack import ensure_aws_resources
+from tests.conftest import BASE_URL
+from tests.slack_team import Team, build_team, trust_sids
 
 
 @pytest.fixture
 def team(app_env, slack, client, tmp_path, monkeypatch) -> Team:
-    policies = write_policies(tmp_path / "policies", f"{slack.url}/webhook/db")
-    monkeypatch.setenv("SWITCHBACK_POLICIES", str(policies))
-    ensure_aws_resources(load_catalog(policies), "switchback")
-    wiring.reset()
-    clock = Clock()
-    service = wiring.service()
-    service.clock = clock
-    return Team(client=client, slack=slack, service=service, clock=clock)
-
-
-@pytest.fixture
-def logs(caplog):
-    """Switchback's log lines (its logger does not propagate to the root, Chalice's choice)."""
-    logger = logging.getLogger("switchback")
-    logger.addHandler(caplog.handler)
-    yield caplog
-    logger.removeHandler(caplog.handler)
+    return build_team(client, slack, tmp_path / "policies", monkeypatch)
 
 
 def section_texts(answer: dict) -> str:
