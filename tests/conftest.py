@@ -99,7 +99,10 @@ class SlackReceiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # a short poll interval: close() (every test) waits for it
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def delivered(self, path: str | None = None) -> list[dict]:
         """Payloads answered with 2xx (what Slack would have shown), optionally for one path."""
