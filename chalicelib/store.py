@@ -173,22 +173,6 @@ class Store:
         )
         return [_request_from(i) for _, i in zip(range(limit), items, strict=False)]
 
-    def live_requests_of(self, slack_id: str) -> list[AccessRequest]:
-        """This person's PENDING, APPROVED and ACTIVE requests, however long their history."""
-        live = [State.PENDING, State.APPROVED, State.ACTIVE]
-        return [
-            _request_from(i)
-            for i in self._query(
-                IndexName=PERSON_INDEX,
-                KeyConditionExpression="person_pk = :pk",
-                FilterExpression="#state IN (:s0, :s1, :s2)",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues=self._item(
-                    {":pk": f"PERSON#{slack_id}", **{f":s{n}": s.value for n, s in enumerate(live)}}
-                ),
-            )
-        ]
-
     # -- outbox ------------------------------------------------------------------------------
     def take_response_use(self, request_id: str, limit: int) -> bool:
         """Count one more use of a request's response_url; False once ``limit`` are taken.

@@ -34,13 +34,13 @@ def test_request_without_duration_takes_the_roles_default(team: Team) -> None:
 def test_reason_is_required(team: Team) -> None:
     answer = team.slash("U0ALICE", "request ec2-admin 30m")
     assert "Say why you need it" in answer["text"]
-    assert team.service.store.live_requests_of("U0ALICE") == []
+    assert team.service.store.requests_of("U0ALICE") == []
 
 
 def test_reason_must_match_the_roles_pattern(team: Team) -> None:
     answer = team.slash("U0ALICE", "request db-admin 30m fix the index")
     assert "db-admin needs a reason matching `INC-\\d+`" in answer["text"]
-    assert team.service.store.live_requests_of("U0ALICE") == []
+    assert team.service.store.requests_of("U0ALICE") == []
     request_id = team.request("U0ALICE", "db-admin 30m INC-7 fix the index")
     assert team.stored(request_id).state is State.PENDING
     # the role's own approvers' channel, not the default one
@@ -65,7 +65,7 @@ def test_a_role_one_may_not_request_is_refused_with_the_list(team: Team) -> None
     answer = team.slash("U0ALICE", "request billing 30m audit")
     assert "You may not request billing." in answer["text"]
     assert "Roles you may request: `db-admin`, `ec2-admin`" in answer["text"]
-    assert team.service.store.live_requests_of("U0ALICE") == []
+    assert team.service.store.requests_of("U0ALICE") == []
 
 
 def test_slacks_entities_are_undone_so_the_reason_is_what_was_typed(team: Team) -> None:
@@ -303,7 +303,7 @@ def test_help_and_empty_text_answer_usage(team: Team, text: str) -> None:
 def test_anything_else_answers_what_is_wrong_and_the_usage(team: Team, text, says) -> None:
     answer = team.slash("U0ALICE", text)
     assert says in answer["text"] and "`/access roles`" in answer["text"]
-    assert team.service.store.live_requests_of("U0ALICE") == []
+    assert team.service.store.requests_of("U0ALICE") == []
 
 
 def test_the_command_name_is_the_one_slack_sent(team: Team, monkeypatch) -> None:
@@ -324,7 +324,7 @@ def test_our_own_failure_answers_an_apology_not_a_500(team: Team, monkeypatch, l
     def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(team.service.store, "live_requests_of", broken)
+    monkeypatch.setattr(team.service.store, "requests_in", broken)
     answer = team.slash("U0ALICE", "list")
     assert "Something went wrong on Switchback's side" in answer["text"]
     assert "RuntimeError: bug" in logs.text
