@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 LOCAL_STAGE = "local"
@@ -28,7 +28,7 @@ class Settings:
     # Slack: a bot token (xoxb-…) lets Switchback send requesters direct messages with
     # chat.postMessage once a command's response_url is spent; without one it mentions them in
     # the approvers' channel. The API URL is overridable for local tests.
-    bot_token: str | None = None
+    bot_token: str | None = field(default=None, repr=False)
     slack_api_url: str | None = None
 
     @property

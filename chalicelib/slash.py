@@ -184,7 +184,6 @@ class GrantSlots:
         self._lock = threading.Lock()
         self._quota_lock = threading.Lock()
         self._policies: dict[str, tuple[float, dict, int]] = {}  # arn -> (read at, policy, quota)
-        self.reads = 0  # IAM reads made, for bench/ and tests
 
     def free(
         self, roles: list[RoleSpec], person: Person, now: datetime, wait: float = SLOTS_WAIT
@@ -229,7 +228,6 @@ class GrantSlots:
             log.warning("could not read the trust policy of %s for `roles`: %s", role_arn, error)
             return
         with self._lock:
-            self.reads += 1
             self._policies[role_arn] = (self._clock(), policy, quota)
 
 

@@ -69,7 +69,6 @@ def test_what_is_retried_what_is_not_and_nothing_is_lost_or_sent_twice(team: Tea
         acks.append(took)
     ok, server_error, rate_limited, hanging, not_found = ids
     assert max(acks) < 3.0, acks  # Slack's deadline, even while the webhook hangs
-    assert acks[3] < 2.5, acks
 
     stored = messages_by_request()
     assert stored[ok]["status"] == "SENT"
@@ -237,7 +236,11 @@ def test_with_a_bot_token_the_requester_gets_a_direct_message(team_with_bot: Tea
     assert sent["headers"]["Authorization"] == "Bearer xoxb-test-token"
     assert sent["payload"]["channel"] == "U0ALICE" and sent["payload"]["text"] == "your <b> note"
     [message] = [m for m in outbox_messages() if m["kind"] == "test.note"]
+    # the token is added when sending: never stored with the message, never in a repr
     assert message["url"] == CHAT_POST_MESSAGE and "xoxb" not in json.dumps(message, default=str)
+    from chalicelib.config import settings
+
+    assert settings().bot_token == "xoxb-test-token" and "xoxb" not in repr(settings())
 
 
 def test_direct_message_answers_are_judged_by_their_error(team_with_bot: Team, logs) -> None:
