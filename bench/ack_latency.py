@@ -7,7 +7,8 @@ Prints:
      never answering: the ack of `request` (target <= 2.5 s, every time);
   3. cold: a fresh interpreter per run does `import app`, then handles one signed command
      given to the app as Lambda gives it (an API Gateway proxy event), against a moto server;
-     plus the IAM calls `roles` makes cold and warm, and what slack_sdk's import costs;
+     and, in a separate untimed run, the AWS calls of the first and second command (`roles`
+     reads IAM cold, then from its one-minute cache); plus what slack_sdk's import costs;
   4. cold `import app` against the `import boto3, chalice` floor (target ratio <= 1.3).
 
     .venv/bin/python bench/ack_latency.py [N]
@@ -130,23 +131,56 @@ import json, sys, time
 started = time.perf_counter()
 import app
 imported = time.perf_counter()
-event = json.loads(sys.argv[1])
-answer = app.app(event, None)
+answer = app.app(json.loads(sys.argv[1]), None)
 first = time.perf_counter()
-calls = []
-from chalicelib import wiring
-iam = wiring.service().writer.iam._client_for("any")
-iam.meta.events.register("before-call.iam.*", lambda model, **_: calls.append(model.name))
-event2 = json.loads(sys.argv[2])
-app.app(event2, None)
+app.app(json.loads(sys.argv[2]), None)
 second = time.perf_counter()
-warm_calls = list(calls)
 print(json.dumps({
     "status": answer["statusCode"], "import": imported - started, "first": first - imported,
-    "second": second - first, "iam_calls_second": warm_calls,
-    "slack_sdk_loaded": "slack_sdk" in sys.modules, "boto3_loaded": "boto3" in sys.modules,
+    "second": second - first,
 }))
 """
+
+# Not timed: counts the AWS calls of a cold process's first and second command.
+COUNT_RUN = r"""
+import json, sys
+from collections import Counter
+import botocore.client
+calls = Counter()
+real = botocore.client.BaseClient._make_api_call
+def counting(self, operation, params):
+    calls[f"{self.meta.service_model.service_name}:{operation}"] += 1
+    return real(self, operation, params)
+botocore.client.BaseClient._make_api_call = counting
+import app
+app.app(json.loads(sys.argv[1]), None)
+first = dict(calls)
+calls.clear()
+app.app(json.loads(sys.argv[2]), None)
+print(json.dumps({"first": first, "second": dict(calls)}))
+"""
+
+
+def child(script: str, text: str, env: dict) -> dict:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            json.dumps(signed_event(text)),
+            json.dumps(signed_event(text)),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def calls_text(calls: dict) -> str:
+    return ", ".join(f"{n} {name}" for name, n in sorted(calls.items())) or "none"
 
 
 def signed_event(text: str) -> dict:
@@ -225,40 +259,25 @@ def cold_commands(runs: int) -> None:
             ("list", "list"),
             ("roles", "roles"),
         ]:
-            totals, imports, firsts, seconds, calls = [], [], [], [], []
+            totals, imports, firsts, seconds = [], [], [], []
             for _ in range(runs):
-                result = subprocess.run(
-                    [
-                        sys.executable,
-                        "-c",
-                        COLD_RUN,
-                        json.dumps(signed_event(text)),
-                        json.dumps(signed_event(text)),
-                    ],
-                    cwd=ROOT,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                figures = json.loads(result.stdout.strip().splitlines()[-1])
+                figures = child(COLD_RUN, text, env)
                 assert figures["status"] == 200, figures
                 imports.append(figures["import"] * 1000)
                 firsts.append(figures["first"] * 1000)
                 seconds.append(figures["second"] * 1000)
                 totals.append((figures["import"] + figures["first"]) * 1000)
-                calls.append(figures["iam_calls_second"])
             print(
                 f"  {label:8} import app p50={statistics.median(imports):6.1f} ms, first "
                 f"command p50={statistics.median(firsts):6.1f} ms, import+first "
                 f"p50={statistics.median(totals):6.1f} max={max(totals):6.1f} ms; "
                 f"second command p50={statistics.median(seconds):6.1f} ms"
             )
-            if label == "roles":
-                print(
-                    f"  roles: IAM calls cold = 1 GetRole per role + 1 GetAccountSummary per "
-                    f"account; on the second `roles` of the same process: {calls[0] or 'none'}"
-                )
+            counted = child(COUNT_RUN, text, env)
+            print(
+                f"  {'':8} AWS calls: first {calls_text(counted['first'])}; "
+                f"second {calls_text(counted['second'])}"
+            )
     finally:
         webhook.close()
         moto.stop()
