@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 LOCAL_STAGE = "local"
@@ -25,10 +25,7 @@ class Settings:
     command_name: str
     outbox_max_age_seconds: int
     trust_quota_override: int | None
-    # Slack: a bot token (xoxb-…) lets Switchback send requesters direct messages with
-    # chat.postMessage once a command's response_url is spent; without one it mentions them in
-    # the approvers' channel. The API URL is overridable for local tests.
-    bot_token: str | None = field(default=None, repr=False)
+    # Where chat.postMessage goes (Slack's Web API); overridable for local tests.
     slack_api_url: str | None = None
 
     @property
@@ -38,6 +35,13 @@ class Settings:
     @property
     def secure_cookies(self) -> bool:
         return not self.local
+
+    @property
+    def bot_token(self) -> str | None:
+        """A Slack bot token (xoxb-…), optional: with it, requesters get direct messages
+        (chat.postMessage) once their command's response_url is spent; without it they are
+        mentioned in the approvers' channel. A secret: read on use, never kept in the repr."""
+        return os.environ.get("SLACK_BOT_TOKEN", "").strip() or None
 
 
 def _required(name: str) -> str:
@@ -62,6 +66,5 @@ def settings() -> Settings:
         command_name=os.environ.get("SWITCHBACK_SLACK_COMMAND", "/access"),
         outbox_max_age_seconds=int(os.environ.get("SWITCHBACK_OUTBOX_MAX_AGE", "86400")),
         trust_quota_override=int(quota) if quota else None,
-        bot_token=os.environ.get("SLACK_BOT_TOKEN", "").strip() or None,
         slack_api_url=os.environ.get("SLACK_API_URL", "").strip() or None,
     )

@@ -65,7 +65,7 @@ class Notifier:
         if (
             request.response_url
             and self.clock() < usable_until
-            and self.outbox.take_response_use(request.id)
+            and self.outbox.take_response_use(request.id, self.clock())
         ):
             return self._queue(
                 request.response_url,

@@ -25,13 +25,12 @@ from .errors import StoreConflict
 from .model import iso, parse_iso
 from .store import OutboxMessage, Store
 
-log = logging.getLogger("switchback.outbox")
-
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(minutes=30)
 INLINE_GRACE = timedelta(seconds=60)
 SWEEP_SEND_TIMEOUT = 5.0  # seconds per attempt in the sweep
 RESPONSE_URL_USES = 5  # Slack accepts at most five posts to one response_url
+RESPONSE_URL_COUNTER_KEPT = timedelta(days=1)  # the URL lives 30 minutes; then DynamoDB's TTL
 
 # (destination, payload JSON, timeout seconds, patient) -> Outcome; ``patient`` allows quick
 # in-process retries (the sweep), never within a slash command's deadline.
@@ -63,12 +62,14 @@ class Outbox:
         if not url and fallback_url:
             url, payload, fallback_url = fallback_url, fallback_payload or {}, None
         if not url:
-            log.error(
-                "no Slack destination for %s message of request %s (set SLACK_WEBHOOK_URL)",
-                kind,
-                request_id,
+            telemetry.event(
+                "message.undeliverable",
+                logging.ERROR,
+                request_id=request_id,
+                kind=kind,
+                error="no Slack destination (set SLACK_WEBHOOK_URL)",
             )
-            telemetry.metric("slack_messages_undeliverable")
+            telemetry.metric("undelivered")
             return None
         message = OutboxMessage(
             id=message_id or uuid.uuid4().hex,
@@ -92,9 +93,10 @@ class Outbox:
     def already_queued(self, message_id: str) -> bool:
         return self._store.get_message(message_id) is not None
 
-    def take_response_use(self, request_id: str) -> bool:
+    def take_response_use(self, request_id: str, now: datetime) -> bool:
         """Reserve one of the five posts Slack allows to a request's response_url."""
-        return self._store.take_response_use(request_id, RESPONSE_URL_USES)
+        forget_at = int((now + RESPONSE_URL_COUNTER_KEPT).timestamp())
+        return self._store.take_response_use(request_id, RESPONSE_URL_USES, forget_at)
 
     def send_now(
         self, messages: list[OutboxMessage | None], now: datetime, deadline: float
@@ -106,8 +108,15 @@ class Outbox:
                 continue
             try:
                 self._attempt(message, now, timeout=min(remaining, 10.0), claim=False)
-            except Exception:  # the caller's answer matters more; the sweep has the message
-                log.exception("inline send of Slack %s message %s failed", message.kind, message.id)
+            except Exception as error:  # the caller's answer matters more; the sweep has it
+                telemetry.event(
+                    "message.inline_failed",
+                    logging.ERROR,
+                    request_id=message.request_id,
+                    message_id=message.id,
+                    kind=message.kind,
+                    error=f"{type(error).__name__}: {error}",
+                )
 
     def deliver_due(self, now: datetime, time_budget: float = 30.0) -> int:
         """Send what is due, oldest first. A destination that timed out, failed or asked us to
@@ -149,40 +158,29 @@ class Outbox:
             except StoreConflict:
                 return None
         if message.url_expires_at and now >= parse_iso(message.url_expires_at):
-            log.info(
-                "Slack %s message %s: response_url expired, sending it instead to the fallback",
-                message.kind,
-                message.id,
-            )
-            message = _to_fallback(message, now, "response_url expired")
+            message = self._reroute(message, now, "response_url expired")
         outcome = self._send(message.url, message.payload, timeout, patient)
         attempts = message.attempts + 1
         if outcome.delivered:
             updated = replace(message, status="SENT", attempts=attempts, last_error="")
         elif outcome.permanent and message.fallback_url:
-            log.warning(
-                "Slack refused %s message %s of request %s (%s); sending it to the fallback",
-                message.kind,
-                message.id,
-                message.request_id,
-                outcome.error,
-            )
-            updated = replace(_to_fallback(message, now, outcome.error), attempts=attempts)
+            updated = replace(self._reroute(message, now, outcome.error), attempts=attempts)
         elif outcome.permanent or now - parse_iso(message.created_at) >= self._max_age:
             updated = replace(
                 message, status="GAVE_UP", attempts=attempts, last_error=outcome.error
             )
             self.gave_up += 1
-            telemetry.metric("slack_messages_given_up")
-            log.error(
-                "gave up Slack %s message %s of request %s after %d attempts (%s): %s",
-                message.kind,
-                message.id,
-                message.request_id,
-                attempts,
-                "Slack refused it" if outcome.permanent else "too old",
-                outcome.error,
+            telemetry.event(
+                "message.gave_up",
+                logging.ERROR,
+                request_id=message.request_id,
+                message_id=message.id,
+                kind=message.kind,
+                attempts=attempts,
+                why="Slack refused it" if outcome.permanent else "too old",
+                error=outcome.error,
             )
+            telemetry.metric("undelivered")
         else:
             wait = min(FIRST_RETRY * 2 ** (attempts - 1), LONGEST_RETRY)
             if outcome.retry_after:
@@ -193,12 +191,14 @@ class Outbox:
                 last_error=outcome.error,
                 next_attempt_at=iso(now + wait),
             )
-            log.warning(
-                "Slack %s message %s not delivered (%s); retry at %s",
-                message.kind,
-                message.id,
-                outcome.error,
-                updated.next_attempt_at,
+            telemetry.event(
+                "message.retrying",
+                logging.WARNING,
+                request_id=message.request_id,
+                message_id=message.id,
+                kind=message.kind,
+                error=outcome.error,
+                retry_at=updated.next_attempt_at,
             )
         try:
             self._store.save_message(updated)
@@ -206,9 +206,20 @@ class Outbox:
             return None  # a concurrent sweep handled it
         return outcome
 
+    def _reroute(self, message: OutboxMessage, now: datetime, why: str) -> OutboxMessage:
+        """The same message, now addressed to its fallback and due at once."""
+        telemetry.event(
+            "message.rerouted",
+            logging.WARNING,
+            request_id=message.request_id,
+            message_id=message.id,
+            kind=message.kind,
+            why=why,
+        )
+        return _to_fallback(message, now, why)
+
 
 def _to_fallback(message: OutboxMessage, now: datetime, why: str) -> OutboxMessage:
-    """The same message, now addressed to its fallback and due at once."""
     return replace(
         message,
         url=message.fallback_url or message.url,

@@ -8,13 +8,16 @@ and that after the receiver recovers every message has arrived exactly once.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import Counter
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 
 from chalicelib import outbox as outbox_module
+from chalicelib import telemetry
 from chalicelib.delivery import CHAT_POST_MESSAGE, Outcome, judge_api
 from chalicelib.model import iso
 from tests.slack_team import Team, build_team, outbox_messages
@@ -39,6 +42,23 @@ def team_with_bot(app_env, slack, client, tmp_path, monkeypatch) -> Team:
     )
 
 
+@pytest.fixture
+def recorded(monkeypatch):
+    """What the code reports through telemetry: events (name, level, fields) and metrics."""
+    events, metrics = [], []
+
+    def event(name, level=logging.INFO, **fields):
+        events.append((name, level, fields))
+
+    monkeypatch.setattr(telemetry, "event", event)
+    monkeypatch.setattr(telemetry, "metric", lambda name, value=1, *_: metrics.append(name))
+    return SimpleNamespace(events=events, metrics=metrics)
+
+
+def named(recorded, name: str) -> list[dict]:
+    return [fields for event, _, fields in recorded.events if event == name]
+
+
 def request_ids_in(payloads: list[dict]) -> Counter:
     """How often each request id was delivered (its id is in the message's first section)."""
     found: Counter = Counter()
@@ -53,7 +73,9 @@ def messages_by_request() -> dict[str, dict]:
 
 
 # -- the issue's scenario ----------------------------------------------------------------------
-def test_what_is_retried_what_is_not_and_nothing_is_lost_or_sent_twice(team: Team, logs) -> None:
+def test_what_is_retried_what_is_not_and_nothing_is_lost_or_sent_twice(
+    team: Team, recorded
+) -> None:
     slack = team.slack
     slack.script = [
         (200, "ok", {}),
@@ -79,8 +101,16 @@ def test_what_is_retried_what_is_not_and_nothing_is_lost_or_sent_twice(team: Tea
     assert stored[hanging]["status"] == "PENDING" and "timed out" in stored[hanging]["last_error"]
     assert stored[not_found]["status"] == "GAVE_UP"  # a 404 will never succeed: not retried
     assert stored[not_found]["last_error"] == "HTTP 404: channel_not_found"
-    assert "gave up Slack approvers.new message" in logs.text
-    assert "(Slack refused it): HTTP 404: channel_not_found" in logs.text
+    [gave_up] = named(recorded, "message.gave_up")  # logged as an error, with the reason
+    assert gave_up["request_id"] == not_found and gave_up["kind"] == "approvers.new"
+    assert gave_up["why"] == "Slack refused it"
+    assert gave_up["error"] == "HTTP 404: channel_not_found"
+    assert recorded.metrics.count("undelivered") == 1
+    assert {f["request_id"] for f in named(recorded, "message.retrying")} == {
+        server_error,
+        rate_limited,
+        hanging,
+    }
 
     team.clock.advance(seconds=31)
     assert team.sweep().messages_sent == 2  # the 500 and the hang, retried
@@ -151,7 +181,7 @@ def test_a_long_retry_after_is_left_to_the_outbox_not_slept_on(team: Team) -> No
 
 
 def test_a_message_failing_past_the_max_age_is_given_up_logged_and_counted(
-    team: Team, logs
+    team: Team, recorded
 ) -> None:
     team.slack.script = [(500, "", {})]
     request_id = team.request("U0ALICE", "ec2-admin 30m INC-1 x")
@@ -161,8 +191,12 @@ def test_a_message_failing_past_the_max_age_is_given_up_logged_and_counted(
     [message] = [m for m in outbox_messages() if m["kind"] == "approvers.new"]
     assert message["request_id"] == request_id
     assert message["status"] == "GAVE_UP" and message["last_error"] == "HTTP 500: HTTP 500"
-    assert "gave up Slack approvers.new message" in logs.text and "(too old)" in logs.text
-    assert "metric slack_messages_given_up 1" in logs.text
+    gave_up = [f for f in named(recorded, "message.gave_up") if f["kind"] == "approvers.new"]
+    assert [(f["why"], f["error"]) for f in gave_up] == [("too old", "HTTP 500: HTTP 500")]
+    assert [level for name, level, _ in recorded.events if name == "message.gave_up"] == [
+        logging.ERROR
+    ] * len(named(recorded, "message.gave_up"))
+    assert recorded.metrics.count("undelivered") == len(named(recorded, "message.gave_up"))
 
 
 def test_claimed_messages_are_not_sent_by_a_second_concurrent_sweep(team: Team) -> None:
@@ -202,7 +236,9 @@ def test_after_29_minutes_the_requester_hears_in_the_channel(team: Team) -> None
 
 
 @pytest.mark.parametrize("refusal", ["expired_url", "used_url"])
-def test_a_response_url_slack_refuses_falls_back_to_the_channel(team: Team, refusal) -> None:
+def test_a_response_url_slack_refuses_falls_back_to_the_channel(
+    team: Team, refusal, recorded
+) -> None:
     request = team.stored(team.request("U0ALICE", "ec2-admin 30m INC-1 x"))
     team.slack.script = [(404, refusal, {})]
     team.service.notify.requester(request, "granted, say", "test.note")
@@ -210,6 +246,8 @@ def test_a_response_url_slack_refuses_falls_back_to_the_channel(team: Team, refu
     [message] = [m for m in outbox_messages() if m["kind"] == "test.note"]
     assert message["status"] == "PENDING" and message["url"].endswith("/webhook/approvers")
     assert message["last_error"] == f"HTTP 404: {refusal}"
+    [rerouted] = named(recorded, "message.rerouted")
+    assert rerouted["why"] == f"HTTP 404: {refusal}" and rerouted["kind"] == "test.note"
     team.sweep()
     assert team.slack.texts("/webhook/approvers")[-1] == "<@U0ALICE> granted, say"
 
@@ -243,7 +281,7 @@ def test_with_a_bot_token_the_requester_gets_a_direct_message(team_with_bot: Tea
     assert settings().bot_token == "xoxb-test-token" and "xoxb" not in repr(settings())
 
 
-def test_direct_message_answers_are_judged_by_their_error(team_with_bot: Team, logs) -> None:
+def test_direct_message_answers_are_judged_by_their_error(team_with_bot: Team) -> None:
     team = team_with_bot
     request = team.stored(team.request("U0ALICE", "ec2-admin 30m INC-1 x"))
     team.clock.advance(minutes=31)
@@ -299,3 +337,28 @@ def test_direct_message_answers_are_judged_by_their_error(team_with_bot: Team, l
 )
 def test_judge_api(status, data, headers, outcome) -> None:
     assert judge_api(status, data, headers) == outcome
+
+
+def test_concurrent_senders_never_use_a_response_url_more_than_five_times(team: Team) -> None:
+    import threading
+
+    import boto3
+
+    store = team.service.store
+    results: list[bool] = []
+    start = threading.Barrier(12)
+
+    def take() -> None:
+        start.wait()
+        results.append(store.take_response_use("7QK2M9TX4B", 5, 1_900_000_000))
+
+    threads = [threading.Thread(target=take) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * 7 + [True] * 5
+    item = boto3.client("dynamodb").get_item(
+        TableName="switchback", Key={"pk": {"S": "RESPONSEURL#7QK2M9TX4B"}, "sk": {"S": "USES"}}
+    )["Item"]
+    assert item["uses"] == {"N": "5"} and item["expires"] == {"N": "1900000000"}  # TTL
