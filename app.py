@@ -91,6 +91,7 @@ def healthz() -> dict:
 # -- Slack ------------------------------------------------------------------------------------
 @app.route("/slack/commands", methods=["POST"], content_types=FORM)
 def slack_command() -> Response:
+    started = time.monotonic()
     request = app.current_request
     body = request.raw_body or b""
     if not slack_signature.is_valid(
@@ -101,17 +102,21 @@ def slack_command() -> Response:
         time.time(),
     ):
         return Response(body={"error": "invalid Slack signature"}, status_code=401)
-    started = time.monotonic()
     form = _form()
-    from chalicelib import slash
+    from chalicelib import messages, slash
 
-    service = _service()
+    command = form.get("command") or settings().command_name
+    try:
+        service = _service()
+    except Exception:  # bad deploy (policies, table): say so in Slack, not with a 500
+        app.log.exception("cannot build the service")
+        return Response(body=messages.ephemeral(slash.sorry(command)), status_code=200)
     answer = slash.handle(
         service,
         form.get("user_id", ""),
         form.get("text", ""),
         form.get("response_url"),
-        form.get("command") or settings().command_name,
+        command,
     )
     service.flush(max(0.0, ACK_BUDGET_SECONDS - (time.monotonic() - started)))
     return Response(body=answer, status_code=200, headers={"Content-Type": "application/json"})
@@ -400,6 +405,7 @@ def run_sweep() -> dict:
         "lapsed": report.lapsed,
         "granted": report.granted,
         "messages_sent": report.messages_sent,
+        "reminded": report.reminded,
         "errors": report.errors,
     }
     # Quiet passes are the norm; say something only when the pass did or hit something.

@@ -18,6 +18,7 @@ SECRET_ARN_VARIABLES = {
     "SLACK_SIGNING_SECRET": "SLACK_SIGNING_SECRET_ARN",
     "SLACK_CLIENT_SECRET": "SLACK_CLIENT_SECRET_ARN",
     "SWITCHBACK_COOKIE_KEY": "SWITCHBACK_COOKIE_KEY_ARN",
+    "SLACK_BOT_TOKEN": "SLACK_BOT_TOKEN_ARN",  # optional: direct messages to requesters
 }
 SECRET_ACTIONS = ("secretsmanager:GetSecretValue",)  # all the broker asks Secrets Manager
 SECRET_MAX_AGE_SECONDS = 300
@@ -45,6 +46,8 @@ class Settings:
     slack_team_id: str | None = None
     slack_oidc_authorize_url: str = "https://slack.com/openid/connect/authorize"
     slack_oidc_token_url: str = "https://slack.com/api/openid.connect.token"
+    # Where chat.postMessage goes (Slack's Web API); overridable for local tests.
+    slack_api_url: str | None = None
 
     @property
     def local(self) -> bool:
@@ -107,6 +110,17 @@ class Settings:
             token_url=self.slack_oidc_token_url,
         )
 
+    @property
+    def bot_token(self) -> str | None:
+        """A Slack bot token (xoxb-…), optional: with it, requesters get direct messages
+        (chat.postMessage) once their command's response_url is spent; without it they are
+        mentioned in the approvers' channel. A secret: read on use, never kept in the repr;
+        on deployed stages from Secrets Manager when SLACK_BOT_TOKEN_ARN is set."""
+        variable = "SLACK_BOT_TOKEN" if self.local else SECRET_ARN_VARIABLES["SLACK_BOT_TOKEN"]
+        if not os.environ.get(variable, "").strip():
+            return None
+        return secret("SLACK_BOT_TOKEN")
+
 
 def _required(name: str) -> str:
     value = os.environ.get(name, "").strip()
@@ -145,6 +159,7 @@ def settings() -> Settings:
         or defaults["slack_oidc_authorize_url"].default,
         slack_oidc_token_url=_optional("SLACK_OIDC_TOKEN_URL")
         or defaults["slack_oidc_token_url"].default,
+        slack_api_url=_optional("SLACK_API_URL"),
     )
 
 

@@ -1,20 +1,25 @@
 """What Switchback says in Slack: Block Kit payloads as plain dicts (pure, no slack_sdk import).
 
 All user text goes through ``escape`` so ``<``, ``>`` and ``&`` cannot ping, link or break the
-markup, and through ``clip`` so Slack never rejects a block for its length.
+markup, and every section is ``verbatim`` so Slack does not turn a bare ``@here``, ``#channel``
+or URL in it into a mention or a link. ``clip`` keeps every block within Slack's limits, so a
+long reason is cut with an ellipsis instead of the whole message being refused.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
 
 from .durations import format_duration
-from .model import AccessRequest, parse_iso
+from .model import AccessRequest, State, parse_iso
 from .policies import RoleSpec
 
 SECTION_LIMIT = 3000
 BUTTON_LIMIT = 75
+BLOCKS_LIMIT = 50  # blocks in one message
+REASON_SHOWN = 2000  # characters of a reason in the approvers' message; the page shows it all
 ACTION_WORDS = {
     "approved": "approved",
     "denied": "denied",
@@ -24,6 +29,7 @@ ACTION_WORDS = {
     "cancelled": "cancelled",
     "lapsed": "lapsed",
     "failed": "failed",
+    "approval": "approved",
 }
 
 
@@ -31,12 +37,49 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def unescape(text: str) -> str:
+    """Undo Slack's own escaping of ``&``, ``<`` and ``>`` in the text it sends us, so what is
+    stored is what the person typed (and is escaped again wherever it is shown)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """At most ``limit`` characters, ending in an ellipsis when cut. A cut never leaves half an
+    entity (``&am``) or half a link or mention (``<https://…``) behind."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    amp, semi = cut.rfind("&"), cut.rfind(";")
+    if amp > semi and len(cut) - amp <= 5:
+        cut = cut[:amp]
+    if cut.rfind("<") > cut.rfind(">"):
+        cut = cut[: cut.rfind("<")]
+    return cut + "…"
 
 
 def section(markdown: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(markdown, SECTION_LIMIT)}}
+    return {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": clip(markdown, SECTION_LIMIT), "verbatim": True},
+    }
+
+
+def sections(lines: Iterable[str]) -> list[dict]:
+    """Lines packed into as few sections as fit Slack's limits (a long ``list`` answer)."""
+    blocks: list[dict] = []
+    current = ""
+    for line in lines:
+        line = clip(line, SECTION_LIMIT)
+        if current and len(current) + 1 + len(line) > SECTION_LIMIT:
+            blocks.append(section(current))
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current or not blocks:
+        blocks.append(section(current or " "))
+    if len(blocks) > BLOCKS_LIMIT:
+        blocks = blocks[: BLOCKS_LIMIT - 1] + [section("… and more; the rest is not shown.")]
+    return blocks
 
 
 def mention(slack_id: str) -> str:
@@ -61,7 +104,7 @@ def _facts(request: AccessRequest, role: RoleSpec | None) -> str:
         f"*Requester:* {mention(request.requester)} ({escape(request.requester_name)})\n"
         f"*Role:* `{escape(request.role)}`{description}\n"
         f"*Duration:* {format_duration(request.duration)}\n"
-        f"*Reason:* {escape(request.reason)}\n"
+        f"*Reason:* {escape(clip(request.reason, REASON_SHOWN))}\n"
         f"*Request:* `{request.id}` · approvals {len(request.approvals)} of "
         f"{request.approvals_required}"
     )
@@ -102,12 +145,29 @@ def approvers_update(request: AccessRequest, what: str, by: str | None, detail: 
     return {"text": clip(text, SECTION_LIMIT), "blocks": [section(text)]}
 
 
+def approval_progress(request: AccessRequest) -> str:
+    """``1 of 2 approvals; 1 more needed`` for a request still waiting for approvers."""
+    missing = request.approvals_required - len(request.approvals)
+    return (
+        f"{len(request.approvals)} of {request.approvals_required} approvals; {missing} more needed"
+    )
+
+
 def ephemeral(text: str) -> dict:
     """An answer to a slash command that only its sender sees."""
     return {
         "response_type": "ephemeral",
         "text": clip(text, SECTION_LIMIT),
         "blocks": [section(text)],
+    }
+
+
+def ephemeral_lines(lines: list[str]) -> dict:
+    """An ephemeral answer too long for one section (``list``, ``roles``)."""
+    return {
+        "response_type": "ephemeral",
+        "text": clip("\n".join(lines), SECTION_LIMIT),
+        "blocks": sections(lines),
     }
 
 
@@ -118,6 +178,22 @@ def to_requester(text: str) -> dict:
         "replace_original": False,
         "text": clip(text, SECTION_LIMIT),
         "blocks": [section(text)],
+    }
+
+
+def to_requester_in_channel(requester: str, text: str) -> dict:
+    """The requester's message posted in the approvers' channel, once response_url is spent."""
+    text = f"{mention(requester)} {text}"
+    return {"text": clip(text, SECTION_LIMIT), "blocks": [section(text)]}
+
+
+def direct_message(requester: str, text: str) -> dict:
+    """chat.postMessage arguments for a direct message to the requester (needs a bot token)."""
+    return {
+        "channel": requester,
+        "text": clip(text, SECTION_LIMIT),
+        "blocks": [section(text)],
+        "unfurl_links": False,
     }
 
 
@@ -165,9 +241,12 @@ def aws_config_profile(request: AccessRequest) -> str:
 
 def requester_granted(request: AccessRequest, role: RoleSpec | None) -> str:
     url = switch_role_url(role, request)
+    approved_by = ", ".join(mention(a) for a in request.approvals)
+    by = f"Approved by {approved_by}. " if approved_by else ""
     return (
         f":white_check_mark: Your access to `{escape(request.role)}` is granted until "
-        f"{when(request.ends_at)} (request `{request.id}`).\n"
+        f"{when(request.ends_at)} ({utc_text(request.ends_at)}), request `{request.id}`. "
+        f"{by}\n"
         f"*Console:* <{url}|switch role>\n"
         f"*CLI:* ```{cli_command(request)}```\n"
         f"*~/.aws/config:* ```{aws_config_profile(request)}```\n"
@@ -184,5 +263,84 @@ def requester_update(request: AccessRequest, what: str, by: str | None, detail: 
     )
 
 
+def requester_reminder(request: AccessRequest, now: datetime) -> str:
+    left = left_text(request.ends() - now) if request.ends() else "soon"
+    return (
+        f":hourglass: Your access to `{escape(request.role)}` (request `{request.id}`) ends in "
+        f"{left}, at {when(request.ends_at)} ({utc_text(request.ends_at)}). Sessions end then "
+        f"too; save your work. Need longer? Ask again with `/access request {request.role} …`."
+    )
+
+
 def now_text(now: datetime) -> str:
     return now.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def utc_text(value: str | None) -> str:
+    return now_text(parse_iso(value)) if value else "—"
+
+
+def left_text(delta: timedelta) -> str:
+    """Time left, to the minute once it is more than a couple of minutes."""
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds >= 120:
+        seconds -= seconds % 60
+    return format_duration(timedelta(seconds=seconds)) if seconds else "0s"
+
+
+# -- answers to `roles` and `list` -------------------------------------------------------------
+def roles_answer(roles: list[RoleSpec], slots: dict[str, int | None]) -> list[str]:
+    """One line per role: what it is, how long, who approves, and how many grants still fit."""
+    if not roles:
+        return ["There are no roles you may request."]
+    lines = ["*Roles you may request:*"]
+    for role in roles:
+        approvers = ", ".join(mention(a) for a in role.approvers)
+        free = slots.get(role.name)
+        room = "grant slots left: unknown right now" if free is None else f"{free} grant slots left"
+        pattern = (
+            f" · reason must match `{escape(role.reason_pattern)}`" if role.reason_pattern else ""
+        )
+        mfa = " · needs MFA" if role.require_mfa else ""
+        lines.append(
+            f"• `{role.name}` — {escape(role.description) or 'no description'} · default "
+            f"{format_duration(role.default_duration)}, at most "
+            f"{format_duration(role.max_duration)} · {role.approvals_required} approval(s) from "
+            f"{approvers} · {room}{mfa}{pattern}"
+        )
+    return lines
+
+
+def list_answer(
+    mine: list[AccessRequest], waiting: list[AccessRequest], now: datetime
+) -> list[str]:
+    """``list``: the person's live requests, then those waiting for their approval."""
+    lines = ["*Your requests:*"]
+    for r in sorted(mine, key=lambda r: r.created_at):
+        lines.append(f"• `{r.id}` `{escape(r.role)}` {r.state.value.lower()}{_time_note(r, now)}")
+    if not mine:
+        lines.append("none pending or active")
+    if waiting:
+        lines.append("*Waiting for your approval:*")
+        for r in sorted(waiting, key=lambda r: r.created_at):
+            lines.append(
+                f"• `{r.id}` {escape(r.requester_name)} → `{escape(r.role)}` "
+                f"{format_duration(r.duration)} ({approval_progress(r)}, "
+                f"lapses in {left_text(parse_iso(r.approval_deadline) - now)}): "
+                f"{escape(clip(r.reason, 200))}"
+            )
+    return lines
+
+
+def _time_note(request: AccessRequest, now: datetime) -> str:
+    if request.state is State.ACTIVE and request.ends_at:
+        left = left_text(parse_iso(request.ends_at) - now)
+        return f", {left} left (until {utc_text(request.ends_at)})"
+    if request.state is State.PENDING:
+        return (
+            f" for {format_duration(request.duration)} ({approval_progress(request)}, lapses in "
+            f"{left_text(parse_iso(request.approval_deadline) - now)})"
+        )
+    if request.state is State.APPROVED:
+        return ", being granted"
+    return ""

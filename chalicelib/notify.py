@@ -1,4 +1,10 @@
-"""Who hears what, through which Slack URL: the approvers' channel or the requester.
+"""Who hears what, through which Slack destination: the approvers' channel or the requester.
+
+The requester hears through their command's ``response_url`` while Slack accepts it (for 30
+minutes, at most 5 posts); after that by direct message when a bot token is configured
+(``chat.postMessage``), otherwise in the approvers' channel, mentioning them. A message sent to
+the response_url carries that later route as its fallback, so one Slack refuses or that waits
+past the half hour still arrives.
 
 Messages go into the outbox (stored first), and ``flush`` sends what this call queued within a
 deadline; anything unsent is the sweep's to deliver.
@@ -12,11 +18,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from . import messages
+from .delivery import CHAT_POST_MESSAGE
 from .model import AccessRequest, parse_iso
 from .outbox import Outbox
 from .policies import Catalog
 
 RESPONSE_URL_LIFETIME = timedelta(minutes=30)  # Slack's limit on a slash command's response_url
+# Stop using it a minute early: a message queued at 29:59 would reach Slack too late.
+RESPONSE_URL_USABLE = RESPONSE_URL_LIFETIME - timedelta(minutes=1)
 
 
 class Notifier:
@@ -26,11 +35,13 @@ class Notifier:
         outbox: Outbox,
         default_webhook: str | None,
         clock: Callable[[], datetime],
+        direct_messages: bool = False,
     ):
         self.catalog = catalog
         self.outbox = outbox
         self.default_webhook = default_webhook
         self.clock = clock
+        self.direct_messages = direct_messages  # a bot token is configured
         # Per thread: the local server handles requests in threads, and each flushes its own.
         self._local = threading.local()
 
@@ -41,22 +52,48 @@ class Notifier:
     def approvers(self, request: AccessRequest, payload: dict, kind: str) -> None:
         self._queue(self.approvers_channel(request.role), payload, kind, request)
 
-    def requester(self, request: AccessRequest, text: str, kind: str) -> None:
-        """Through the command's response_url while Slack accepts it; later in the approvers'
-        channel, mentioning the requester."""
-        fresh = request.response_url and (
-            self.clock() - parse_iso(request.created_at) < RESPONSE_URL_LIFETIME
-        )
-        if fresh:
-            self._queue(request.response_url, messages.to_requester(text), kind, request)
-            return
-        text = f"{messages.mention(request.requester)} {text}"
-        payload = {"text": text, "blocks": [messages.section(text)]}
-        self._queue(self.approvers_channel(request.role), payload, kind, request)
+    def requester(
+        self, request: AccessRequest, text: str, kind: str, once: str | None = None
+    ) -> bool:
+        """Tell the requester ``text``; False if nothing was queued. With ``once`` (a message
+        id), a second call with the same id sends nothing (the sweep's reminder runs every
+        minute)."""
+        if once and self.outbox.already_queued(once):
+            return False
+        later = self.later_route(request, text)
+        usable_until = parse_iso(request.created_at) + RESPONSE_URL_USABLE
+        if (
+            request.response_url
+            and self.clock() < usable_until
+            and self.outbox.take_response_use(request.id, self.clock())
+        ):
+            return self._queue(
+                request.response_url,
+                messages.to_requester(text),
+                kind,
+                request,
+                message_id=once,
+                fallback=later,
+                url_expires_at=usable_until,
+            )
+        return self._queue(later[0], later[1], kind, request, message_id=once)
 
-    def _queue(self, url: str | None, payload: dict, kind: str, request: AccessRequest) -> None:
-        message = self.outbox.enqueue(url, payload, kind, request.id, self.clock())
+    def later_route(self, request: AccessRequest, text: str) -> tuple[str | None, dict]:
+        """Where the requester hears once the response_url is spent: a direct message, or a
+        mention in the approvers' channel."""
+        if self.direct_messages:
+            return CHAT_POST_MESSAGE, messages.direct_message(request.requester, text)
+        return (
+            self.approvers_channel(request.role),
+            messages.to_requester_in_channel(request.requester, text),
+        )
+
+    def _queue(
+        self, url: str | None, payload: dict, kind: str, request: AccessRequest, **options
+    ) -> bool:
+        message = self.outbox.enqueue(url, payload, kind, request.id, self.clock(), **options)
         self._local.__dict__.setdefault("unsent", []).append(message)
+        return message is not None
 
     def flush(self, seconds: float) -> None:
         """Send what this thread queued, within ``seconds``; the rest goes with the next sweep."""

@@ -1,8 +1,12 @@
 """Every outgoing Slack message is stored first, then sent; what fails is retried by the sweeper.
 
 Backoff doubles from 30 s up to 30 min; Slack's Retry-After wins when it asks for longer. A
-message that keeps failing past ``max_age`` is given up and logged as an error, as is one whose
-answer says retrying cannot help (channel_not_found, invalid_payload, 404…).
+message that keeps failing past ``max_age`` is given up, logged as an error and counted, as is
+one whose answer says retrying cannot help (channel_not_found, invalid_payload, 404…) — unless
+it has a fallback: a requester's message sent to a response_url that Slack no longer accepts
+(expired, used up) goes to the approvers' channel or a direct message instead.
+
+Delivery is at least once: a send that timed out may have reached Slack, and is sent again.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from . import telemetry
-from .delivery import Outcome, post
+from .delivery import Outcome, SlackDelivery
 from .errors import StoreConflict
 from .model import iso, parse_iso
 from .store import OutboxMessage, Store
@@ -24,20 +28,39 @@ from .store import OutboxMessage, Store
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(minutes=30)
 INLINE_GRACE = timedelta(seconds=60)
+SWEEP_SEND_TIMEOUT = 5.0  # seconds per attempt in the sweep
+RESPONSE_URL_USES = 5  # Slack accepts at most five posts to one response_url
+RESPONSE_URL_COUNTER_KEPT = timedelta(days=1)  # the URL lives 30 minutes; then DynamoDB's TTL
 
-Sender = Callable[[str, str, float], Outcome]
+# (destination, payload JSON, timeout seconds, patient) -> Outcome; ``patient`` allows quick
+# in-process retries (the sweep), never within a slash command's deadline.
+Sender = Callable[..., Outcome]
 
 
 class Outbox:
-    def __init__(self, store: Store, max_age: timedelta, sender: Sender = post):
+    def __init__(self, store: Store, max_age: timedelta, sender: Sender | None = None):
         self._store = store
         self._max_age = max_age
-        self._send = sender
+        self._send = sender or SlackDelivery()
         self.gave_up = 0
 
     def enqueue(
-        self, url: str | None, payload: dict, kind: str, request_id: str, now: datetime
+        self,
+        url: str | None,
+        payload: dict,
+        kind: str,
+        request_id: str,
+        now: datetime,
+        *,
+        message_id: str | None = None,
+        fallback: tuple[str | None, dict] | None = None,
+        url_expires_at: datetime | None = None,
     ) -> OutboxMessage | None:
+        """Store a message to send. A ``message_id`` makes it once-only: a second enqueue with
+        the same id stores nothing and returns None (reminders use this)."""
+        fallback_url, fallback_payload = fallback if fallback else (None, None)
+        if not url and fallback_url:
+            url, payload, fallback_url = fallback_url, fallback_payload or {}, None
         if not url:
             telemetry.event(
                 "message.undeliverable",
@@ -49,7 +72,7 @@ class Outbox:
             telemetry.metric("undelivered")
             return None
         message = OutboxMessage(
-            id=uuid.uuid4().hex,
+            id=message_id or uuid.uuid4().hex,
             url=url,
             payload=json.dumps(payload),
             kind=kind,
@@ -58,8 +81,22 @@ class Outbox:
             # The caller sends it inline now; the sweep only after a grace
             # period, so the two do not race for it.
             next_attempt_at=iso(now + INLINE_GRACE),
+            fallback_url=fallback_url,
+            fallback_payload=json.dumps(fallback_payload) if fallback_url else None,
+            url_expires_at=iso(url_expires_at) if fallback_url and url_expires_at else None,
         )
-        return self._store.add_message(message)
+        try:
+            return self._store.add_message(message)
+        except StoreConflict:
+            return None  # a message with this id was queued before
+
+    def already_queued(self, message_id: str) -> bool:
+        return self._store.get_message(message_id) is not None
+
+    def take_response_use(self, request_id: str, now: datetime) -> bool:
+        """Reserve one of the five posts Slack allows to a request's response_url."""
+        forget_at = int((now + RESPONSE_URL_COUNTER_KEPT).timestamp())
+        return self._store.take_response_use(request_id, RESPONSE_URL_USES, forget_at)
 
     def send_now(
         self, messages: list[OutboxMessage | None], now: datetime, deadline: float
@@ -69,36 +106,65 @@ class Outbox:
             remaining = deadline - time.monotonic()
             if message is None or remaining < 0.2:
                 continue
-            self._attempt(message, now, timeout=min(remaining, 10.0), claim=False)
+            try:
+                self._attempt(message, now, timeout=min(remaining, 10.0), claim=False)
+            except Exception as error:  # the caller's answer matters more; the sweep has it
+                telemetry.event(
+                    "message.inline_failed",
+                    logging.ERROR,
+                    request_id=message.request_id,
+                    message_id=message.id,
+                    kind=message.kind,
+                    error=f"{type(error).__name__}: {error}",
+                )
 
     def deliver_due(self, now: datetime, time_budget: float = 30.0) -> int:
+        """Send what is due, oldest first. A destination that timed out, failed or asked us to
+        wait gets no more messages in this pass: its others keep their order and wait too."""
         deadline = time.monotonic() + time_budget
+        struggling: set[str] = set()
         sent = 0
         for message in self._store.due_messages(iso(now)):
             if time.monotonic() > deadline:
                 break
-            sent += self._attempt(message, now, timeout=5.0)
+            if message.url in struggling:
+                continue
+            outcome = self._attempt(message, now, timeout=SWEEP_SEND_TIMEOUT, patient=True)
+            if outcome is None:
+                continue
+            if outcome.delivered:
+                sent += 1
+            elif not outcome.permanent:
+                struggling.add(message.url)
         return sent
 
     def _attempt(
-        self, message: OutboxMessage, now: datetime, timeout: float, claim: bool = True
-    ) -> bool:
+        self,
+        message: OutboxMessage,
+        now: datetime,
+        timeout: float,
+        claim: bool = True,
+        patient: bool = False,
+    ) -> Outcome | None:
+        """One send, then record what happened; None if another sweep has the message."""
         # Claim it first (a conditional write), so two sweeps never both send the same message;
         # if we die while sending, the claim lapses and a later sweep tries again.
         if claim:
+            lease = timedelta(seconds=timeout * 3) + INLINE_GRACE  # patient sends may retry
             try:
                 message = self._store.save_message(
-                    replace(
-                        message,
-                        next_attempt_at=iso(now + timedelta(seconds=timeout) + INLINE_GRACE),
-                    )
+                    replace(message, next_attempt_at=iso(now + lease))
                 )
             except StoreConflict:
-                return False
-        outcome = self._send(message.url, message.payload, timeout)
+                return None
+        if message.url_expires_at and now >= parse_iso(message.url_expires_at):
+            message = self._reroute(message, now, "response_url expired")
+        outcome = self._send(message.url, message.payload, timeout, patient)
         attempts = message.attempts + 1
         if outcome.delivered:
             updated = replace(message, status="SENT", attempts=attempts, last_error="")
+        elif outcome.permanent and message.fallback_url:
+            updated = replace(self._reroute(message, now, outcome.error), attempts=attempts)
         elif outcome.permanent or now - parse_iso(message.created_at) >= self._max_age:
             updated = replace(
                 message, status="GAVE_UP", attempts=attempts, last_error=outcome.error
@@ -111,6 +177,7 @@ class Outbox:
                 message_id=message.id,
                 kind=message.kind,
                 attempts=attempts,
+                why="Slack refused it" if outcome.permanent else "too old",
                 error=outcome.error,
             )
             telemetry.metric("undelivered")
@@ -136,5 +203,30 @@ class Outbox:
         try:
             self._store.save_message(updated)
         except StoreConflict:
-            return False  # a concurrent sweep handled it
-        return outcome.delivered
+            return None  # a concurrent sweep handled it
+        return outcome
+
+    def _reroute(self, message: OutboxMessage, now: datetime, why: str) -> OutboxMessage:
+        """The same message, now addressed to its fallback and due at once."""
+        telemetry.event(
+            "message.rerouted",
+            logging.WARNING,
+            request_id=message.request_id,
+            message_id=message.id,
+            kind=message.kind,
+            why=why,
+        )
+        return _to_fallback(message, now, why)
+
+
+def _to_fallback(message: OutboxMessage, now: datetime, why: str) -> OutboxMessage:
+    return replace(
+        message,
+        url=message.fallback_url or message.url,
+        payload=message.fallback_payload or message.payload,
+        fallback_url=None,
+        fallback_payload=None,
+        url_expires_at=None,
+        last_error=why,
+        next_attempt_at=iso(now),
+    )

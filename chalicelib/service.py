@@ -10,7 +10,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from . import messages, telemetry
 from .commands import RequestCommand
@@ -25,6 +25,7 @@ from .trust import QuotaExceeded
 
 BROKER = "switchback"
 CONFLICT_RETRIES = 8
+REMINDER_LEAD = timedelta(minutes=10)  # requesters hear this long before their access ends
 
 
 def system_clock() -> datetime:
@@ -38,6 +39,7 @@ class SweepReport:
     granted: int = 0
     messages_sent: int = 0
     errors: list[str] = field(default_factory=list)
+    reminded: int = 0
 
 
 class Switchback:
@@ -136,6 +138,18 @@ class Switchback:
                 "approvers.approved",
             )
             request = self.grant(request)
+        elif request.state is State.PENDING:  # counted; more approvals needed
+            progress = messages.approval_progress(request)
+            self.notify.approvers(
+                request,
+                messages.approvers_update(request, "approval", approver, progress),
+                "approvers.approval",
+            )
+            self.notify.requester(
+                request,
+                messages.requester_update(request, "approval", approver, progress),
+                "requester.approval",
+            )
         return request
 
     def deny(self, request_id: str, approver: str, reason: str = "") -> AccessRequest:
@@ -391,6 +405,25 @@ class Switchback:
             self.notify.approvers(
                 lapsed, messages.approvers_update(lapsed, "lapsed", None), "approvers.lapsed"
             )
+        report.reminded = self.remind_ending(self.clock())
         self.flush(20.0)
         report.messages_sent = self.notify.outbox.deliver_due(self.clock())
         return report
+
+    def remind_ending(self, now: datetime) -> int:
+        """Tell each requester, once, shortly before their access ends (a sweep step)."""
+        reminded = 0
+        for request in self.store.due_requests(State.ACTIVE, iso(now + REMINDER_LEAD)):
+            ends = request.ends()
+            # A short grant gets its reminder in its last quarter, not at its start.
+            lead = min(REMINDER_LEAD, request.duration / 4)
+            if ends is None or ends <= now or ends - now > lead:
+                continue
+            if self.notify.requester(
+                request,
+                messages.requester_reminder(request, now),
+                "requester.reminder",
+                once=f"{request.id}-reminder",
+            ):
+                reminded += 1
+        return reminded

@@ -1,8 +1,16 @@
-"""Answering ``/access …``: parse the text, run one use case, say what happened (ephemeral)."""
+"""Answering ``/access …``: parse the text, run one use case, say what happened (ephemeral).
+
+Whatever the text, the answer is a short ephemeral message: usage for nonsense, the reason for
+a refusal, an apology (and a log line) for our own bugs — never a stack trace, never a 500.
+"""
 
 from __future__ import annotations
 
 import difflib
+import logging
+import threading
+import time
+import weakref
 from datetime import datetime
 
 from . import messages
@@ -10,20 +18,30 @@ from .commands import BadCommand, IdCommand, RequestCommand, SimpleCommand, pars
 from .decisions import Refusal, Refused, requestable_roles
 from .durations import format_duration
 from .errors import AwsUnavailable, LockBusy
+from .iam import IamGateway
 from .messages import escape
 from .model import State, is_request_id, normalise_request_id, parse_iso
+from .policies import Person, RoleSpec
 from .service import Switchback
+from .trust import Grant, free_slots
+
+log = logging.getLogger("switchback.slash")
+
+SLOTS_TTL = 60.0  # seconds a role's trust policy, read for `roles`, is reused
+SLOTS_WAIT = 1.0  # seconds `roles` waits for IAM before it says "unknown right now"
 
 
 def usage(command: str) -> str:
     return (
         f"*Switchback* gives you temporary access to AWS roles, approved by a colleague.\n"
         f"• `{command} request <role> [<duration>] <reason>` — e.g. "
-        f"`{command} request ec2-admin 1h INC-42 resize the ASG`\n"
+        f"`{command} request ec2-admin 1h INC-42 resize the ASG` (the duration defaults to "
+        f"the role's)\n"
         f"• `{command} roles` — the roles you may request\n"
         f"• `{command} list` — your requests, and those waiting for you\n"
         f"• `{command} cancel <id>` — withdraw a pending request\n"
-        f"• `{command} revoke <id>` — end an active grant now\n"
+        f"• `{command} revoke <id>` — end an active grant now (yours, or one you approve)\n"
+        f"• `{command} help` — this help\n"
         f"Durations: `15m`, `2h`, `1h30m`."
     )
 
@@ -31,16 +49,17 @@ def usage(command: str) -> str:
 def handle(
     service: Switchback, user: str, text: str, response_url: str | None, command_name: str
 ) -> dict:
-    command = parse_command(text)
+    # Slack sends &, < and > as entities; keep what the person typed.
+    command = parse_command(messages.unescape(text))
     try:
         if isinstance(command, RequestCommand):
             return _request(service, user, command, response_url, command_name)
         if isinstance(command, IdCommand):
             return _by_id(service, user, command)
         if isinstance(command, SimpleCommand) and command.name == "roles":
-            return messages.ephemeral(_roles(service, user))
+            return messages.ephemeral_lines(_roles(service, user))
         if isinstance(command, SimpleCommand) and command.name == "list":
-            return messages.ephemeral(_list(service, user, service.clock()))
+            return messages.ephemeral_lines(_list(service, user, service.clock()))
         if isinstance(command, BadCommand):
             return messages.ephemeral(f"{escape(command.problem)}\n\n{usage(command_name)}")
         return messages.ephemeral(usage(command_name))
@@ -51,6 +70,16 @@ def handle(
             f"AWS is busy right now ({escape(str(error))}); nothing was "
             "changed. Try again in a minute."
         )
+    except Exception:
+        log.exception("slash command %r from %s failed", text[:200], user)
+        return messages.ephemeral(sorry(command_name))
+
+
+def sorry(command_name: str) -> str:
+    return (
+        "Something went wrong on Switchback's side; it is logged for the platform team. "
+        f"Check `{command_name} list` before you try again."
+    )
 
 
 def _request(
@@ -63,14 +92,19 @@ def _request(
     try:
         request = service.submit(user, command, response_url)
     except Refused as refusal:
-        if refusal.reason is not Refusal.UNKNOWN_ROLE:
+        if refusal.reason not in (Refusal.UNKNOWN_ROLE, Refusal.NOT_A_REQUESTER):
             raise
         names = [r.name for r in requestable_roles(service.catalog, user)]
         nearest = difflib.get_close_matches(command.role, names, n=1)
         hint = f" Did you mean `{nearest[0]}`?" if nearest else ""
         listed = ", ".join(f"`{n}`" for n in names) or "none"
+        first = (
+            f"There is no role `{escape(messages.clip(command.role, 64))}`."
+            if refusal.reason is Refusal.UNKNOWN_ROLE
+            else escape(refusal.message)
+        )
         return messages.ephemeral(
-            f"There is no role `{escape(command.role)}`.{hint}\nRoles you may request: {listed}."
+            f"{first}{hint}\nRoles you may request: {listed} (details: `{command_name} roles`)."
         )
     role = service.catalog.roles[request.role]
     approvers = ", ".join(messages.mention(a) for a in role.approvers if a != user)
@@ -92,56 +126,118 @@ def _by_id(service: Switchback, user: str, command: IdCommand) -> dict:
     request_id = normalise_request_id(command.request_id)
     if command.name == "cancel":
         request = service.cancel(request_id, user)
-        return messages.ephemeral(f"Request `{request.id}` is cancelled.")
+        return messages.ephemeral(
+            f"Request `{request.id}` for `{escape(request.role)}` is cancelled; "
+            "the approvers are told."
+        )
     request = service.revoke(request_id, user)
+    whose = (
+        "Your access" if request.requester == user else f"{escape(request.requester_name)}'s access"
+    )
     return messages.ephemeral(
-        f"Access of request `{request.id}` ({escape(request.requester_name)}"
-        f", `{escape(request.role)}`) is revoked; the trust is removed."
+        f"{whose} to `{escape(request.role)}` (request `{request.id}`) is revoked: the trust "
+        "is removed and sessions end now."
     )
 
 
-def _roles(service: Switchback, user: str) -> str:
+def _roles(service: Switchback, user: str) -> list[str]:
     roles = requestable_roles(service.catalog, user)
-    if not roles:
-        return "There are no roles you may request."
-    lines = ["*Roles you may request:*"]
-    for role in roles:
-        approvers = ", ".join(messages.mention(a) for a in role.approvers)
-        lines.append(
-            f"• `{role.name}` — {escape(role.description)} · default "
-            f"{format_duration(role.default_duration)}, at most "
-            f"{format_duration(role.max_duration)} · {role.approvals_required} "
-            f"approval(s) from {approvers}"
-        )
-    return "\n".join(lines)
+    person = service.catalog.person(user)
+    slots = grant_slots(service).free(roles, person, service.clock()) if person else {}
+    return messages.roles_answer(roles, slots)
 
 
-def _list(service: Switchback, user: str, now: datetime) -> str:
-    mine = [
-        r
-        for r in service.store.requests_of(user)
-        if r.state in (State.PENDING, State.APPROVED, State.ACTIVE)
+def _list(service: Switchback, user: str, now: datetime) -> list[str]:
+    # Three Queries of the sparse due index: they read live work only, never anyone's history,
+    # and the pending ones serve both halves of the answer.
+    pending = service.store.requests_in(State.PENDING)
+    live = pending + [
+        r for state in (State.APPROVED, State.ACTIVE) for r in service.store.requests_in(state)
     ]
-    lines = []
-    for r in mine:
-        left = ""
-        if r.state is State.ACTIVE and r.ends_at:
-            left = f", {format_duration(parse_iso(r.ends_at) - now)} left"
-        lines.append(f"• `{r.id}` `{escape(r.role)}` {r.state.value.lower()}{left}")
+    mine = [r for r in live if r.requester == user]
     waiting = [
         r
-        for r in service.store.requests_in(State.PENDING)
+        for r in pending
         if r.requester != user
         and user not in r.approvals
+        and parse_iso(r.approval_deadline) > now
         and (spec := service.catalog.role(r.role))
         and user in spec.approvers
     ]
-    out = ["*Your requests:*"] + (lines or ["none pending or active"])
-    if waiting:
-        out.append("*Waiting for your approval:*")
-        out += [
-            f"• `{r.id}` {escape(r.requester_name)} → `{escape(r.role)}` "
-            f"{format_duration(r.duration)}: {escape(r.reason[:200])}"
-            for r in waiting
-        ]
-    return "\n".join(out)
+    return messages.list_answer(mine, waiting, now)
+
+
+# -- grant slots for `roles` -------------------------------------------------------------------
+class GrantSlots:
+    """How many more grants fit into each role's trust policy.
+
+    Reading a trust policy costs one IAM GetRole per role (and the account's quota once), on
+    Slack's 3-second clock. So reads run in parallel, each is reused for SLOTS_TTL seconds
+    (the count may lag a grant made in the last minute; the grant itself checks the quota
+    exactly), and a role IAM does not answer for within SLOTS_WAIT shows as unknown.
+    """
+
+    def __init__(self, iam: IamGateway, ttl: float = SLOTS_TTL, clock=time.monotonic):
+        self._iam = iam
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._quota_lock = threading.Lock()
+        self._policies: dict[str, tuple[float, dict, int]] = {}  # arn -> (read at, policy, quota)
+
+    def free(
+        self, roles: list[RoleSpec], person: Person, now: datetime, wait: float = SLOTS_WAIT
+    ) -> dict[str, int | None]:
+        stale = {r.role_arn for r in roles if not self._fresh(r.role_arn)}
+        if stale:
+            from concurrent.futures import ThreadPoolExecutor
+            from concurrent.futures import wait as wait_for
+
+            pool = ThreadPoolExecutor(max_workers=min(8, len(stale)))
+            wait_for([pool.submit(self._read, arn) for arn in stale], timeout=wait)
+            pool.shutdown(wait=False)  # a slow read still fills the cache for next time
+        counts: dict[str, int | None] = {}
+        for role in roles:
+            with self._lock:
+                cached = self._policies.get(role.role_arn)
+            if cached is None:
+                counts[role.name] = None
+                continue
+            _, policy, quota = cached
+            sample = Grant(
+                request_id="0" * 10,
+                principal_arn=person.aws,
+                session_name=person.iam_user_name,
+                ends=now + role.max_duration,
+                require_mfa=role.require_mfa,
+            )
+            counts[role.name] = free_slots(policy, sample, quota)
+        return counts
+
+    def _fresh(self, role_arn: str) -> bool:
+        with self._lock:
+            cached = self._policies.get(role_arn)
+        return cached is not None and self._clock() - cached[0] < self._ttl
+
+    def _read(self, role_arn: str) -> None:
+        try:
+            policy = self._iam.read(role_arn).trust_policy
+            with self._quota_lock:  # parallel reads: the account's quota is read only once
+                quota = self._iam.trust_quota(role_arn)
+        except Exception as error:  # shown as unknown; `roles` must answer regardless
+            log.warning("could not read the trust policy of %s for `roles`: %s", role_arn, error)
+            return
+        with self._lock:
+            self._policies[role_arn] = (self._clock(), policy, quota)
+
+
+_slots: weakref.WeakKeyDictionary[Switchback, GrantSlots] = weakref.WeakKeyDictionary()
+_slots_lock = threading.Lock()
+
+
+def grant_slots(service: Switchback) -> GrantSlots:
+    """The service's slot counter: one cache per process, like the service itself."""
+    with _slots_lock:
+        if service not in _slots:
+            _slots[service] = GrantSlots(service.writer.iam)
+        return _slots[service]

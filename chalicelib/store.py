@@ -77,6 +77,11 @@ class OutboxMessage:
     status: str = "PENDING"  # PENDING, SENT, GAVE_UP
     last_error: str = ""
     version: int = 0
+    # Where to send it instead if ``url`` refuses it for good or is past ``url_expires_at``
+    # (a response_url lives 30 minutes): the approvers' channel or a direct message.
+    fallback_url: str | None = None
+    fallback_payload: str | None = None
+    url_expires_at: str | None = None
 
 
 class Store:
@@ -178,6 +183,37 @@ class Store:
         return [_request_from(i) for _, i in zip(range(limit), items, strict=False)]
 
     # -- outbox ------------------------------------------------------------------------------
+    def take_response_use(self, request_id: str, limit: int, forget_at: int) -> bool:
+        """Count one more use of a request's response_url; False once ``limit`` are taken.
+
+        A read, then a put conditional on what was read, so concurrent senders never exceed
+        Slack's limit (GetItem and PutItem only: the broker's policy allows no UpdateItem).
+        The counter carries ``forget_at`` (epoch seconds) in ``expires``, the table's TTL.
+        """
+        key = {"pk": f"RESPONSEURL#{request_id}", "sk": "USES"}
+        for _ in range(8):
+            found = self._call("get_item", Key=self._item(key), ConsistentRead=True).get("Item")
+            uses = int(self._plain(found)["uses"]) if found else 0
+            if uses >= limit:
+                return False
+            if found:
+                condition = {
+                    "ConditionExpression": "uses = :read",
+                    "ExpressionAttributeValues": self._item({":read": uses}),
+                }
+            else:
+                condition = {"ConditionExpression": "attribute_not_exists(pk)"}
+            try:
+                self._call(
+                    "put_item",
+                    Item=self._item({**key, "uses": uses + 1, "expires": forget_at}),
+                    **condition,
+                )
+            except StoreConflict:
+                continue  # another sender took one meanwhile: count again
+            return True
+        return False
+
     def add_message(self, message: OutboxMessage) -> OutboxMessage:
         saved = replace(message, version=1)
         self._call(

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import aws
 from .config import _secrets, settings
+from .delivery import SlackDelivery
 from .errors import AwsUnavailable
 from .grants import RoleWriter
 from .iam import IamGateway
@@ -85,9 +86,14 @@ def service(base_url: str = "") -> Switchback:
     with _lock:
         if "service" not in _cache:
             config = settings()
+            bot_token = config.bot_token  # a secret: read it once here
             store = Store(aws.client("dynamodb"), config.table_name)
             catalog = load_catalog(config.policies_dir)
-            outbox = Outbox(store, timedelta(seconds=config.outbox_max_age_seconds))
+            outbox = Outbox(
+                store,
+                timedelta(seconds=config.outbox_max_age_seconds),
+                SlackDelivery(bot_token, config.slack_api_url),
+            )
             iam = IamGateway(
                 AccountClients(aws.client("iam"), catalog.managers()),
                 config.trust_quota_override,
@@ -96,7 +102,13 @@ def service(base_url: str = "") -> Switchback:
                 catalog=catalog,
                 store=store,
                 writer=RoleWriter(store, iam, system_clock),
-                notifier=Notifier(catalog, outbox, config.webhook_url, system_clock),
+                notifier=Notifier(
+                    catalog,
+                    outbox,
+                    config.webhook_url,
+                    system_clock,
+                    direct_messages=bool(bot_token),
+                ),
             )
         found: Switchback = _cache["service"]  # type: ignore[assignment]
     if base_url:

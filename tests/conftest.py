@@ -55,7 +55,7 @@ class SlackReceiver:
     """A local Slack stand-in over real HTTP: records every POST and answers from a script.
 
     ``script`` holds answers to give, in order, as (status, body, headers) or "hang"; when it
-    is empty, 200 "ok".
+    is empty, 200 "ok" (or ``{"ok": true}`` on ``/api/…``, as Slack's Web API answers).
     """
 
     def __init__(self) -> None:
@@ -68,9 +68,19 @@ class SlackReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                web_api = self.path.startswith("/api/")
+                default = (200, '{"ok": true}', {"Content-Type": "application/json"})
                 with receiver._lock:
-                    answer = receiver.script.pop(0) if receiver.script else (200, "ok", {})
-                    entry = {"path": self.path, "payload": json.loads(body), "status": None}
+                    if receiver.script:
+                        answer = receiver.script.pop(0)
+                    else:
+                        answer = default if web_api else (200, "ok", {})
+                    entry = {
+                        "path": self.path,
+                        "payload": json.loads(body),
+                        "status": None,
+                        "headers": dict(self.headers.items()),
+                    }
                     receiver.received.append(entry)
                 if answer == "hang":
                     receiver._release.wait(30)
@@ -89,7 +99,10 @@ class SlackReceiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # a short poll interval: close() (every test) waits for it
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def delivered(self, path: str | None = None) -> list[dict]:
         """Payloads answered with 2xx (what Slack would have shown), optionally for one path."""
@@ -227,3 +240,16 @@ def trust_policy(role_name: str = "AWSEC2FULLACCESS") -> dict:
 
 def shared_fixture(name: str) -> dict:
     return json.loads((SHARED / "fixtures" / name).read_text())
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Switchback's log lines, DEBUG and up (metrics are DEBUG lines). Its logger is Chalice's
+    app logger, which does not propagate to the root, so caplog needs its handler on it."""
+    import logging
+
+    logger = logging.getLogger("switchback")
+    logger.addHandler(caplog.handler)
+    caplog.set_level(logging.DEBUG, logger="switchback")
+    yield caplog
+    logger.removeHandler(caplog.handler)

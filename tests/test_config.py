@@ -206,3 +206,17 @@ def test_oidc_settings_from_the_environment(env) -> None:
     env.setenv("SLACK_OIDC_TOKEN_URL", "http://127.0.0.1:9/token")
     settings.cache_clear()
     assert settings().oidc("https://x/cb").token_url == "http://127.0.0.1:9/token"
+
+
+def test_the_bot_token_is_optional_and_a_secret_on_deployed_stages(
+    deployed: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLACK_BOT_TOKEN_ARN", raising=False)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-from-the-environment")  # never read deployed
+    assert settings().bot_token is None
+    arn = boto3.client("secretsmanager").create_secret(
+        Name="switchback/slack-bot", SecretString="xoxb-from-aws"
+    )["ARN"]
+    monkeypatch.setenv("SLACK_BOT_TOKEN_ARN", arn)
+    assert settings().bot_token == "xoxb-from-aws"
+    assert "xoxb" not in repr(settings())

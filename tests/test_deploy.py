@@ -18,7 +18,14 @@ from chalicelib.policies import load_catalog
 from chalicelib.store import TTL_ATTRIBUTE, table_definition
 from tests.conftest import ROOT
 from tools import package as packaging
-from tools.broker_policy import SAMPLE, UNSCOPED_ACTIONS, broker_policy, resolve
+from tools.broker_policy import (
+    NO_VALUE,
+    OPTIONAL_SECRET_REFS,
+    SAMPLE,
+    UNSCOPED_ACTIONS,
+    broker_policy,
+    resolve,
+)
 
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
 SPOKE = ROOT / "deploy" / "spoke-role.yaml"
@@ -91,6 +98,10 @@ def test_both_functions_run_as_the_broker_role_with_secrets_by_reference(templat
         for secret, arn_variable in SECRET_ARN_VARIABLES.items():
             assert secret not in variables  # never the value, only where to read it
             assert arn_variable in variables
+        # the bot token is optional: its ARN only when the deployment names one
+        assert variables["SLACK_BOT_TOKEN_ARN"] == {
+            "Fn::If": ["HasSlackBotToken", {"Ref": "SlackBotTokenSecretArn"}, NO_VALUE]
+        }
         assert variables["POWERTOOLS_SERVICE_NAME"] != "switchback"  # Chalice's app name
     assert resources["Sweep"]["Properties"]["ReservedConcurrentExecutions"] == 1
     secret = resources["CookieKeySecret"]["Properties"]
@@ -189,7 +200,10 @@ def test_the_policy_allows_only_what_it_must_where_it_must(two_account_policies:
     table = SAMPLE["Table.Arn"]
     assert by_sid["TableItems"]["Resource"] == [table]
     assert by_sid["TableIndexes"]["Resource"] == [f"{table}/index/due", f"{table}/index/by-person"]
-    assert len(by_sid["Secrets"]["Resource"]) == len(SECRET_ARN_VARIABLES)
+    assert len(by_sid["Secrets"]["Resource"]) == len(SECRET_ARN_VARIABLES) - len(
+        OPTIONAL_SECRET_REFS
+    )
+    assert by_sid["SlackBotTokenSecret"]["Resource"] == [SAMPLE["SlackBotTokenSecretArn"]]
 
 
 def test_the_spoke_role_trusts_only_the_broker_and_may_only_do_its_calls() -> None:

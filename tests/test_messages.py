@@ -111,8 +111,10 @@ def test_long_reason_is_clipped_to_slack_section_limit():
     assert sections
     for block in sections:
         assert len(block["text"]["text"]) <= 3000
-    assert sections[0]["text"]["text"].endswith("…")
-    assert len(sections[0]["text"]["text"]) == 3000
+    text = sections[0]["text"]["text"]
+    # the reason is cut, not the facts after it: id and approvals stay readable
+    assert "x" * 1999 + "…\n*Request:* `7QK2M9TX4B` · approvals 0 of 1" in text
+    assert "x" * 2001 not in text
 
 
 @settings(max_examples=100, deadline=None)
@@ -329,3 +331,100 @@ def test_judge_caps_a_huge_retry_after():
 
 def test_judge_clips_long_bodies():
     assert len(judge(500, "x" * 10_000, {}).error) < 300
+
+
+# -- clipping markup, packing sections, Slack's entities ---------------------------------------
+
+
+def test_clip_never_leaves_half_an_entity_or_a_link():
+    assert messages.clip("abc &amp; def", 7) == "abc …"
+    assert messages.clip("see <https://x.example|link> now", 20) == "see …"
+    assert messages.clip("a <@U0BOB> b", 12) == "a <@U0BOB> b"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300), st.integers(min_value=2, max_value=200))
+def test_clipped_escaped_text_is_a_prefix_of_the_original(text, limit):
+    clipped = messages.clip(messages.escape(text), limit)
+    assert len(clipped) <= limit
+    if clipped.endswith("…") and clipped != messages.escape(text):
+        shown = clipped[:-1]
+        assert "<" not in shown and ">" not in shown
+        assert text.startswith(messages.unescape(shown))
+
+
+def test_unescape_undoes_slacks_escaping_only():
+    assert messages.unescape("a &lt;b&gt; &amp;lt; &quot;") == "a <b> &lt; &quot;"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=60))
+def test_unescape_inverts_escape(text):
+    assert messages.unescape(messages.escape(text)) == text
+
+
+def test_sections_pack_lines_within_limits():
+    lines = [f"line {n} " + "x" * 500 for n in range(30)]
+    blocks = messages.sections(lines)
+    assert all(len(b["text"]["text"]) <= messages.SECTION_LIMIT for b in blocks)
+    assert "\n".join(b["text"]["text"] for b in blocks) == "\n".join(lines)
+    assert len(blocks) == 6  # five 507-character lines fit in 3,000 with their newlines
+    assert all(b["text"]["verbatim"] is True for b in blocks)
+
+
+def test_sections_stop_at_slacks_block_limit():
+    blocks = messages.sections(["y" * 2999] * 80)
+    assert len(blocks) == messages.BLOCKS_LIMIT
+    assert blocks[-1]["text"]["text"] == "… and more; the rest is not shown."
+    assert messages.sections([]) == [messages.section(" ")]
+
+
+def test_left_text():
+    assert messages.left_text(timedelta(minutes=29, seconds=59)) == "29m"
+    assert messages.left_text(timedelta(seconds=90)) == "1m30s"
+    assert messages.left_text(timedelta(seconds=-5)) == "0s"
+
+
+def test_roles_answer_lists_terms_and_slots():
+    lines = messages.roles_answer([ROLE], {"ec2-admin": 5})
+    assert lines == [
+        "*Roles you may request:*",
+        "• `ec2-admin` — Full EC2 access · default 1h, at most 4h · 1 approval(s) from "
+        "<@U0BOB> · 5 grant slots left",
+    ]
+    mfa = replace(ROLE, require_mfa=True, reason_pattern="INC-<\\d+>")
+    [_, line] = messages.roles_answer([mfa], {})
+    assert line.endswith(
+        "grant slots left: unknown right now · needs MFA · reason must match `INC-&lt;\\d+&gt;`"
+    )
+    assert messages.roles_answer([], {}) == ["There are no roles you may request."]
+
+
+def test_list_answer():
+    from chalicelib.model import State
+
+    pending = request(state=State.PENDING, ends_at=None)
+    active = request(id="8QK2M9TX4B", state=State.ACTIVE)  # same age: kept in given order
+    lines = messages.list_answer([active, pending], [pending], NOW + timedelta(minutes=10))
+    assert lines == [
+        "*Your requests:*",
+        "• `8QK2M9TX4B` `ec2-admin` active, 1h20m left (until 2026-11-28 11:30:00 UTC)",
+        "• `7QK2M9TX4B` `ec2-admin` pending for 1h30m (0 of 1 approvals; 1 more needed, "
+        "lapses in 50m)",
+        "*Waiting for your approval:*",
+        "• `7QK2M9TX4B` alice → `ec2-admin` 1h30m (0 of 1 approvals; 1 more needed, "
+        "lapses in 50m): INC-42 resize the ASG",
+    ]
+
+
+def test_reminder_names_the_end():
+    text = messages.requester_reminder(request(), NOW + timedelta(minutes=80))
+    assert "ends in 10m" in text and "(2026-11-28 11:30:00 UTC)" in text
+    assert "`/access request ec2-admin …`" in text
+
+
+def test_direct_message_and_channel_note():
+    dm = messages.direct_message("U0ALICE", "hi <there>")
+    assert dm["channel"] == "U0ALICE" and dm["text"] == "hi <there>"
+    note = messages.to_requester_in_channel("U0ALICE", "hi")
+    assert note["text"] == "<@U0ALICE> hi" and note["blocks"][0]["text"]["verbatim"] is True

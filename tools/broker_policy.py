@@ -29,6 +29,7 @@ TRACE_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 # Actions with no resource-level permission in IAM: the only ones the policy allows on "*".
 UNSCOPED_ACTIONS = ACCOUNT_ACTIONS + TRACE_ACTIONS
 
+NO_VALUE = {"Ref": "AWS::NoValue"}
 # The deploy template's logical names the resources below refer to.
 TABLE = "${Table.Arn}"
 # Template parameter or resource holding each secret's ARN, by the variable the code reads.
@@ -37,6 +38,8 @@ SECRET_REFS = {
     "SLACK_CLIENT_SECRET_ARN": "${SlackClientSecretArn}",
     "SWITCHBACK_COOKIE_KEY_ARN": "${CookieKeySecret}",
 }
+# Secrets a deployment may leave out, by variable: (template condition, where its ARN is).
+OPTIONAL_SECRET_REFS = {"SLACK_BOT_TOKEN_ARN": ("HasSlackBotToken", "${SlackBotTokenSecretArn}")}
 LOG_GROUPS = (
     "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}"
     ":log-group:/aws/lambda/${AWS::StackName}-api:*",
@@ -78,6 +81,17 @@ def broker_policy(catalog: Catalog) -> dict:
             [f"{TABLE}/index/{DUE_INDEX}", f"{TABLE}/index/{PERSON_INDEX}"],
         ),
         _statement("Secrets", SECRET_ACTIONS, sorted(SECRET_REFS.values())),
+        *(
+            # Only when the deployment names that secret; no statement on an empty ARN.
+            {
+                "Fn::If": [
+                    condition,
+                    _statement(condition[3:] + "Secret", SECRET_ACTIONS, [ref]),
+                    NO_VALUE,
+                ]
+            }
+            for condition, ref in OPTIONAL_SECRET_REFS.values()
+        ),
         _statement("OwnLogs", LOG_ACTIONS, list(LOG_GROUPS)),
         _statement("Tracing", TRACE_ACTIONS, ["*"]),
     ]
@@ -85,13 +99,19 @@ def broker_policy(catalog: Catalog) -> dict:
 
 
 def resolve(document: object, values: dict[str, str]) -> object:
-    """``document`` with every ``{"Fn::Sub": "...${Name}..."}`` filled in from ``values``."""
+    """``document`` with every ``{"Fn::Sub": "...${Name}..."}`` filled in from ``values``, and
+    every ``{"Fn::If": [condition, a, b]}`` decided by ``values[condition]`` ("true" or not);
+    what resolves to AWS::NoValue is left out."""
     if isinstance(document, dict):
         if set(document) == {"Fn::Sub"} and isinstance(document["Fn::Sub"], str):
             return re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], document["Fn::Sub"])
+        if set(document) == {"Fn::If"}:
+            condition, when_true, when_false = document["Fn::If"]
+            chosen = when_true if values.get(condition) == "true" else when_false
+            return resolve(chosen, values)
         return {k: resolve(v, values) for k, v in document.items()}
     if isinstance(document, list):
-        return [resolve(v, values) for v in document]
+        return [r for r in (resolve(v, values) for v in document) if r != NO_VALUE]
     return document
 
 
@@ -106,6 +126,8 @@ SAMPLE = {
     "SlackSigningSecretArn": f"{_SECRETS}:switchback/slack-signing-AbCdEf",
     "SlackClientSecretArn": f"{_SECRETS}:switchback/slack-client-AbCdEf",
     "CookieKeySecret": f"{_SECRETS}:switchback-prod-cookie-key-AbCdEf",
+    "SlackBotTokenSecretArn": f"{_SECRETS}:switchback/slack-bot-AbCdEf",
+    "HasSlackBotToken": "true",
 }
 
 

@@ -43,10 +43,11 @@ class ConsoleSlack:
                     shown = body.decode("utf-8", "replace")
                 where = self.path.strip("/").replace("/", " → ")
                 printer(f"\n──── Slack {where} ────\n{shown}\n")
+                web_api = self.path.startswith("/api/")  # chat.postMessage (SLACK_API_URL)
                 self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Type", "application/json" if web_api else "text/plain")
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(b'{"ok": true}' if web_api else b"ok")
 
             def log_message(self, *args) -> None:
                 pass
