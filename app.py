@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import asdict
 from urllib.parse import parse_qs, urlencode
 
 from chalice import Chalice, Rate, Response
@@ -256,14 +257,7 @@ def sign_out() -> Response:
 
 # -- the sweep ---------------------------------------------------------------------------------
 def run_sweep() -> dict:
-    report = _service().sweep()
-    summary = {
-        "expired": report.expired,
-        "lapsed": report.lapsed,
-        "granted": report.granted,
-        "messages_sent": report.messages_sent,
-        "errors": report.errors,
-    }
+    summary = asdict(_service().sweep())
     # Quiet passes are the norm; say something only when the pass did or hit something.
     level = logging.INFO if any(summary.values()) else logging.DEBUG
     app.log.log(level, "sweep.done %s", json.dumps(summary))
