@@ -147,7 +147,9 @@ def plan(
     # Trust: only live grants stay, each in its canonical form (a hand edit is undone).
     present = grant_ids(trust)
     kept = keep_only(trust, {r.sid for r in live}, now)
-    orphans = present - {r.id for r in live + expire + approved}
+    # A REVOKED grant's statement is the revoke's own second half, not drift.
+    revoked = {r.id for r in mine.values() if r.state is State.REVOKED}
+    orphans = present - {r.id for r in live + expire + approved} - revoked
     if orphans:
         drift.append(f"removed statements with no active grant: {', '.join(sorted(orphans))}")
     trust = add_grants(kept, [grant_of(r) for r in live if r.id in present], now)

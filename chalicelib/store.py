@@ -85,6 +85,11 @@ class Store:
         self._to_dynamo = TypeSerializer().serialize
         self._from_dynamo = TypeDeserializer().deserialize
 
+    @property
+    def client(self) -> Any:
+        """The boto3 DynamoDB client (tests and bench/ hook its events)."""
+        return self._client
+
     # -- plumbing ---------------------------------------------------------------------------
     def _item(self, data: dict) -> dict:
         return {k: self._to_dynamo(v) for k, v in data.items() if v is not None}
