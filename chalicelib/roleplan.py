@@ -212,6 +212,10 @@ def plan(
         if request.state is State.ACTIVE:
             _latest(ended, request.session_name, now)
     limits = limits_for(holders)
+    holder_names = {r.session_name for r in holders}
+    for name, cuts in sorted(current_cuts.items()):
+        if name not in holder_names and name not in ended and max(cuts) > now:
+            drift.append(f"ended the sessions of {name} now: no live grant behind their limit")
 
     return RolePlan(
         trust=trust,

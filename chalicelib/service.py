@@ -332,6 +332,8 @@ class Switchback:
             try:
                 view = self.writer.view(role_arn)
             except RoleMissing:
+                if not ids:
+                    return Settled(missing_role=True)  # nothing to fail: no lock needed
                 view = None
             if view is not None:
                 # The index may lag; a plan on its data is good enough to see that nothing

@@ -51,7 +51,9 @@ class Faults:
         for client in clients:
             events = client.meta.events
             events.register("before-send", self._before_send, unique_id=f"{uid}-send")
-            events.register("before-call", self._before_call, unique_id=f"{uid}-call")
+            # before-parameter-build sees the call's own parameters (before-call sees the
+            # serialised request); both share the call's context with after-call.
+            events.register("before-parameter-build", self._before_call, unique_id=f"{uid}-call")
             events.register("after-call", self._after_call, unique_id=f"{uid}-after")
 
     # -- scripting -------------------------------------------------------------------------------

@@ -212,6 +212,12 @@ def test_a_managed_statement_with_no_active_grant_is_removed_and_noted():
     assert planned.drift == ("removed statements with no active grant: AAAAAAAAA9",)
 
 
+def test_a_live_session_limit_with_no_grant_behind_it_ends_now_and_is_noted():
+    planned = plan(view(BASELINE, limits_for({"mallory": [at(60)]})), [], NOW, QUOTA)
+    assert session_limits.cuts_of(planned.limits) == {"mallory": [NOW]}
+    assert planned.drift == ("ended the sessions of mallory now: no live grant behind their limit",)
+
+
 def test_a_missing_statement_of_an_active_grant_is_written_again():
     grant = request("AAAAAAAAA1", State.ACTIVE, at(60))
     planned = plan(view(BASELINE, limits_for({"alice": [at(60)]})), [grant], NOW, QUOTA)
