@@ -41,6 +41,8 @@ slash: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/ack_latency.py
 	$(PY) bench/cold_import.py
+	$(PY) bench/grant_calls.py
+	$(PY) bench/sweep_scale.py
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache .hypothesis test-artifacts

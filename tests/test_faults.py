@@ -256,10 +256,6 @@ def check_iam_matches_the_store(engine: Engine, ids: list[str], baselines: dict)
 
 def run_schedule(engine: Engine, schedule: list[tuple]) -> None:
     faults = engine.faults()
-    # A crash right after taking a role's lock leaves it held, as a killed process would; a
-    # short lease lets the next steps take it over after waiting, instead of after 45 s.
-    engine.service.writer.lease_seconds = 3
-    engine.service.writer.wait_seconds = 4
     ids: list[str] = []
     baselines = {}
     for role in ROLES:
