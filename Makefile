@@ -46,6 +46,8 @@ bench: $(STAMP)
 	$(PY) bench/ack_latency.py
 	$(PY) bench/cold_import.py
 	$(PY) bench/approval_race.py
+	$(PY) bench/grant_calls.py
+	$(PY) bench/sweep_scale.py
 
 # dist/$(STAGE)/: the CloudFormation (SAM) template and the Lambda zip, for any way of deploying.
 package: $(STAMP)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from dataclasses import asdict
 from urllib.parse import parse_qs, urlencode
 
 from chalice import Chalice, Rate, Response
@@ -398,16 +399,8 @@ def sign_out() -> Response:
 # -- the sweep ---------------------------------------------------------------------------------
 def run_sweep() -> dict:
     started = time.monotonic()
-    report = _service().sweep()
+    summary = asdict(_service().sweep())
     telemetry.metric("sweep_duration", (time.monotonic() - started) * 1000, "Milliseconds")
-    summary = {
-        "expired": report.expired,
-        "lapsed": report.lapsed,
-        "granted": report.granted,
-        "messages_sent": report.messages_sent,
-        "reminded": report.reminded,
-        "errors": report.errors,
-    }
     # Quiet passes are the norm; say something only when the pass did or hit something.
     level = logging.INFO if any(summary.values()) else logging.DEBUG
     telemetry.event("sweep.done", level, **summary)

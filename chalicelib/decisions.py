@@ -179,4 +179,3 @@ def may_revoke(catalog: Catalog, request: AccessRequest, actor: str) -> bool:
         return False
     role = catalog.role(request.role)
     return actor == request.requester or bool(role and actor in role.approvers)
-

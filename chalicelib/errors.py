@@ -15,3 +15,8 @@ class RoleMissing(Exception):
 
 class AwsUnavailable(Exception):
     """AWS kept failing (throttling, 5xx) after bounded retries; try again later."""
+
+
+class PolicyRejected(Exception):
+    """IAM refused a policy document for good (over its size limit, an invalid principal);
+    retrying the same document cannot help."""

@@ -1,7 +1,8 @@
-"""IAM adapter: read and write a role's trust policy, read the account's trust-policy quota.
+"""IAM adapter: a role's trust policy and its inline session-limit policy, the account's quota.
 
 Throttling and 5xx are retried by botocore (standard mode, bounded); what still fails becomes
-AwsUnavailable so the caller can leave the work for the next sweep.
+AwsUnavailable so the caller can leave the work for the next sweep. A document IAM refuses for
+good (LimitExceeded, MalformedPolicyDocument) becomes PolicyRejected.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from .errors import AwsUnavailable, RoleMissing
+from .errors import AwsUnavailable, PolicyRejected, RoleMissing
 from .trust import DEFAULT_TRUST_QUOTA, minified
 
 # Every IAM action the broker calls, in one place: the deploy policy is generated from these,
@@ -34,8 +35,9 @@ _TRANSIENT = {
     "ServiceFailure",
     "ServiceUnavailable",
     "InternalFailure",
-    "LimitExceeded",
 }
+# IAM's answers to a document it will never accept (LimitExceeded: over a size quota).
+_REJECTED = {"LimitExceeded", "MalformedPolicyDocument"}
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,10 @@ class IamGateway:
     def single(cls, client: Any, quota_override: int | None = None) -> IamGateway:
         return cls(lambda _role_arn: client, quota_override)
 
+    def client_for_role(self, role_arn: str) -> Any:
+        """The boto3 IAM client used for ``role_arn`` (tests and bench/ hook its events)."""
+        return self._client_for(role_arn)
+
     def _call(self, operation: str, role_arn: str, **kwargs) -> dict:
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -76,6 +82,9 @@ class IamGateway:
             code = error.response.get("Error", {}).get("Code", "")
             if code == "NoSuchEntity":
                 raise RoleMissing(f"the IAM role {role_arn} does not exist") from error
+            if code in _REJECTED:
+                message = error.response.get("Error", {}).get("Message", "")
+                raise PolicyRejected(f"IAM refused the policy ({code}): {message}") from error
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             if code in _TRANSIENT or status >= 500:
                 raise AwsUnavailable(f"IAM {operation}: {code or status}") from error
@@ -102,6 +111,45 @@ class IamGateway:
             RoleName=role_name_of(role_arn),
             PolicyDocument=minified(policy),
         )
+
+    def read_inline_policy(self, role_arn: str, policy_name: str) -> dict | None:
+        """The role's inline policy ``policy_name``, or None if it has none by that name.
+
+        Call after ``read``: NoSuchEntity here then means the policy, not the role, is missing.
+        """
+        try:
+            answer = self._call(
+                "get_role_policy",
+                role_arn,
+                RoleName=role_name_of(role_arn),
+                PolicyName=policy_name,
+            )
+        except RoleMissing:
+            return None
+        document = answer["PolicyDocument"]
+        if isinstance(document, str):
+            document = json.loads(unquote(document))
+        return document
+
+    def write_inline_policy(self, role_arn: str, policy_name: str, policy: dict) -> None:
+        self._call(
+            "put_role_policy",
+            role_arn,
+            RoleName=role_name_of(role_arn),
+            PolicyName=policy_name,
+            PolicyDocument=minified(policy),
+        )
+
+    def delete_inline_policy(self, role_arn: str, policy_name: str) -> None:
+        try:
+            self._call(
+                "delete_role_policy",
+                role_arn,
+                RoleName=role_name_of(role_arn),
+                PolicyName=policy_name,
+            )
+        except RoleMissing:
+            pass  # already gone: what we wanted
 
     def trust_quota(self, role_arn: str) -> int:
         """The AssumeRolePolicySizeQuota of the role's account (2,048 unless AWS raised it),

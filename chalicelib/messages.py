@@ -257,10 +257,8 @@ def requester_granted(request: AccessRequest, role: RoleSpec | None) -> str:
 def requester_update(request: AccessRequest, what: str, by: str | None, detail: str = "") -> str:
     who = f" by {mention(by)}" if by and by != "switchback" else ""
     extra = f": {escape(detail)}" if detail else ""
-    return (
-        f"Your request `{request.id}` for `{escape(request.role)}` was "
-        f"{ACTION_WORDS.get(what, what)}{who}{extra}."
-    )
+    happened = "could not be granted" if what == "failed" else f"was {ACTION_WORDS.get(what, what)}"
+    return f"Your request `{request.id}` for `{escape(request.role)}` {happened}{who}{extra}."
 
 
 def requester_reminder(request: AccessRequest, now: datetime) -> str:

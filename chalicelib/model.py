@@ -25,7 +25,9 @@ TRANSITIONS: dict[State, frozenset[State]] = {
         {State.PENDING, State.APPROVED, State.DENIED, State.CANCELLED, State.LAPSED}
     ),
     State.APPROVED: frozenset({State.ACTIVE, State.FAILED}),
-    State.ACTIVE: frozenset({State.EXPIRED, State.REVOKED}),
+    # ACTIVE -> FAILED: the grant became void under it (role or IAM user deleted, statement lost
+    # and impossible to write again).
+    State.ACTIVE: frozenset({State.EXPIRED, State.REVOKED, State.FAILED}),
 }
 FINAL_STATES = frozenset(s for s in State if s not in TRANSITIONS)
 

@@ -1,27 +1,39 @@
 """Use cases: request, approve, deny, cancel, revoke, grant and the sweep.
 
 Each state change is one conditional write (StoreConflict means someone else moved first, so
-we re-read and decide again). IAM changes go through RoleWriter, one locked write per role.
+we re-read and decide again). Every IAM change is one locked step per role (``settle_role``):
+read the role, plan both policies from the store (chalicelib/roleplan.py), write each at most
+once, record the state changes.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from . import messages, telemetry
+from . import messages, roleplan, telemetry
 from .commands import RequestCommand
 from .decisions import Refusal, Refused, approve, check_decider, check_request, deny
-from .errors import AwsUnavailable, LockBusy, RoleMissing, StoreConflict
-from .grants import RoleWriter, grant_of
-from .model import AccessRequest, State, TransitionError, iso, new_request_id, transition, utc
+from .errors import AwsUnavailable, LockBusy, PolicyRejected, RoleMissing, StoreConflict
+from .grants import RoleWriter
+from .model import (
+    AccessRequest,
+    State,
+    TransitionError,
+    is_request_id,
+    iso,
+    new_request_id,
+    normalise_request_id,
+    transition,
+    utc,
+)
 from .notify import Notifier
 from .policies import Catalog
+from .roleplan import grant_ids
 from .store import Store
-from .trust import QuotaExceeded
 
 BROKER = "switchback"
 CONFLICT_RETRIES = 8
@@ -37,9 +49,27 @@ class SweepReport:
     expired: int = 0
     lapsed: int = 0
     granted: int = 0
+    failed: int = 0
     messages_sent: int = 0
+    drift: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     reminded: int = 0
+
+
+@dataclass
+class Settled:
+    """What one settled role step changed in the store."""
+
+    activated: list[AccessRequest] = field(default_factory=list)
+    expired: list[AccessRequest] = field(default_factory=list)
+    failed: list[AccessRequest] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)
+    missing_role: bool = False
+
+    def find(self, request_id: str) -> AccessRequest | None:
+        return next(
+            (r for r in self.activated + self.expired + self.failed if r.id == request_id), None
+        )
 
 
 class Switchback:
@@ -220,20 +250,16 @@ class Switchback:
                 raise Refused(Refusal.NOT_PENDING, str(error)) from error
         raise LockBusy(f"request {request_id} is changing too fast; try again")
 
-    # -- granting ----------------------------------------------------------------------------
+    # -- granting and ending -------------------------------------------------------------------
     def grant(self, request: AccessRequest) -> AccessRequest:
-        """Write the trust statement of an APPROVED request, then mark it ACTIVE.
+        """Write the trust statement and session limit of an APPROVED request, then mark it
+        ACTIVE (or FAILED with the reason, if it cannot be granted).
 
-        Safe to repeat: the sweep calls it again for requests a crash left APPROVED.
+        Safe to repeat: the sweep settles every role with an APPROVED request again. If AWS or
+        the lock is busy, the request stays APPROVED and the next sweep finishes it.
         """
         try:
-            if request.ends() <= self.clock():
-                return self._fail(
-                    request, "the access window ended before the grant could be written"
-                )
-            self.writer.apply(request.role_arn, add=[grant_of(request)])
-        except (QuotaExceeded, RoleMissing) as error:
-            return self._fail(request, str(error))
+            settled = self.settle_role(request.role_arn, also={request.id})
         except (AwsUnavailable, LockBusy) as error:
             telemetry.event(
                 "grant.delayed",
@@ -242,146 +268,226 @@ class Switchback:
                 role_arn=request.role_arn,
                 error=str(error),
             )
-            return request  # stays APPROVED; the next sweep finishes it
-        try:
-            active = self.store.save_request(
-                transition(
-                    request,
-                    State.ACTIVE,
-                    BROKER,
-                    "granted",
-                    self.clock(),
-                    detail=f"trusted until {request.ends_at}",
-                )
-            )
-        except StoreConflict:
-            return self.store.get_request(request.id) or request  # a concurrent sweep did it
-        telemetry.event(
-            "access.granted",
-            request_id=active.id,
-            role_arn=active.role_arn,
-            principal=active.principal_arn,
-            expires=active.ends_at,
-        )
-        telemetry.metric("grants")
-        self.notify.requester(
-            active,
-            messages.requester_granted(active, self.catalog.role(active.role)),
-            "requester.granted",
-        )
-        self.notify.approvers(
-            active,
-            messages.approvers_update(active, "granted", None, f"until {active.ends_at}"),
-            "approvers.granted",
-        )
-        return active
-
-    def _fail(self, request: AccessRequest, reason: str) -> AccessRequest:
-        telemetry.event(
-            "grant.failed",
-            logging.ERROR,
-            request_id=request.id,
-            role_arn=request.role_arn,
-            principal=request.principal_arn,
-            reason=reason,
-        )
-        telemetry.metric("failures")
-        try:
-            failed = self.store.save_request(
-                transition(
-                    request,
-                    State.FAILED,
-                    BROKER,
-                    "grant failed",
-                    self.clock(),
-                    detail=reason,
-                    failure=reason,
-                )
-            )
-        except StoreConflict:
             return self.store.get_request(request.id) or request
+        return settled.find(request.id) or self.store.get_request(request.id) or request
+
+    def revoke(self, request_id: str, actor: str) -> AccessRequest:
+        """End an ACTIVE grant now: recorded REVOKED first, then its trust statement removed
+        and its holder's session limit moved to now (unless another grant of theirs on the role
+        is still live), in one locked step.
+
+        Recorded first so that a crash between the writes can only leave IAM behind the store,
+        which the next sweep repairs; never an ACTIVE grant whose trust was already removed.
+        """
+
+        def revoke(current: AccessRequest, now: datetime) -> AccessRequest:
+            role = self.catalog.role(current.role)
+            if actor != current.requester and not (role and actor in role.approvers):
+                raise Refused(
+                    Refusal.NOT_AN_APPROVER,
+                    f"Only the requester or an approver of {current.role} can revoke it.",
+                )
+            if current.state is not State.ACTIVE:
+                raise Refused(
+                    Refusal.NOT_PENDING,
+                    f"Request {current.id} is {current.state.value.lower()}, not active.",
+                )
+            return transition(
+                current, State.REVOKED, actor, "revoked", now, detail="access ended early"
+            )
+
+        revoked = self._change(request_id, revoke)
+        telemetry.event(
+            "access.revoked",
+            request_id=revoked.id,
+            role_arn=revoked.role_arn,
+            principal=revoked.principal_arn,
+            by=actor,
+        )
+        telemetry.metric("revokes")
+        try:
+            self.settle_role(revoked.role_arn, also={revoked.id})
+        except (AwsUnavailable, LockBusy) as error:
+            telemetry.event(
+                "revoke.delayed",
+                logging.WARNING,
+                request_id=revoked.id,
+                role_arn=revoked.role_arn,
+                error=str(error),
+            )
         self.notify.requester(
-            failed, messages.requester_update(failed, "failed", None, reason), "requester.failed"
+            revoked, messages.requester_update(revoked, "revoked", actor), "requester.revoked"
         )
         self.notify.approvers(
-            failed, messages.approvers_update(failed, "failed", None, reason), "approvers.failed"
+            revoked, messages.approvers_update(revoked, "revoked", actor), "approvers.revoked"
         )
-        return failed
+        return revoked
 
-    # -- ending ------------------------------------------------------------------------------
-    def revoke(self, request_id: str, actor: str) -> AccessRequest:
-        request = self.store.get_request(request_id)
-        if request is None:
-            raise Refused(Refusal.NOT_PENDING, f"There is no request {request_id}.")
-        role = self.catalog.role(request.role)
-        if actor != request.requester and not (role and actor in role.approvers):
-            raise Refused(
-                Refusal.NOT_AN_APPROVER,
-                f"Only the requester or an approver of {request.role} can revoke it.",
-            )
-        if request.state is not State.ACTIVE:
-            raise Refused(
-                Refusal.NOT_PENDING,
-                f"Request {request.id} is {request.state.value.lower()}, not active.",
-            )
-        ended = self._end_grants(request.role_arn, [request], State.REVOKED, actor)
-        if not ended:
-            return self.store.get_request(request_id) or request
-        return ended[0]
+    def settle_role(
+        self,
+        role_arn: str,
+        known: list[AccessRequest] | None = None,
+        also: Iterable[str] = (),
+        lock_first: bool = True,
+    ) -> Settled:
+        """Make one role's IAM policies say what the store says, in one locked step: one read,
+        at most one trust write and one session-limit write, then the state changes, then the
+        messages.
 
-    def _end_grants(
-        self, role_arn: str, requests: list[AccessRequest], to: State, actor: str
-    ) -> list[AccessRequest]:
-        """Remove these grants' statements in one write, then record each as ended."""
-        try:
-            self.writer.apply(role_arn, remove={r.sid for r in requests})
-        except RoleMissing:
-            pass  # nothing left that trusts anyone; just record the end
-        what = "expired" if to is State.EXPIRED else "revoked"
-        ended = []
-        for request in requests:
+        ``known``: this role's APPROVED and ACTIVE requests as the caller found them (None:
+        query them). ``also``: more request ids to look at. ``lock_first=False`` reads first
+        without the lock and takes it only if there is something to change (idle roles in the
+        sweep cost two reads and no writes). Raises AwsUnavailable, LockBusy.
+        """
+        if known is None:
+            known = self.store.open_grants(role_arn)
+        ids = {r.id for r in known} | set(also)
+        if not lock_first:
             try:
-                done = self.store.save_request(
-                    transition(request, to, actor, what, self.clock(), detail="trust removed")
+                view = self.writer.view(role_arn)
+            except RoleMissing:
+                if not ids:
+                    return Settled(missing_role=True)  # nothing to fail: no lock needed
+                view = None
+            if view is not None:
+                # The index may lag; a plan on its data is good enough to see that nothing
+                # needs doing, and anything that does is planned again under the lock.
+                fresh = {r.id: r for r in known}
+                plan = roleplan.plan(
+                    view, fresh.values(), self.clock(), self.writer.trust_quota(role_arn)
                 )
-            except (StoreConflict, TransitionError):
-                continue  # someone else ended it meanwhile
+                if not plan.changes_anything(view):
+                    return Settled()
+        with self.writer.locked(role_arn) as lease:
+            now = self.clock()
+            try:
+                view = self.writer.view(role_arn)
+            except RoleMissing:
+                requests = self.store.get_requests(ids)
+                expire, fail = roleplan.plan_role_missing(role_arn, requests, now)
+                settled = self._record(roleplan.RolePlan({}, None, expire=expire, fail=fail))
+                settled.missing_role = True
+            else:
+                requests = self.store.get_requests(ids | _valid_ids(grant_ids(view.trust)))
+                quota = self.writer.trust_quota(role_arn)
+                plan = roleplan.plan(view, requests, now, quota)
+                try:
+                    self.writer.write(view, plan, lease)
+                except PolicyRejected as error:
+                    # IAM refused what this step adds (its own size limit, a principal it no
+                    # longer knows): those grants fail, everything else is written.
+                    if not plan.added:
+                        raise AwsUnavailable(str(error)) from error
+                    view = self.writer.view(role_arn)
+                    rejected = dict.fromkeys(plan.added, str(error))
+                    plan = roleplan.plan(view, requests, now, quota, rejected=rejected)
+                    self.writer.write(view, plan, lease)
+                for note in plan.drift:
+                    telemetry.event("drift.repaired", logging.WARNING, role_arn=role_arn, what=note)
+                settled = self._record(plan)
+                settled.drift = list(plan.drift)
+        self._announce(settled)
+        return settled
+
+    def _record(self, plan: roleplan.RolePlan) -> Settled:
+        """The state changes of a written plan, each one conditional write."""
+        settled = Settled()
+        for request in plan.activate:
+            done = self._save(request, State.ACTIVE, "granted", f"trusted until {request.ends_at}")
+            if done:
+                settled.activated.append(done)
+        for request in plan.expire:
+            if done := self._save(request, State.EXPIRED, "expired", "trust removed"):
+                settled.expired.append(done)
+        for request, reason in plan.fail:
+            if done := self._save(request, State.FAILED, "grant failed", reason, failure=reason):
+                settled.failed.append(done)
+        return settled
+
+    def _save(
+        self, request: AccessRequest, to: State, action: str, detail: str, **changes
+    ) -> AccessRequest | None:
+        try:
+            return self.store.save_request(
+                transition(request, to, BROKER, action, self.clock(), detail=detail, **changes)
+            )
+        except (StoreConflict, TransitionError):
+            return None  # someone else moved it first (a revoke, a concurrent step)
+
+    def _announce(self, settled: Settled) -> None:
+        for active in settled.activated:
             telemetry.event(
-                f"access.{what}",
+                "access.granted",
+                request_id=active.id,
+                role_arn=active.role_arn,
+                principal=active.principal_arn,
+                expires=active.ends_at,
+            )
+            telemetry.metric("grants")
+            self.notify.requester(
+                active,
+                messages.requester_granted(active, self.catalog.role(active.role)),
+                "requester.granted",
+            )
+            self.notify.approvers(
+                active,
+                messages.approvers_update(active, "granted", None, f"until {active.ends_at}"),
+                "approvers.granted",
+            )
+        for done in settled.expired:
+            telemetry.event(
+                "access.expired",
                 request_id=done.id,
-                role_arn=role_arn,
+                role_arn=done.role_arn,
                 principal=done.principal_arn,
                 expires=done.ends_at,
             )
-            telemetry.metric("expiries" if what == "expired" else "revokes")
+            telemetry.metric("expiries")
             self.notify.requester(
-                done, messages.requester_update(done, what, actor), f"requester.{what}"
+                done, messages.requester_update(done, "expired", BROKER), "requester.expired"
             )
             self.notify.approvers(
-                done, messages.approvers_update(done, what, actor), f"approvers.{what}"
+                done, messages.approvers_update(done, "expired", BROKER), "approvers.expired"
             )
-            ended.append(done)
-        return ended
+        for failed in settled.failed:
+            telemetry.event(
+                "grant.failed",
+                logging.ERROR,
+                request_id=failed.id,
+                role_arn=failed.role_arn,
+                principal=failed.principal_arn,
+                reason=failed.failure,
+            )
+            telemetry.metric("failures")
+            reason = failed.failure or ""
+            self.notify.requester(
+                failed,
+                messages.requester_update(failed, "failed", None, reason),
+                "requester.failed",
+            )
+            self.notify.approvers(
+                failed,
+                messages.approvers_update(failed, "failed", None, reason),
+                "approvers.failed",
+            )
 
     # -- the sweep ---------------------------------------------------------------------------
     def sweep(self) -> SweepReport:
-        """One pass: finish stuck grants, expire ended ones, lapse undecided ones, resend mail."""
+        """One pass: lapse undecided requests, settle every role (finish stuck grants, expire
+        ended ones, cut and age out session limits, repair drift), resend undelivered messages.
+
+        Every step is safe to repeat and to run twice at once; a role that fails is reported
+        and the others go on.
+        """
         report = SweepReport()
         now = self.clock()
-        for request in self.store.requests_in(State.APPROVED):
-            if self.grant(request).state is State.ACTIVE:
-                report.granted += 1
-        by_role: dict[str, list[AccessRequest]] = defaultdict(list)
-        for request in self.store.due_requests(State.ACTIVE, iso(now)):
-            by_role[request.role_arn].append(request)
-        for role_arn, requests in by_role.items():
-            try:
-                report.expired += len(self._end_grants(role_arn, requests, State.EXPIRED, BROKER))
-            except (AwsUnavailable, LockBusy) as error:
-                report.errors.append(f"{role_arn}: {error}")
-                telemetry.event(
-                    "sweep.role_failed", logging.WARNING, role_arn=role_arn, error=str(error)
-                )
+        self._sweep_lapse_undecided(now, report)
+        self._sweep_roles(now, report)
+        report.reminded = self.remind_ending(self.clock())
+        self._sweep_outbox(report)
+        return report
+
+    def _sweep_lapse_undecided(self, now: datetime, report: SweepReport) -> None:
         for request in self.store.due_requests(State.PENDING, iso(now)):
             try:
                 lapsed = self.store.save_request(
@@ -394,7 +500,7 @@ class Switchback:
                         detail="nobody decided in time",
                     )
                 )
-            except StoreConflict:
+            except (StoreConflict, TransitionError):
                 continue
             report.lapsed += 1
             self.notify.requester(
@@ -405,10 +511,36 @@ class Switchback:
             self.notify.approvers(
                 lapsed, messages.approvers_update(lapsed, "lapsed", None), "approvers.lapsed"
             )
-        report.reminded = self.remind_ending(self.clock())
-        self.flush(20.0)
-        report.messages_sent = self.notify.outbox.deliver_due(self.clock())
-        return report
+
+    def _sweep_roles(self, now: datetime, report: SweepReport) -> None:
+        """Settle each managed role, and any other role an open grant names: two Queries for
+        all roles, then per role one IAM read and at most one write of each policy."""
+        by_role: dict[str, list[AccessRequest]] = defaultdict(list)
+        for state in (State.APPROVED, State.ACTIVE):
+            for request in self.store.requests_in(state):
+                by_role[request.role_arn].append(request)
+        roles = sorted({r.role_arn for r in self.catalog.roles.values()} | set(by_role))
+        for role_arn in roles:
+            known = by_role.get(role_arn, [])
+            due = any(r.state is State.APPROVED or r.ends() <= now for r in known)
+            try:
+                settled = self.settle_role(role_arn, known=known, lock_first=due)
+            except (AwsUnavailable, LockBusy) as error:
+                report.errors.append(f"{role_arn}: {error}")
+                telemetry.event(
+                    "sweep.role_failed", logging.WARNING, role_arn=role_arn, error=str(error)
+                )
+                continue
+            except Exception as error:  # one broken role must not stop the others
+                logging.getLogger("switchback").exception("sweep.role_crashed %s", role_arn)
+                report.errors.append(f"{role_arn}: {type(error).__name__}: {error}")
+                continue
+            report.granted += len(settled.activated)
+            report.expired += len(settled.expired)
+            report.failed += len(settled.failed)
+            report.drift += [f"{role_arn}: {note}" for note in settled.drift]
+            if settled.missing_role:
+                report.errors.append(f"{role_arn}: the role does not exist")
 
     def remind_ending(self, now: datetime) -> int:
         """Tell each requester, once, shortly before their access ends (a sweep step)."""
@@ -427,3 +559,12 @@ class Switchback:
             ):
                 reminded += 1
         return reminded
+
+    def _sweep_outbox(self, report: SweepReport) -> None:
+        self.flush(20.0)
+        report.messages_sent = self.notify.outbox.deliver_due(self.clock())
+
+
+def _valid_ids(ids: set[str]) -> set[str]:
+    """Request ids as Sids carry them; anything else in a managed Sid names no request."""
+    return {i for i in ids if is_request_id(i) and i == normalise_request_id(i)}

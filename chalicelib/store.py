@@ -20,7 +20,12 @@ from .model import FINAL_STATES, AccessRequest, AuditEntry, State, parse_iso
 
 # Every DynamoDB action the store calls (the deploy policy is generated from these). Items are
 # read and written on the table; Query only ever runs on the indexes.
-ITEM_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem")
+ITEM_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",  # a role's requests, read consistently in one call by the sweep
+    "dynamodb:PutItem",
+    "dynamodb:DeleteItem",
+)
 INDEX_ACTIONS = ("dynamodb:Query",)
 
 DUE_INDEX = "due"
@@ -31,6 +36,12 @@ TTL_ATTRIBUTE = "expires"
 RETENTION_SECONDS = 400 * 86400  # a year and a bit of history in the table; CloudTrail has more
 # States whose requests the sweeper must look at, keyed by the time that matters.
 _DUE_KEY = {State.PENDING: "approval_deadline", State.APPROVED: "ends_at", State.ACTIVE: "ends_at"}
+_TRANSIENT = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+}
 
 
 def table_definition(name: str) -> dict:
@@ -93,6 +104,11 @@ class Store:
         self._to_dynamo = TypeSerializer().serialize
         self._from_dynamo = TypeDeserializer().deserialize
 
+    @property
+    def client(self) -> Any:
+        """The boto3 DynamoDB client (tests and bench/ hook its events)."""
+        return self._client
+
     # -- plumbing ---------------------------------------------------------------------------
     def _item(self, data: dict) -> dict:
         return {k: self._to_dynamo(v) for k, v in data.items() if v is not None}
@@ -109,12 +125,7 @@ class Store:
             code = error.response.get("Error", {}).get("Code", "")
             if code == "ConditionalCheckFailedException":
                 raise StoreConflict(operation) from error
-            if code in (
-                "ProvisionedThroughputExceededException",
-                "ThrottlingException",
-                "RequestLimitExceeded",
-                "InternalServerError",
-            ):
+            if code in _TRANSIENT:
                 raise AwsUnavailable(f"DynamoDB {operation}: {code}") from error
             raise
 
@@ -171,6 +182,58 @@ class Store:
 
     def requests_in(self, state: State) -> list[AccessRequest]:
         return self.due_requests(state, "9999")
+
+    def open_grants(self, role_arn: str) -> list[AccessRequest]:
+        """APPROVED and ACTIVE requests of one role: Queries on the sparse due index, so the
+        cost follows the grants open now, not the history kept."""
+        found = []
+        for state in (State.APPROVED, State.ACTIVE):
+            found += [
+                _request_from(i)
+                for i in self._query(
+                    IndexName=DUE_INDEX,
+                    KeyConditionExpression="due_pk = :pk",
+                    FilterExpression="role_arn = :role",
+                    ExpressionAttributeValues=self._item(
+                        {":pk": f"STATE#{state.value}", ":role": role_arn}
+                    ),
+                )
+            ]
+        return found
+
+    def get_requests(self, request_ids: set[str]) -> list[AccessRequest]:
+        """Strongly consistent reads of these requests (the index may lag a moment behind);
+        ids with no request are left out."""
+        keys = [self._item({"pk": f"REQ#{i}", "sk": "REQ"}) for i in sorted(request_ids)]
+        found: list[AccessRequest] = []
+        for start in range(0, len(keys), 100):  # BatchGetItem takes 100 keys at most
+            pending: dict = {
+                self._table: {"Keys": keys[start : start + 100], "ConsistentRead": True}
+            }
+            for _ in range(8):
+                answer = self._batch_get(pending)
+                found += [
+                    _request_from(self._plain(i))
+                    for i in answer.get("Responses", {}).get(self._table, [])
+                ]
+                pending = answer.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                time.sleep(0.05)
+            else:
+                raise AwsUnavailable("DynamoDB BatchGetItem: keys left unprocessed")
+        return sorted(found, key=lambda r: r.id)
+
+    def _batch_get(self, request_items: dict) -> dict:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self._client.batch_get_item(RequestItems=request_items)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in _TRANSIENT:
+                raise AwsUnavailable(f"DynamoDB BatchGetItem: {code}") from error
+            raise
 
     def requests_of(self, slack_id: str, limit: int = 50) -> list[AccessRequest]:
         items = self._query(

@@ -160,12 +160,13 @@ def keep_only(policy: dict, live_sids: set[str], now: datetime) -> dict:
 def drop_unique_id_principals(policy: dict) -> dict:
     """Managed statements whose principal IAM turned into a unique id (user deleted) are dead."""
     kept = [
-        s for s in statements(policy) if not (is_grant_statement(s) and _principal_is_unique_id(s))
+        s for s in statements(policy) if not (is_grant_statement(s) and principal_is_unique_id(s))
     ]
     return _with_statements(policy, kept)
 
 
-def _principal_is_unique_id(statement: dict) -> bool:
+def principal_is_unique_id(statement: dict) -> bool:
+    """IAM shows a deleted user's principal as its unique id (``AIDA…``) instead of an ARN."""
     principal = statement.get("Principal", {})
     aws = principal.get("AWS") if isinstance(principal, dict) else None
     return isinstance(aws, str) and not aws.startswith("arn:")

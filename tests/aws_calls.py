@@ -14,10 +14,9 @@ SPOKE_TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "spoke-role
 # Granted actions that a local, single-account run never calls, and why; each is proven
 # elsewhere or is not a call of ours. Anything else granted must have been called.
 NOT_CALLED_ON_THE_LOCAL_STACK = {
-    "iam:GetRolePolicy": "session-limit inline policy: the grant engine (issue 5) calls it; "
-    "not on this branch yet",
-    "iam:PutRolePolicy": "session-limit inline policy: issue 5, as above",
-    "iam:DeleteRolePolicy": "session-limit inline policy: issue 5, as above",
+    "iam:DeleteRolePolicy": "the session-limit inline policy is deleted only once every cut "
+    "on the role is older than MaxSessionDuration (an hour at least); test_grant_engine.py "
+    "test_session_limits_are_removed_after_the_roles_max_session_duration proves it",
     "secretsmanager:GetSecretValue": "the local stage reads secrets from the environment; "
     "tests/test_config.py reads them from Secrets Manager",
     "logs:CreateLogStream": "the Lambda runtime writes the logs, not the code",

@@ -319,7 +319,8 @@ def test_transitions_table_matches_the_design():
             State.LAPSED,
         },
         State.APPROVED: {State.ACTIVE, State.FAILED},
-        State.ACTIVE: {State.EXPIRED, State.REVOKED},
+        # a grant can become void under it: its role or IAM user deleted
+        State.ACTIVE: {State.EXPIRED, State.REVOKED, State.FAILED},
     }
     assert FINAL_STATES == {
         State.EXPIRED,

@@ -116,11 +116,20 @@ def test_a_role_in_another_account_is_granted_and_expired_through_its_manager(
     assert [c["RoleArn"] for c in assumed] == [MANAGER]  # once; its credentials are reused
     assert assumed[0]["RoleSessionName"] == "switchback-broker"
     iam_calls = [c for c in calls if c["action"].startswith("iam:")]
-    assert {c["assumed_role"] for c in iam_calls} == {MANAGER}  # all with the manager's keys
-    assert {c["action"] for c in iam_calls} == {
+    # The sweep also looks at the home account's role, with the broker's own keys; every call
+    # about the other account's role goes with the manager's.
+    spoke_calls = [c for c in iam_calls if c.get("RoleName") == "Billing"]
+    home_calls = [c for c in iam_calls if c.get("RoleName") not in (None, "Billing")]
+    assert {c["assumed_role"] for c in spoke_calls} == {MANAGER}
+    assert {c["assumed_role"] for c in home_calls} == {None}
+    quota_reads = [c["assumed_role"] for c in iam_calls if "RoleName" not in c]
+    assert MANAGER in quota_reads and set(quota_reads) <= {MANAGER, None}  # one per account
+    assert {c["action"] for c in spoke_calls} == {
         "iam:GetRole",
+        "iam:GetRolePolicy",
+        "iam:PutRolePolicy",
         "iam:UpdateAssumeRolePolicy",
-        "iam:GetAccountSummary",
+        "iam:DeleteRolePolicy",  # the session limits, aged out two hours on
     }
     # Every call is allowed: the broker's own by the policy generated for these policies
     # (sts:AssumeRole on the manager only), the manager's by the spoke template's policy.

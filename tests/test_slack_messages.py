@@ -104,9 +104,9 @@ def test_failed_grant_is_explained_to_both_sides(team: Team) -> None:
     team.service.approve(request_id, "U0BOB")
     team.service.flush(5.0)
     assert team.stored(request_id).state is State.FAILED
-    why = "the IAM role arn:aws:iam::123456789012:role/BILLING does not exist"
+    why = "the IAM role arn:aws:iam::123456789012:role/BILLING no longer exists"
     assert team.slack.texts("/response/U0CAROL") == [
-        f"Your request `{request_id}` for `billing` was failed: {why}."
+        f"Your request `{request_id}` for `billing` could not be granted: {why}."
     ]
     assert team.slack.texts("/webhook/approvers")[-1] == (
         f"Request `{request_id}` (carol, `billing`) failed — {why}."
