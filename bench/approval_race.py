@@ -140,6 +140,7 @@ def main() -> None:
             SLACK_SIGNING_SECRET="bench",
             SWITCHBACK_COOKIE_KEY="bench",
             SLACK_WEBHOOK_URL=f"{slack.url}/webhook/approvers",
+            POWERTOOLS_LOG_LEVEL="ERROR",  # the figures, not every event
         )
         from chalicelib import wiring
         from chalicelib.commands import parse_command
@@ -148,15 +149,16 @@ def main() -> None:
 
         ensure_aws_resources(load_catalog(folder), "switchback")
         counter = CallCounter()
-        original = wiring._clients
+        from chalicelib import aws
 
-        def watched_clients():
-            clients = original()
-            for client in clients:
-                counter.watch(client)
-            return clients
+        original = aws.client
 
-        wiring._clients = watched_clients
+        def watched_client(service_name: str, *args, **kwargs):
+            made = original(service_name, *args, **kwargs)
+            counter.watch(made)
+            return made
+
+        aws.client = watched_client
         service = wiring.service("http://127.0.0.1")
         totals: Counter[str] = Counter()
         outcomes: Counter[str] = Counter()

@@ -9,6 +9,8 @@ once, record the state changes.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -238,13 +240,15 @@ class Switchback:
         self, request_id: str, decide: Callable[[AccessRequest, datetime], AccessRequest]
     ) -> AccessRequest:
         """Read, decide, conditionally write; on a lost race read again and decide again."""
-        for _ in range(CONFLICT_RETRIES):
+        for attempt in range(CONFLICT_RETRIES):
             current = self.store.get_request(request_id)
             if current is None:
                 raise Refused(Refusal.NOT_PENDING, f"There is no request {request_id}.")
             try:
                 return self.store.save_request(decide(current, self.clock()))
             except StoreConflict:
+                # Full jitter: a burst of clicks spreads out instead of colliding again.
+                time.sleep(random.uniform(0, min(0.25, 0.01 * 2**attempt)))
                 continue
             except TransitionError as error:
                 raise Refused(Refusal.NOT_PENDING, str(error)) from error
