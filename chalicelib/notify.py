@@ -52,6 +52,24 @@ class Notifier:
     def approvers(self, request: AccessRequest, payload: dict, kind: str) -> None:
         self._queue(self.approvers_channel(request.role), payload, kind, request)
 
+    def both(
+        self,
+        request: AccessRequest,
+        what: str,
+        by: str | None,
+        detail: str = "",
+        approvers_detail: str | None = None,
+    ) -> None:
+        """Tell the requester and the approvers' channel that ``request`` was ``what`` (denied,
+        expired…) by ``by``, with ``detail`` (the approvers get ``approvers_detail`` if given)."""
+        self.requester(
+            request, messages.requester_update(request, what, by, detail), f"requester.{what}"
+        )
+        shown = detail if approvers_detail is None else approvers_detail
+        self.approvers(
+            request, messages.approvers_update(request, what, by, shown), f"approvers.{what}"
+        )
+
     def requester(
         self, request: AccessRequest, text: str, kind: str, once: str | None = None
     ) -> bool:

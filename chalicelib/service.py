@@ -172,16 +172,7 @@ class Switchback:
             request = self.grant(request)
         elif request.state is State.PENDING:  # counted; more approvals needed
             progress = messages.approval_progress(request)
-            self.notify.approvers(
-                request,
-                messages.approvers_update(request, "approval", approver, progress),
-                "approvers.approval",
-            )
-            self.notify.requester(
-                request,
-                messages.requester_update(request, "approval", approver, progress),
-                "requester.approval",
-            )
+            self.notify.both(request, "approval", approver, progress)
         return request
 
     def deny(self, request_id: str, approver: str, reason: str = "") -> AccessRequest:
@@ -197,16 +188,7 @@ class Switchback:
             principal=request.principal_arn,
             approver=approver,
         )
-        self.notify.approvers(
-            request,
-            messages.approvers_update(request, "denied", approver, reason),
-            "approvers.denied",
-        )
-        self.notify.requester(
-            request,
-            messages.requester_update(request, "denied", approver, reason),
-            "requester.denied",
-        )
+        self.notify.both(request, "denied", approver, reason)
         return request
 
     def cancel(self, request_id: str, requester: str) -> AccessRequest:
@@ -319,12 +301,7 @@ class Switchback:
                 role_arn=revoked.role_arn,
                 error=str(error),
             )
-        self.notify.requester(
-            revoked, messages.requester_update(revoked, "revoked", actor), "requester.revoked"
-        )
-        self.notify.approvers(
-            revoked, messages.approvers_update(revoked, "revoked", actor), "approvers.revoked"
-        )
+        self.notify.both(revoked, "revoked", actor)
         return revoked
 
     def settle_role(
@@ -447,12 +424,7 @@ class Switchback:
                 expires=done.ends_at,
             )
             telemetry.metric("expiries")
-            self.notify.requester(
-                done, messages.requester_update(done, "expired", BROKER), "requester.expired"
-            )
-            self.notify.approvers(
-                done, messages.approvers_update(done, "expired", BROKER), "approvers.expired"
-            )
+            self.notify.both(done, "expired", BROKER)
         for failed in settled.failed:
             telemetry.event(
                 "grant.failed",
@@ -463,17 +435,7 @@ class Switchback:
                 reason=failed.failure,
             )
             telemetry.metric("failures")
-            reason = failed.failure or ""
-            self.notify.requester(
-                failed,
-                messages.requester_update(failed, "failed", None, reason),
-                "requester.failed",
-            )
-            self.notify.approvers(
-                failed,
-                messages.approvers_update(failed, "failed", None, reason),
-                "approvers.failed",
-            )
+            self.notify.both(failed, "failed", None, failed.failure or "")
 
     # -- the sweep ---------------------------------------------------------------------------
     def sweep(self) -> SweepReport:
@@ -507,14 +469,7 @@ class Switchback:
             except (StoreConflict, TransitionError):
                 continue
             report.lapsed += 1
-            self.notify.requester(
-                lapsed,
-                messages.requester_update(lapsed, "lapsed", None, "nobody decided in time"),
-                "requester.lapsed",
-            )
-            self.notify.approvers(
-                lapsed, messages.approvers_update(lapsed, "lapsed", None), "approvers.lapsed"
-            )
+            self.notify.both(lapsed, "lapsed", None, "nobody decided in time", approvers_detail="")
 
     def _sweep_roles(self, now: datetime, report: SweepReport) -> None:
         """Settle each managed role, and any other role an open grant names: two Queries for
