@@ -19,6 +19,7 @@ from .errors import LockBusy
 from .iam import IamGateway
 from .roleplan import RolePlan, RoleView, grant_of
 from .store import Store
+from .trust import grant_changes
 
 __all__ = ["RoleWriter", "grant_of"]
 
@@ -91,7 +92,9 @@ class RoleWriter:
         if plan.trust_changed(view):
             lease.check()
             self.iam.write_trust(view.role_arn, plan.trust)
-            telemetry.event("trust.updated", role_arn=view.role_arn, added=list(plan.added))
+            telemetry.event(
+                "trust.updated", role_arn=view.role_arn, **grant_changes(view.trust, plan.trust)
+            )
             wrote = True
         if plan.limits_changed(view):
             lease.check()

@@ -172,6 +172,29 @@ def principal_is_unique_id(statement: dict) -> bool:
     return isinstance(aws, str) and not aws.startswith("arn:")
 
 
+def grant_changes(before: dict, after: dict) -> dict[str, list[dict]]:
+    """The grant statements ``after`` adds to and removes from ``before``, each as its request
+    id, principal and end: what an audit line about a trust write needs."""
+
+    def grants(policy: dict) -> dict[str, dict]:
+        return {s["Sid"]: s for s in statements(policy) if is_grant_statement(s)}
+
+    def summary(statement: dict) -> dict:
+        principal = statement.get("Principal", {})
+        end = statement_end(statement)
+        return {
+            "request_id": request_id_of(statement),
+            "principal": principal.get("AWS") if isinstance(principal, dict) else principal,
+            "expires": iso(end) if end else None,
+        }
+
+    old, new = grants(before), grants(after)
+    return {
+        "added": [summary(new[sid]) for sid in new if new[sid] != old.get(sid)],
+        "removed": [summary(old[sid]) for sid in old if sid not in new],
+    }
+
+
 def minified(policy: dict) -> str:
     return json.dumps(policy, separators=(",", ":"))
 

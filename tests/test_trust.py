@@ -488,3 +488,22 @@ def test_grant_sid_and_helpers():
     assert statement_end(statement_for(g)) == NOW + timedelta(hours=1)
     assert statement_end(EC2_SERVICE) is None
     assert iso(statement_end(statement_for(g))) == "2026-11-28T11:00:00Z"
+
+
+def test_grant_changes_name_each_added_and_removed_grant_for_the_audit_line():
+    from chalicelib.trust import grant_changes
+
+    ends = NOW + timedelta(hours=1)
+    alice = Grant("AAAAAAAAAA", "arn:aws:iam::123456789012:user/alice", "alice", ends)
+    bob = Grant("BBBBBBBBBB", "arn:aws:iam::123456789012:user/bob", "bob", ends)
+    before = add_grants({"Version": "2012-10-17", "Statement": [EC2_SERVICE]}, [alice], NOW)
+    after = add_grants(remove_grants(before, {alice.sid}, NOW), [bob], NOW)
+    assert grant_changes(before, after) == {
+        "added": [
+            {"request_id": "BBBBBBBBBB", "principal": bob.principal_arn, "expires": iso(ends)}
+        ],
+        "removed": [
+            {"request_id": "AAAAAAAAAA", "principal": alice.principal_arn, "expires": iso(ends)}
+        ],
+    }
+    assert grant_changes(after, after) == {"added": [], "removed": []}
