@@ -42,6 +42,16 @@ CONFLICT_RETRIES = 8
 REMINDER_LEAD = timedelta(minutes=10)  # requesters hear this long before their access ends
 
 
+def _about(request: AccessRequest) -> dict:
+    """What every event about a request carries: who, which role, until when."""
+    return {
+        "request_id": request.id,
+        "role_arn": request.role_arn,
+        "principal": request.principal_arn,
+        "expires": request.ends_at,
+    }
+
+
 def system_clock() -> datetime:
     return utc(datetime.now(UTC))
 
@@ -132,9 +142,7 @@ class Switchback:
         )
         telemetry.event(
             "access.requested",
-            request_id=request.id,
-            role_arn=role.role_arn,
-            principal=person.aws,
+            **_about(request),
             seconds=request.duration_seconds,
         )
         telemetry.metric("requests")
@@ -155,9 +163,7 @@ class Switchback:
         request = self._change(request_id, decide)
         telemetry.event(
             "access.approved",
-            request_id=request.id,
-            role_arn=request.role_arn,
-            principal=request.principal_arn,
+            **_about(request),
             approver=approver,
             approvals=len(request.approvals),
             required=request.approvals_required,
@@ -183,9 +189,7 @@ class Switchback:
         request = self._change(request_id, decide)
         telemetry.event(
             "access.denied",
-            request_id=request.id,
-            role_arn=request.role_arn,
-            principal=request.principal_arn,
+            **_about(request),
             approver=approver,
         )
         self.notify.both(request, "denied", approver, reason)
@@ -207,9 +211,7 @@ class Switchback:
         request = self._change(request_id, cancel)
         telemetry.event(
             "access.cancelled",
-            request_id=request.id,
-            role_arn=request.role_arn,
-            principal=request.principal_arn,
+            **_about(request),
         )
         self.notify.approvers(
             request,
@@ -250,8 +252,7 @@ class Switchback:
             telemetry.event(
                 "grant.delayed",
                 logging.WARNING,
-                request_id=request.id,
-                role_arn=request.role_arn,
+                **_about(request),
                 error=str(error),
             )
             return self.store.get_request(request.id) or request
@@ -285,9 +286,7 @@ class Switchback:
         revoked = self._change(request_id, revoke)
         telemetry.event(
             "access.revoked",
-            request_id=revoked.id,
-            role_arn=revoked.role_arn,
-            principal=revoked.principal_arn,
+            **_about(revoked),
             by=actor,
         )
         telemetry.metric("revokes")
@@ -297,8 +296,7 @@ class Switchback:
             telemetry.event(
                 "revoke.delayed",
                 logging.WARNING,
-                request_id=revoked.id,
-                role_arn=revoked.role_arn,
+                **_about(revoked),
                 error=str(error),
             )
         self.notify.both(revoked, "revoked", actor)
@@ -399,10 +397,7 @@ class Switchback:
         for active in settled.activated:
             telemetry.event(
                 "access.granted",
-                request_id=active.id,
-                role_arn=active.role_arn,
-                principal=active.principal_arn,
-                expires=active.ends_at,
+                **_about(active),
             )
             telemetry.metric("grants")
             self.notify.requester(
@@ -418,10 +413,7 @@ class Switchback:
         for done in settled.expired:
             telemetry.event(
                 "access.expired",
-                request_id=done.id,
-                role_arn=done.role_arn,
-                principal=done.principal_arn,
-                expires=done.ends_at,
+                **_about(done),
             )
             telemetry.metric("expiries")
             self.notify.both(done, "expired", BROKER)
@@ -429,9 +421,7 @@ class Switchback:
             telemetry.event(
                 "grant.failed",
                 logging.ERROR,
-                request_id=failed.id,
-                role_arn=failed.role_arn,
-                principal=failed.principal_arn,
+                **_about(failed),
                 reason=failed.failure,
             )
             telemetry.metric("failures")
