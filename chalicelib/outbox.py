@@ -37,6 +37,11 @@ RESPONSE_URL_COUNTER_KEPT = timedelta(days=1)  # the URL lives 30 minutes; then 
 Sender = Callable[..., Outcome]
 
 
+def _about(message: OutboxMessage) -> dict:
+    """What every event about a message carries."""
+    return {"request_id": message.request_id, "message_id": message.id, "kind": message.kind}
+
+
 class Outbox:
     def __init__(self, store: Store, max_age: timedelta, sender: Sender | None = None):
         self._store = store
@@ -112,9 +117,7 @@ class Outbox:
                 telemetry.event(
                     "message.inline_failed",
                     logging.ERROR,
-                    request_id=message.request_id,
-                    message_id=message.id,
-                    kind=message.kind,
+                    **_about(message),
                     error=f"{type(error).__name__}: {error}",
                 )
 
@@ -173,9 +176,7 @@ class Outbox:
             telemetry.event(
                 "message.gave_up",
                 logging.ERROR,
-                request_id=message.request_id,
-                message_id=message.id,
-                kind=message.kind,
+                **_about(message),
                 attempts=attempts,
                 why="Slack refused it" if outcome.permanent else "too old",
                 error=outcome.error,
@@ -194,9 +195,7 @@ class Outbox:
             telemetry.event(
                 "message.retrying",
                 logging.WARNING,
-                request_id=message.request_id,
-                message_id=message.id,
-                kind=message.kind,
+                **_about(message),
                 error=outcome.error,
                 retry_at=updated.next_attempt_at,
             )
@@ -211,9 +210,7 @@ class Outbox:
         telemetry.event(
             "message.rerouted",
             logging.WARNING,
-            request_id=message.request_id,
-            message_id=message.id,
-            kind=message.kind,
+            **_about(message),
             why=why,
         )
         return _to_fallback(message, now, why)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -200,6 +201,35 @@ def client(app_env: dict):
 
     with Client(app.app, stage_name="local", project_dir=str(ROOT)) as test_client:
         yield test_client
+
+
+@contextlib.contextmanager
+def running_stack(workdir: Path, signing_secret: str, **env: str) -> Iterator:
+    """The real local stack (tools/stack_process.py) with its own Slack receiver as the
+    approvers' webhook, at ``.slack``; stopped and closed on exit."""
+    from tools.stack_process import StackProcess
+
+    slack = SlackReceiver()
+    running = StackProcess(
+        workdir, signing_secret, SLACK_WEBHOOK_URL=f"{slack.url}/webhook/approvers", **env
+    )
+    try:
+        running.wait_ready()
+        running.slack = slack
+        yield running
+    finally:
+        running.stop()
+        slack.close()
+
+
+def people_toml(*names: str) -> str:
+    """A people.toml for test folders: ``U0<NAME>`` -> name, IAM user ``<name>`` in the
+    moto account."""
+    return "".join(
+        f'\n[people.U0{name.upper()}]\nname = "{name}"\n'
+        f'aws = "arn:aws:iam::123456789012:user/{name}"\n'
+        for name in names
+    )
 
 
 def signed_command(

@@ -11,25 +11,9 @@ from pathlib import Path
 
 import boto3
 
-from tests.conftest import Clock, SlackReceiver, signed_command
+from tests.conftest import Clock, SlackReceiver, people_toml, signed_command
 
-PEOPLE = """
-[people.U0ALICE]
-name = "alice"
-aws = "arn:aws:iam::123456789012:user/alice"
-
-[people.U0BOB]
-name = "bob"
-aws = "arn:aws:iam::123456789012:user/bob"
-
-[people.U0CAROL]
-name = "carol"
-aws = "arn:aws:iam::123456789012:user/carol"
-
-[people.U0DAVE]
-name = "dave"
-aws = "arn:aws:iam::123456789012:user/dave"
-"""
+PEOPLE = people_toml("alice", "bob", "carol", "dave")
 
 EC2_ADMIN = """
 role_arn = "arn:aws:iam::123456789012:role/AWSEC2FULLACCESS"

@@ -16,9 +16,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.conftest import ROOT, SlackReceiver
+from tests.conftest import ROOT, running_stack
 from tools.slash import send
-from tools.stack_process import StackProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 CHROMIUM = "/usr/bin/chromium"
@@ -62,19 +61,8 @@ def chromium():
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
-    slack = SlackReceiver()
-    running = StackProcess(
-        tmp_path_factory.mktemp("browser"),
-        SECRET,
-        SLACK_WEBHOOK_URL=f"{slack.url}/webhook/approvers",
-    )
-    try:
-        running.wait_ready()
-        running.slack = slack
+    with running_stack(tmp_path_factory.mktemp("browser"), SECRET) as running:
         yield running
-    finally:
-        running.stop()
-        slack.close()
 
 
 class Person:

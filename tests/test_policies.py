@@ -8,22 +8,11 @@ from pathlib import Path
 import pytest
 
 from chalicelib.policies import PolicyError, load_catalog
+from tests.conftest import people_toml
 
 REPO_POLICIES = Path(__file__).resolve().parent.parent / "policies"
 
-PEOPLE = """
-[people.U0ALICE]
-name = "alice"
-aws = "arn:aws:iam::123456789012:user/alice"
-
-[people.U0BOB]
-name = "bob"
-aws = "arn:aws:iam::123456789012:user/bob"
-
-[people.U0CAROL]
-name = "carol"
-aws = "arn:aws:iam::123456789012:user/carol"
-"""
+PEOPLE = people_toml("alice", "bob", "carol")
 
 ROLE = """
 role_arn = "arn:aws:iam::123456789012:role/AWSEC2FULLACCESS"

@@ -17,9 +17,8 @@ from urllib.parse import urlencode, urlsplit
 import boto3
 import pytest
 
-from tests.conftest import SlackReceiver
+from tests.conftest import running_stack
 from tools.slash import send
-from tools.stack_process import StackProcess
 
 pytestmark = pytest.mark.e2e
 SECRET = "race-signing-secret"
@@ -47,21 +46,13 @@ def write_policies(folder: Path) -> None:
 def stack(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("race-policies")
     write_policies(folder)
-    slack = SlackReceiver()
-    running = StackProcess(
+    with running_stack(
         folder,
         SECRET,
         SWITCHBACK_POLICIES=str(folder),
-        SLACK_WEBHOOK_URL=f"{slack.url}/webhook/approvers",
         SWITCHBACK_SWEEP_SECONDS="1",  # the sweep races the approvers for the grant, too
-    )
-    try:
-        running.wait_ready()
-        running.slack = slack
+    ) as running:
         yield running
-    finally:
-        running.stop()
-        slack.close()
 
 
 def call(api: str, method: str, path: str, form: dict | None = None, cookie: str = ""):

@@ -15,26 +15,18 @@ import pytest
 
 from chalicelib import sessions, wiring
 from chalicelib.model import State
-from tests.conftest import COOKIE_KEY, ROOT, Clock, SlackReceiver, signed_command, trust_policy
+from tests.conftest import (
+    COOKIE_KEY,
+    ROOT,
+    Clock,
+    SlackReceiver,
+    people_toml,
+    signed_command,
+    trust_policy,
+)
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-PEOPLE = """
-[people.U0ALICE]
-name = "alice"
-aws = "arn:aws:iam::123456789012:user/alice"
-[people.U0BOB]
-name = "bob"
-aws = "arn:aws:iam::123456789012:user/bob"
-[people.U0CAROL]
-name = "carol"
-aws = "arn:aws:iam::123456789012:user/carol"
-[people.U0DAVE]
-name = "dave"
-aws = "arn:aws:iam::123456789012:user/dave"
-[people.U0ERIN]
-name = "erin"
-aws = "arn:aws:iam::123456789012:user/erin"
-"""
+PEOPLE = people_toml("alice", "bob", "carol", "dave", "erin")
 EC2 = """
 role_arn = "arn:aws:iam::123456789012:role/AWSEC2FULLACCESS"
 description = "Full EC2 access"
