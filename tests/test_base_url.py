@@ -134,3 +134,26 @@ def test_a_configured_base_url_wins(no_base_url, monkeypatch: pytest.MonkeyPatch
     assert redirect_uri(EXECUTE_API, "/api/auth/slack") == (
         "https://access.example.com/auth/slack/callback"
     )
+
+
+def test_the_sweep_is_given_the_apis_url_with_its_stage_when_base_url_is_empty() -> None:
+    # The sweep has no request context: the stack hands it the API's URL (or BaseUrl).
+    import yaml
+
+    from tests.conftest import ROOT
+
+    template = yaml.safe_load((ROOT / "deploy" / "template.yaml").read_text())
+    stage = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]["prod"][
+        "api_gateway_stage"
+    ]
+    variables = template["Resources"]["Sweep"]["Properties"]["Environment"]["Variables"]
+    condition, configured, fallback = variables["SWITCHBACK_BASE_URL"]["Fn::If"]
+    assert template["Conditions"][condition] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "BaseUrl"}, ""]}]
+    }
+    assert configured == {"Ref": "BaseUrl"}
+    assert fallback == {
+        "Fn::Sub": f"https://${{RestAPI}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}"
+    }
+    api = template["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert api["SWITCHBACK_BASE_URL"] == {"Ref": "BaseUrl"}  # empty: the request context
