@@ -62,11 +62,14 @@ def test_readme_stays_short() -> None:
 
 
 # -- README's params example against the template and the code ----------------------------------
-def readme_params() -> tuple[list[str], dict[str, str]]:
+PARAMS_EXAMPLES = [ROOT / "README.md", ROOT / "docs" / "deploy.md"]
+
+
+def readme_params(path: Path) -> tuple[list[str], dict[str, str]]:
     """(the uncommented Name=Value lines, {name: value} of the commented-out optional ones)."""
-    readme = (ROOT / "README.md").read_text()
     [block] = [
-        b for b in re.findall(r"```properties\n(.*?)```", readme, flags=re.S)
+        b
+        for b in re.findall(r"```properties\n(.*?)```", path.read_text(), flags=re.S)
         if "SlackSigningSecretArn=" in b
     ]
     lines = [line.strip() for line in block.splitlines()]
@@ -90,8 +93,11 @@ def matches_pattern(name: str, value: str) -> bool:
     return True
 
 
-def test_readme_params_give_every_required_parameter_with_a_valid_value(tmp_path: Path) -> None:
-    given, _ = readme_params()
+@pytest.mark.parametrize("path", PARAMS_EXAMPLES, ids=lambda p: p.name)
+def test_readme_params_give_every_required_parameter_with_a_valid_value(
+    path: Path, tmp_path: Path
+) -> None:
+    given, _ = readme_params(path)
     example = tmp_path / "prod.params"
     example.write_text("\n".join(given) + "\n")
     parsed = dict(p.split("=", 1) for p in read_parameters(example))  # as `make deploy` reads it
@@ -100,8 +106,11 @@ def test_readme_params_give_every_required_parameter_with_a_valid_value(tmp_path
         assert matches_pattern(name, value), (name, value)
 
 
-def test_readme_params_name_every_optional_parameter_with_its_default_or_a_valid_value() -> None:
-    given, optional = readme_params()
+@pytest.mark.parametrize("path", PARAMS_EXAMPLES, ids=lambda p: p.name)
+def test_readme_params_name_every_optional_parameter_with_its_default_or_a_valid_value(
+    path: Path,
+) -> None:
+    given, optional = readme_params(path)
     parameters = TEMPLATE["Parameters"]
     assert set(optional) | {g.split("=", 1)[0] for g in given} == set(parameters)
     for name, value in optional.items():
