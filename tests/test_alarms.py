@@ -91,7 +91,9 @@ def test_the_scanner_does_see_metric_calls() -> None:
 
 def test_aws_metric_alarms_name_this_stacks_functions_and_api() -> None:
     functions = {sub(RESOURCES[f]["Properties"]["FunctionName"]) for f in ("APIHandler", "Sweep")}
-    api_name = sub(RESOURCES["RestAPI"]["Properties"]["Name"])
+    api = RESOURCES["RestAPI"]["Properties"]
+    api_name = sub(api["Name"])
+    assert sub(api["DefinitionBody"]["info"]["title"]) == api_name
     stage = CHALICE_CONFIG["stages"]["prod"]["api_gateway_stage"]
     for name, alarm in alarms().items():
         dimensions = {d["Name"]: sub(d["Value"]) for d in alarm["Dimensions"]}
