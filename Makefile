@@ -6,13 +6,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
-AS ?= U0ALICE
+AS := $(if $(filter default,$(origin AS)),U0ALICE,$(AS))
 STAGE ?= prod
 BUCKET ?=
 STACK ?=
 PARAMS ?=
+# The policy folder (people.toml, roles/): keep it in your own repository and point here.
+POLICIES ?= $(or $(SWITCHBACK_POLICIES),policies)
+POLICIES_DIR = $(abspath $(POLICIES))
 
-.PHONY: run test lint slash bench browser clean package deploy
+.PHONY: run test lint slash bench browser clean package deploy admin
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +24,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	PORT=$(PORT) $(PY) -m tools.local_stack
+	PORT=$(PORT) SWITCHBACK_POLICIES=$(POLICIES_DIR) $(PY) -m tools.local_stack
 
 # Chromium for the browser test: Debian's packages when missing (needs root); otherwise the
 # browser test is skipped with a loud reason, never silently.
@@ -39,6 +42,10 @@ lint: $(STAMP)
 test: $(STAMP) browser lint
 	$(PY) -m pytest -q
 
+# The operator CLI: make admin ARGS='list' (see docs/operations.md).
+admin: $(STAMP)
+	$(PY) -m tools.admin $(ARGS)
+
 slash: $(STAMP)
 	$(PY) -m tools.slash --as $(AS) $(ARGS)
 
@@ -51,12 +58,12 @@ bench: $(STAMP)
 
 # dist/$(STAGE)/: the CloudFormation (SAM) template and the Lambda zip, for any way of deploying.
 package: $(STAMP)
-	$(PY) -m tools.package --stage $(STAGE)
+	$(PY) -m tools.package --stage $(STAGE) --policies $(POLICIES_DIR)
 
 # package, then `aws cloudformation package` + `deploy` (needs the AWS CLI and credentials).
 deploy: $(STAMP)
 	$(PY) -m tools.deploy --stage $(STAGE) --bucket "$(BUCKET)" $(if $(STACK),--stack $(STACK)) \
-	  $(if $(PARAMS),--parameters $(PARAMS))
+	  $(if $(PARAMS),--parameters $(PARAMS)) --policies $(POLICIES_DIR)
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache .hypothesis test-artifacts dist vendor chalicelib/policies

@@ -48,17 +48,33 @@ def _service():
 
 
 def _base_url() -> str:
+    """Where links and the sign-in redirect point: SWITCHBACK_BASE_URL, else the address this
+    request came in on, from API Gateway's request context, with the stage or base path."""
     configured = settings().base_url
     if configured:
         return configured
     request = app.current_request
     if request is None:
         return ""
-    host = request.headers.get("host", "")
-    proto = request.headers.get("x-forwarded-proto", "https")
-    stage = request.context.get("stage", "")
-    prefix = f"/{stage}" if stage and host.endswith("amazonaws.com") else ""
-    return f"{proto}://{host}{prefix}"
+    return _request_base_url(request.context, request.to_original_event().get("path"))
+
+
+def _request_base_url(context: dict, route_path: str | None) -> str:
+    # requestContext.path is the path as the client asked for it (with "/api", the stage, on
+    # the execute-api domain, or a custom domain's base path); the event's own path is the
+    # route. What comes before the route is the prefix. Documented at
+    # https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html
+    headers = app.current_request.headers
+    host = context.get("domainName") or headers.get("host", "")
+    # API Gateway serves HTTPS only; behind anything else, trust what the proxy says.
+    scheme = "https" if context.get("domainName") else headers.get("x-forwarded-proto", "https")
+    full_path = context.get("path") or ""
+    if route_path and full_path.endswith(route_path):
+        prefix = full_path[: len(full_path) - len(route_path)]
+    else:
+        stage = context.get("stage", "")
+        prefix = f"/{stage}" if stage and ".execute-api." in host else ""
+    return f"{scheme}://{host}{prefix.rstrip('/')}"
 
 
 def _form() -> dict[str, str]:
@@ -86,7 +102,9 @@ def _session() -> sessions.Session | None:
 
 @app.route("/healthz", methods=["GET"])
 def healthz() -> dict:
-    return {"ok": True}
+    from chalicelib import release
+
+    return {"ok": True, **release.current()}
 
 
 # -- Slack ------------------------------------------------------------------------------------
@@ -401,6 +419,9 @@ def run_sweep() -> dict:
     started = time.monotonic()
     summary = asdict(_service().sweep())
     telemetry.metric("sweep_duration", (time.monotonic() - started) * 1000, "Milliseconds")
+    # The heartbeat: one per finished pass. Its absence is the "sweep not running" alarm.
+    telemetry.metric("sweep_heartbeat")
+    telemetry.metric("sweep_errors", len(summary.get("errors") or ()))
     # Quiet passes are the norm; say something only when the pass did or hit something.
     level = logging.INFO if any(summary.values()) else logging.DEBUG
     telemetry.event("sweep.done", level, **summary)

@@ -82,7 +82,13 @@ def sections(lines: Iterable[str]) -> list[dict]:
     return blocks
 
 
+OPERATOR_PREFIX = "aws:"  # actors named by their AWS identity (tools/admin.py)
+
+
 def mention(slack_id: str) -> str:
+    # An operator acting from the CLI is named by their AWS identity, not a Slack user.
+    if slack_id.startswith(OPERATOR_PREFIX):
+        return f"an operator (`{slack_id.removeprefix(OPERATOR_PREFIX)}`)"
     return f"<@{slack_id}>"
 
 

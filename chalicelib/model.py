@@ -152,3 +152,9 @@ def transition(
         )
     entry = AuditEntry(at=iso(now), actor=actor, action=action, state=to, detail=detail)
     return replace(request, state=to, audit=request.audit + (entry,), **changes)
+
+
+def note(request: AccessRequest, actor: str, action: str, now: datetime, detail: str = ""):
+    """The request unchanged but for one more audit entry (e.g. an operator looked at it)."""
+    entry = AuditEntry(at=iso(now), actor=actor, action=action, state=request.state, detail=detail)
+    return replace(request, audit=request.audit + (entry,))

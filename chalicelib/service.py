@@ -29,6 +29,7 @@ from .model import (
     iso,
     new_request_id,
     normalise_request_id,
+    note,
     transition,
     utc,
 )
@@ -258,18 +259,32 @@ class Switchback:
             return self.store.get_request(request.id) or request
         return settled.find(request.id) or self.store.get_request(request.id) or request
 
-    def revoke(self, request_id: str, actor: str) -> AccessRequest:
+    def record(self, request_id: str, actor: str, action: str, detail: str = "") -> AccessRequest:
+        """Add an entry to the request's audit trail without changing its state (an operator
+        looked at it)."""
+        return self._change(
+            request_id, lambda current, now: note(current, actor, action, now, detail)
+        )
+
+    def revoke(self, request_id: str, actor: str, operator: bool = False) -> AccessRequest:
         """End an ACTIVE grant now: recorded REVOKED first, then its trust statement removed
         and its holder's session limit moved to now (unless another grant of theirs on the role
         is still live), in one locked step.
 
         Recorded first so that a crash between the writes can only leave IAM behind the store,
         which the next sweep repairs; never an ACTIVE grant whose trust was already removed.
+
+        ``operator``: the actor is an operator with AWS credentials on the table (the operator
+        CLI, ``aws:<their ARN>``), who may end any grant; Slack users are checked as usual.
         """
 
         def revoke(current: AccessRequest, now: datetime) -> AccessRequest:
             role = self.catalog.role(current.role)
-            if actor != current.requester and not (role and actor in role.approvers):
+            if (
+                not operator
+                and actor != current.requester
+                and not (role and actor in role.approvers)
+            ):
                 raise Refused(
                     Refusal.NOT_AN_APPROVER,
                     f"Only the requester or an approver of {current.role} can revoke it.",

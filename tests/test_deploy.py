@@ -127,6 +127,11 @@ def test_the_zip_holds_the_app_and_the_policies_but_not_boto3(packaged: Path) ->
     assert {"aws_xray_sdk/__init__.py", "wrapt/__init__.py"} <= names
     report = (packaged / "package-report.txt").read_text()
     assert "MiB zipped" in report and "boto3/botocore bundled: no" in report
+    # GET /healthz in Lambda reads the version and commit baked in at package time.
+    with zipfile.ZipFile(packaged / "deployment.zip") as bundle:
+        baked = json.loads(bundle.read("chalicelib/release.json"))
+    assert baked["version"] and baked["commit"] not in ("", "unknown")
+    assert not (ROOT / "chalicelib" / "release.json").exists()  # a checkout reads git
 
 
 def test_bad_policies_stop_the_package_with_the_reason(

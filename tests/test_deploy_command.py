@@ -54,6 +54,7 @@ def test_deploy_packages_uploads_and_deploys_with_the_parameters(
         "SlackSigningSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:s-AbCdEf\n"
         "SlackClientSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:c-AbCdEf\n"
         "SlackClientId=123.456\n\n"
+        "SlackTeamId=T0123ABCD\n"
         "SlackWebhookUrl=https://hooks.slack.com/services/T/B/X\n"
     )
     fake_aws["STACK_MISSING"] = "255"  # a first deploy
@@ -86,7 +87,7 @@ def test_a_first_deploy_without_the_slack_parameters_says_which_and_does_nothing
     assert done.returncode == 2
     assert (
         "the first deploy of switchback-prod needs SlackSigningSecretArn, SlackClientSecretArn, "
-        "SlackWebhookUrl" in done.stderr
+        "SlackTeamId, SlackWebhookUrl" in done.stderr
     )
     assert "cloudformation deploy" not in Path(fake_aws["AWS_LOG"]).read_text()
 

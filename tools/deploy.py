@@ -17,15 +17,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from chalicelib.policies import PolicyError
-from tools.package import DEPLOYED_STAGES, ROOT, package
+import yaml
 
-REQUIRED_ON_CREATE = (
-    "SlackSigningSecretArn",
-    "SlackClientSecretArn",
-    "SlackClientId",
-    "SlackWebhookUrl",
-)
+from chalicelib.policies import PolicyError
+from tools.package import DEPLOYED_STAGES, ROOT, TEMPLATE, package
+
+
+def required_parameters() -> tuple[str, ...]:
+    """The template's parameters without a default: a first deploy must give each of them."""
+    parameters = yaml.safe_load(TEMPLATE.read_text())["Parameters"]
+    return tuple(name for name, spec in parameters.items() if "Default" not in spec)
 
 
 class DeployError(Exception):
@@ -71,7 +72,7 @@ def deploy(stage: str, bucket: str, stack: str, parameters_file: Path, policies:
         raise DeployError("BUCKET is not set: an S3 bucket of yours for the Lambda zip")
     parameters = read_parameters(parameters_file)
     given = {p.split("=", 1)[0] for p in parameters}
-    missing = [name for name in REQUIRED_ON_CREATE if name not in given]
+    missing = [name for name in required_parameters() if name not in given]
     if missing and not stack_exists(stack):
         raise DeployError(
             f"the first deploy of {stack} needs {', '.join(missing)} in {parameters_file}"

@@ -174,6 +174,8 @@ def main() -> int:
                 "aws": aws_url,
                 "console_slack": console.url,
                 "signing_secret": env["SLACK_SIGNING_SECRET"],
+                "table": env.get("SWITCHBACK_TABLE", "switchback"),
+                "policies": str(Path(env["SWITCHBACK_POLICIES"]).resolve()),
                 "pid": os.getpid(),
             }
         )

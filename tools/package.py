@@ -26,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+from chalicelib import release
 from chalicelib.policies import Catalog, PolicyError, load_catalog
 from tools.broker_policy import broker_policy
 
@@ -126,23 +127,31 @@ def package(stage: str, policies: Path, out: Path) -> Path:
     for stale in (ROOT / "chalicelib").rglob("__pycache__"):
         shutil.rmtree(stale, ignore_errors=True)  # Chalice would zip this machine's bytecode
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
-    subprocess.run(
-        [
-            *chalice_command(),
-            "package",
-            "--stage",
-            stage,
-            "--merge-template",
-            str(merge_file),
-            str(target),
-        ],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    # The zip has neither pyproject.toml nor .git: GET /healthz reads this instead.
+    built = release.from_checkout(ROOT)
+    release.BAKED.write_text(json.dumps(built))
+    try:
+        subprocess.run(
+            [
+                *chalice_command(),
+                "package",
+                "--stage",
+                stage,
+                "--merge-template",
+                str(merge_file),
+                str(target),
+            ],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    finally:
+        release.BAKED.unlink(missing_ok=True)  # a checkout reads git, never a stale file
     (target / "spoke-accounts.json").write_text(json.dumps(spoke_accounts(catalog), indent=1))
-    report = zip_report(target / "deployment.zip")
+    report = f"switchback {built['version']} ({built['commit']})\n" + zip_report(
+        target / "deployment.zip"
+    )
     (target / "package-report.txt").write_text(report + "\n")
     return target
 

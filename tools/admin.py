@@ -1,0 +1,181 @@
+"""The operator CLI: see and end grants without Slack, with your own AWS credentials.
+
+    python -m tools.admin list                 # pending, approved and active requests
+    python -m tools.admin show <id>            # one request and its audit trail
+    python -m tools.admin revoke <id>          # end an active grant now
+    python -m tools.admin sweep                # run one sweep pass now
+
+Against a deployed stack: the table (`--table` or SWITCHBACK_TABLE: the stack's TableName
+output), its region (`--region` or AWS_REGION / AWS_DEFAULT_REGION), the policy folder it was
+deployed with (`--policies` or SWITCHBACK_POLICIES, default policies/) and, for `revoke` and
+`sweep`, the approvers' webhook (`--webhook-url` or SLACK_WEBHOOK_URL) so people are told.
+Against the local stack (`make run`): `--local`.
+
+It acts through Switchback's own use cases, as the caller's AWS identity (sts:GetCallerIdentity):
+`show` and `revoke` add that identity, as `aws:<ARN>`, to the request's audit trail, and
+Slack messages name it. Messages that cannot be sent now (Slack down) wait in the table for the
+deployed sweep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OPERATOR_PREFIX = "aws:"  # chalicelib.messages names such actors "an operator (...)"
+LISTED_STATES = ("PENDING", "APPROVED", "ACTIVE")
+
+
+class AdminError(Exception):
+    """Something the operator must fix; the message says what."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.admin", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--table", default=os.environ.get("SWITCHBACK_TABLE"))
+    parser.add_argument("--region", default=None, help="default: AWS_REGION / AWS_DEFAULT_REGION")
+    parser.add_argument("--policies", default=os.environ.get("SWITCHBACK_POLICIES", "policies"))
+    parser.add_argument("--webhook-url", default=os.environ.get("SLACK_WEBHOOK_URL"))
+    parser.add_argument(
+        "--local", action="store_true", help="the local stack started by `make run`"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="pending, approved and active requests")
+    commands.add_parser("show", help="one request and its audit trail").add_argument("id")
+    commands.add_parser("revoke", help="end an active grant now").add_argument("id")
+    commands.add_parser("sweep", help="run one sweep pass now")
+    return parser.parse_args(argv)
+
+
+def configure(args: argparse.Namespace) -> None:
+    """Point the service's settings (read from the environment) at the chosen deployment."""
+    env = os.environ
+    if args.local:
+        from tools.local_stack import STATE_FILE
+
+        try:
+            stack = json.loads(STATE_FILE.read_text())
+        except FileNotFoundError as error:
+            raise AdminError("the local stack is not running: start it with `make run`") from error
+        env["AWS_ENDPOINT_URL"] = stack["aws"]
+        env.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        env.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+        env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        args.table = args.table or stack.get("table", "switchback")
+        args.policies = stack.get("policies", args.policies)
+        args.webhook_url = args.webhook_url or f"{stack['console_slack']}/webhook/approvers"
+    if not args.table:
+        raise AdminError(
+            "which table? give --table or SWITCHBACK_TABLE (the stack's TableName output: "
+            "aws cloudformation describe-stacks --stack-name switchback-prod "
+            "--query \"Stacks[0].Outputs[?OutputKey=='TableName'].OutputValue\" --output text)"
+        )
+    if args.region:
+        env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = args.region
+    if args.command in ("revoke", "sweep") and not args.webhook_url:
+        raise AdminError(
+            f"{args.command} tells people in Slack: give --webhook-url or SLACK_WEBHOOK_URL "
+            "(the approvers' webhook; the deployed one is in the sweep function's environment: "
+            "aws lambda get-function-configuration --function-name switchback-prod-sweep "
+            "--query Environment.Variables.SLACK_WEBHOOK_URL --output text)"
+        )
+    env["SWITCHBACK_TABLE"] = args.table
+    env["SWITCHBACK_POLICIES"] = str(Path(args.policies).resolve())
+    if args.webhook_url:
+        env["SLACK_WEBHOOK_URL"] = args.webhook_url
+    # The operator's terminal wants answers, not JSON event lines or metric blobs.
+    env.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    env["POWERTOOLS_METRICS_DISABLED"] = "true"
+
+
+def operator_identity() -> str:
+    """``aws:<ARN>`` of whoever's credentials these are."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from chalicelib import aws
+
+    try:
+        arn = aws.client("sts").get_caller_identity()["Arn"]
+    except (BotoCoreError, ClientError) as error:
+        raise AdminError(f"cannot tell who you are (sts:GetCallerIdentity): {error}") from error
+    return f"{OPERATOR_PREFIX}{arn}"
+
+
+def describe(request) -> str:
+    end = request.ends_at or f"decide by {request.approval_deadline}"
+    return (
+        f"{request.id}  {request.state.value:<8} {request.role:<16} "
+        f"{request.requester_name} ({request.requester})  {end}"
+    )
+
+
+def run(args: argparse.Namespace, out=print) -> int:
+    from chalicelib import wiring
+    from chalicelib.decisions import Refused
+    from chalicelib.model import State, is_request_id, normalise_request_id
+
+    configure(args)
+    actor = operator_identity()
+    service = wiring.service()
+    if args.command == "list":
+        found = [r for s in LISTED_STATES for r in service.store.requests_in(State(s))]
+        for request in sorted(found, key=lambda r: (r.state.value, r.ends_at or "", r.id)):
+            out(describe(request))
+        out(f"{len(found)} open request(s) in {args.table}, as {actor}")
+        return 0
+    if args.command == "sweep":
+        report = service.sweep()
+        out(json.dumps(report.__dict__, indent=1))
+        out(f"one sweep pass on {args.table}, as {actor}")
+        return 1 if report.errors else 0
+    if not is_request_id(args.id):
+        raise AdminError(f"{args.id!r} is not a request id (ten letters and digits)")
+    request_id = normalise_request_id(args.id)
+    try:
+        if args.command == "show":
+            request = service.record(request_id, actor, "viewed", "operator CLI: show")
+            out(describe(request))
+            out(f"  role {request.role_arn}\n  principal {request.principal_arn}")
+            out(f"  reason {request.reason}")
+            for entry in request.audit:
+                detail = f" ({entry.detail})" if entry.detail else ""
+                out(f"  {entry.at}  {entry.state.value:<9} {entry.action} by {entry.actor}{detail}")
+            return 0
+        revoked = service.revoke(request_id, actor, operator=True)
+    except Refused as refusal:
+        raise AdminError(refusal.message) from refusal
+    finally:
+        service.flush(5.0)  # what Slack does not take now, the deployed sweep sends later
+    out(
+        f"{revoked.id} is {revoked.state.value}, by {actor}; its trust statement is removed now "
+        "(or, if AWS was busy, by the next sweep)"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    sys.path.insert(0, str(ROOT))
+    args = parse_args(argv)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from chalicelib.errors import AwsUnavailable, LockBusy
+    from chalicelib.policies import PolicyError
+
+    try:
+        return run(args)
+    except (AdminError, PolicyError) as error:
+        print(f"tools.admin: {error}", file=sys.stderr)
+        return 2
+    except (AwsUnavailable, LockBusy, BotoCoreError, ClientError) as error:
+        print(f"tools.admin: AWS refused or did not answer: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
