@@ -172,7 +172,7 @@ def review(request_id: str) -> Response:
     page = pages.review_page(
         found,
         service.catalog.role(found.role),
-        _viewer(service.catalog, found, session, now),
+        _viewer(service.catalog, found, session, now, service.groups),
         statement_for(grant),
         now,
         _names(service.catalog),
@@ -181,13 +181,13 @@ def review(request_id: str) -> Response:
     return _html(page)
 
 
-def _viewer(catalog, request, session: sessions.Session, now) -> pages.Viewer:
+def _viewer(catalog, request, session: sessions.Session, now, groups) -> pages.Viewer:
     person = catalog.person(session.user)
     name = person.name if person else None
-    if may_revoke(catalog, request, session.user):
+    if may_revoke(catalog, request, session.user, groups):
         return pages.Viewer(session.user, name, session.csrf, can_revoke=True)
     try:
-        check_decider(catalog, request, session.user, now)
+        check_decider(catalog, request, session.user, now, members=groups)
     except Refused as refusal:
         return pages.Viewer(session.user, name, session.csrf, why_not=refusal.message)
     return pages.Viewer(session.user, name, session.csrf, can_decide=True)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
 
 from .durations import format_duration
+from .groups import is_group
 from .model import AccessRequest, State, parse_iso
 from .policies import RoleSpec
 
@@ -89,6 +90,8 @@ def mention(slack_id: str) -> str:
     # An operator acting from the CLI is named by their AWS identity, not a Slack user.
     if slack_id.startswith(OPERATOR_PREFIX):
         return f"an operator (`{slack_id.removeprefix(OPERATOR_PREFIX)}`)"
+    if is_group(slack_id):
+        return f"<!subteam^{slack_id}>"  # a Slack user group, as Slack mentions one
     return f"<@{slack_id}>"
 
 
@@ -147,6 +150,33 @@ def approvers_update(request: AccessRequest, what: str, by: str | None, detail: 
     text = (
         f"Request `{request.id}` ({escape(request.requester_name)}, `{escape(request.role)}`) "
         f"{ACTION_WORDS.get(what, what)}{who}{extra}."
+    )
+    return {"text": clip(text, SECTION_LIMIT), "blocks": [section(text)]}
+
+
+def approver_direct(payload: dict, approver: str) -> dict:
+    """chat.postMessage arguments for one approver's direct copy of a channel message."""
+    return {**payload, "channel": approver, "unfurl_links": False}
+
+
+def approver_followup(request: AccessRequest, what: str, by: str | None) -> dict:
+    """The short follow-up to an approver's direct message once the request is decided."""
+    who = f" by {mention(by)}" if by and by != "switchback" else ""
+    text = (
+        f"Request `{request.id}` ({escape(request.requester_name)}, `{escape(request.role)}`) "
+        f"{ACTION_WORDS.get(what, what)}{who} — nothing to do."
+    )
+    return {"text": clip(text, SECTION_LIMIT), "blocks": [section(text)], "unfurl_links": False}
+
+
+def approvers_reminder(request: AccessRequest, base_url: str, now: datetime) -> dict:
+    """The one reminder in the approvers' channel for a request still pending."""
+    waited = format_duration(now - parse_iso(request.created_at))
+    text = (
+        f":bell: Still waiting for a decision after {waited}: request `{request.id}` "
+        f"({escape(request.requester_name)}, `{escape(request.role)}`, "
+        f"{format_duration(request.duration)}) — {approval_progress(request)}. "
+        f"<{review_url(base_url, request.id)}|Review>"
     )
     return {"text": clip(text, SECTION_LIMIT), "blocks": [section(text)]}
 

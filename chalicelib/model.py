@@ -114,6 +114,8 @@ class AccessRequest:
     failure: str | None = None
     version: int = 0
     audit: tuple[AuditEntry, ...] = field(default_factory=tuple)
+    # Approvers who were sent a direct message about it (each gets a follow-up when decided).
+    told: tuple[str, ...] = ()
 
     @property
     def session_name(self) -> str:

@@ -13,14 +13,23 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from . import messages, roleplan, telemetry
 from .commands import RequestCommand
-from .decisions import Refusal, Refused, approve, check_decider, check_request, deny
+from .decisions import (
+    Refusal,
+    Refused,
+    approve,
+    check_decider,
+    check_request,
+    deny,
+    may_revoke,
+)
 from .errors import AwsUnavailable, LockBusy, PolicyRejected, RoleMissing, StoreConflict
 from .grants import RoleWriter
+from .groups import Members, no_groups
 from .model import (
     AccessRequest,
     State,
@@ -30,6 +39,7 @@ from .model import (
     new_request_id,
     normalise_request_id,
     note,
+    parse_iso,
     transition,
     utc,
 )
@@ -67,6 +77,7 @@ class SweepReport:
     drift: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     reminded: int = 0
+    approvers_reminded: int = 0
 
 
 @dataclass
@@ -94,8 +105,12 @@ class Switchback:
         notifier: Notifier,
         clock: Callable[[], datetime] = system_clock,
         base_url: str = "",
+        groups: Members = no_groups,
     ):
         self.catalog = catalog
+        # Who is in a Slack user group (approvers and requesters may name one): asked at
+        # every decision, answered from a cache at most five minutes old.
+        self.groups = groups
         self.store = store
         self.writer = writer
         self.notify = notifier
@@ -119,7 +134,7 @@ class Switchback:
         self, requester: str, command: RequestCommand, response_url: str | None
     ) -> AccessRequest:
         role, duration = check_request(
-            self.catalog, requester, command.role, command.duration, command.reason
+            self.catalog, requester, command.role, command.duration, command.reason, self.groups
         )
         person = self.catalog.people[requester]
         now = self.clock()
@@ -137,6 +152,7 @@ class Switchback:
             approvals_required=role.approvals_required,
             require_mfa=role.require_mfa,
             response_url=response_url,
+            told=self.notify.direct_recipients(role.name, requester),
         )
         request = self.store.create_request(
             transition(request, State.PENDING, requester, "requested", now, detail=command.reason)
@@ -158,7 +174,7 @@ class Switchback:
     # -- deciding ----------------------------------------------------------------------------
     def approve(self, request_id: str, approver: str) -> AccessRequest:
         def decide(current: AccessRequest, now: datetime) -> AccessRequest:
-            check_decider(self.catalog, current, approver, now)  # raises Refused
+            check_decider(self.catalog, current, approver, now, members=self.groups)
             return approve(current, approver, now)
 
         request = self._change(request_id, decide)
@@ -175,6 +191,7 @@ class Switchback:
                 request,
                 messages.approvers_update(request, "approved", approver),
                 "approvers.approved",
+                approver,
             )
             request = self.grant(request)
         elif request.state is State.PENDING:  # counted; more approvals needed
@@ -184,7 +201,9 @@ class Switchback:
 
     def deny(self, request_id: str, approver: str, reason: str = "") -> AccessRequest:
         def decide(current: AccessRequest, now: datetime) -> AccessRequest:
-            check_decider(self.catalog, current, approver, now, approving=False)
+            check_decider(
+                self.catalog, current, approver, now, approving=False, members=self.groups
+            )
             return deny(current, approver, now, reason)
 
         request = self._change(request_id, decide)
@@ -218,6 +237,7 @@ class Switchback:
             request,
             messages.approvers_update(request, "cancelled", requester),
             "approvers.cancelled",
+            requester,
         )
         return request
 
@@ -279,12 +299,7 @@ class Switchback:
         """
 
         def revoke(current: AccessRequest, now: datetime) -> AccessRequest:
-            role = self.catalog.role(current.role)
-            if (
-                not operator
-                and actor != current.requester
-                and not (role and actor in role.approvers)
-            ):
+            if not (operator or self._may_end(current, actor)):
                 raise Refused(
                     Refusal.NOT_AN_APPROVER,
                     f"Only the requester or an approver of {current.role} can revoke it.",
@@ -316,6 +331,13 @@ class Switchback:
             )
         self.notify.both(revoked, "revoked", actor)
         return revoked
+
+    def _may_end(self, request: AccessRequest, actor: str) -> bool:
+        """The requester, or an approver of the role as the policies (and Slack's user groups)
+        say now; an approver known only through a group Slack cannot resolve now may not."""
+        return actor == request.requester or may_revoke(
+            self.catalog, replace(request, state=State.ACTIVE), actor, self.groups
+        )
 
     def settle_role(
         self,
@@ -455,6 +477,7 @@ class Switchback:
         self._sweep_lapse_undecided(now, report)
         self._sweep_roles(now, report)
         report.reminded = self.remind_ending(self.clock())
+        report.approvers_reminded = self.remind_approvers(self.clock())
         self._sweep_outbox(report)
         return report
 
@@ -520,6 +543,26 @@ class Switchback:
                 messages.requester_reminder(request, now),
                 "requester.reminder",
                 once=f"{request.id}-reminder",
+            ):
+                reminded += 1
+        return reminded
+
+    def remind_approvers(self, now: datetime) -> int:
+        """Remind the approvers' channel, once, of a request still pending after its role's
+        ``remind_approvers_after`` (a sweep step)."""
+        reminded = 0
+        for request in self.store.requests_in(State.PENDING):
+            role = self.catalog.role(request.role)
+            after = role.remind_approvers_after if role else None
+            if after is None or now < parse_iso(request.created_at) + after:
+                continue
+            if now >= parse_iso(request.approval_deadline):
+                continue  # lapsing, not reminding
+            if self.notify.approvers(
+                request,
+                messages.approvers_reminder(request, self.base_url, now),
+                "approvers.reminder",
+                once=f"{request.id}-approvers-reminder",
             ):
                 reminded += 1
         return reminded

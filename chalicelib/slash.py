@@ -15,9 +15,10 @@ from datetime import datetime
 
 from . import messages
 from .commands import BadCommand, IdCommand, RequestCommand, SimpleCommand, parse_command
-from .decisions import Refusal, Refused, requestable_roles
+from .decisions import Refusal, Refused, is_approver, requestable_roles
 from .durations import format_duration
 from .errors import AwsUnavailable, LockBusy
+from .groups import GroupsUnavailable
 from .iam import IamGateway
 from .messages import escape
 from .model import State, is_request_id, normalise_request_id, parse_iso
@@ -94,7 +95,7 @@ def _request(
     except Refused as refusal:
         if refusal.reason not in (Refusal.UNKNOWN_ROLE, Refusal.NOT_A_REQUESTER):
             raise
-        names = [r.name for r in requestable_roles(service.catalog, user)]
+        names = [r.name for r in requestable_roles(service.catalog, user, service.groups)]
         nearest = difflib.get_close_matches(command.role, names, n=1)
         hint = f" Did you mean `{nearest[0]}`?" if nearest else ""
         listed = ", ".join(f"`{n}`" for n in names) or "none"
@@ -141,7 +142,7 @@ def _by_id(service: Switchback, user: str, command: IdCommand) -> dict:
 
 
 def _roles(service: Switchback, user: str) -> list[str]:
-    roles = requestable_roles(service.catalog, user)
+    roles = requestable_roles(service.catalog, user, service.groups)
     person = service.catalog.person(user)
     slots = grant_slots(service).free(roles, person, service.clock()) if person else {}
     return messages.roles_answer(roles, slots)
@@ -162,9 +163,16 @@ def _list(service: Switchback, user: str, now: datetime) -> list[str]:
         and user not in r.approvals
         and parse_iso(r.approval_deadline) > now
         and (spec := service.catalog.role(r.role))
-        and user in spec.approvers
+        and _approves(service, spec, user)
     ]
     return messages.list_answer(mine, waiting, now)
+
+
+def _approves(service: Switchback, role, user: str) -> bool:
+    try:
+        return is_approver(service.catalog, role, user, service.groups)
+    except GroupsUnavailable:
+        return False
 
 
 # -- grant slots for `roles` -------------------------------------------------------------------

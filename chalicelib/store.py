@@ -366,6 +366,7 @@ def _request_item(request: AccessRequest) -> dict:
     data = asdict(request)
     data["state"] = request.state.value
     data["approvals"] = list(request.approvals)
+    data["told"] = list(request.told)
     data["audit"] = [entry.to_dict() for entry in request.audit]
     item = {
         "pk": f"REQ#{request.id}",
@@ -390,6 +391,7 @@ def _request_from(item: dict) -> AccessRequest:
     fields = {name: item.get(name) for name in AccessRequest.__dataclass_fields__}
     fields["state"] = State(item["state"])
     fields["approvals"] = tuple(item.get("approvals") or ())
+    fields["told"] = tuple(item.get("told") or ())
     fields["audit"] = tuple(AuditEntry.from_dict(e) for e in item.get("audit") or ())
     for number in ("duration_seconds", "approvals_required", "version"):
         fields[number] = int(item[number])
