@@ -27,6 +27,9 @@ from .policies import Catalog
 RESPONSE_URL_LIFETIME = timedelta(minutes=30)  # Slack's limit on a slash command's response_url
 # Stop using it a minute early: a message queued at 29:59 would reach Slack too late.
 RESPONSE_URL_USABLE = RESPONSE_URL_LIFETIME - timedelta(minutes=1)
+# A state change and the messages it owes are one DynamoDB transaction (at most 100 items):
+# past this many approvers, the channel is how the rest hear.
+DIRECT_MESSAGES_AT_MOST = 50
 # Channel messages that end a request's wait: each approver told directly gets a follow-up.
 DECIDED = {
     "approvers.approved": "approved",
@@ -105,7 +108,8 @@ class Notifier:
         if not self.direct_messages or role is None:
             return ()
         people, _unresolved = expand(role.approvers, self.groups)
-        return tuple(p for p in people if p in self.catalog.people and p != requester)
+        told = tuple(p for p in people if p in self.catalog.people and p != requester)
+        return told[:DIRECT_MESSAGES_AT_MOST]
 
     def both(
         self,

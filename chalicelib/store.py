@@ -367,6 +367,7 @@ def _request_item(request: AccessRequest) -> dict:
     data["state"] = request.state.value
     data["approvals"] = list(request.approvals)
     data["told"] = list(request.told)
+    data["extensions"] = list(request.extensions)
     data["audit"] = [entry.to_dict() for entry in request.audit]
     item = {
         "pk": f"REQ#{request.id}",
@@ -392,6 +393,8 @@ def _request_from(item: dict) -> AccessRequest:
     fields["state"] = State(item["state"])
     fields["approvals"] = tuple(item.get("approvals") or ())
     fields["told"] = tuple(item.get("told") or ())
+    fields["extensions"] = tuple(item.get("extensions") or ())
+    fields["break_glass"] = bool(item.get("break_glass"))
     fields["audit"] = tuple(AuditEntry.from_dict(e) for e in item.get("audit") or ())
     for number in ("duration_seconds", "approvals_required", "version"):
         fields[number] = int(item[number])
