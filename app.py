@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlencode
 from chalice import Chalice, Rate, Response
 
 from chalicelib import pages, sessions, slack_signature, telemetry
+from chalicelib.breakglass import ACKNOWLEDGED, FLAGGED, check_reviewer
 from chalicelib.config import ConfigError, settings
 from chalicelib.decisions import Refused, check_decider, may_revoke
 from chalicelib.errors import AwsUnavailable, LockBusy
@@ -184,6 +185,13 @@ def review(request_id: str) -> Response:
 def _viewer(catalog, request, session: sessions.Session, now, groups) -> pages.Viewer:
     person = catalog.person(session.user)
     name = person.name if person else None
+    if request.break_glass and not request.review:
+        try:
+            check_reviewer(catalog, request, session.user, groups)
+        except Refused:
+            pass
+        else:
+            return pages.Viewer(session.user, name, session.csrf, can_review=True)
     if may_revoke(catalog, request, session.user, groups):
         return pages.Viewer(session.user, name, session.csrf, can_revoke=True)
     try:
@@ -235,6 +243,8 @@ def _decide(request_id: str, action: str) -> Response:
             service.approve(found.id, session.user)
         elif action == "revoke":
             service.revoke(found.id, session.user)
+        elif action in (ACKNOWLEDGED, FLAGGED):
+            service.review(found.id, session.user, action, form.get("reason", "")[:500])
         else:
             service.deny(found.id, session.user, form.get("reason", "")[:500])
     except Refused as refusal:
@@ -259,6 +269,16 @@ def approve(request_id: str) -> Response:
 @app.route("/requests/{request_id}/deny", methods=["POST"], content_types=FORM)
 def deny(request_id: str) -> Response:
     return _decide(request_id, "deny")
+
+
+@app.route("/requests/{request_id}/acknowledge", methods=["POST"], content_types=FORM)
+def acknowledge(request_id: str) -> Response:
+    return _decide(request_id, ACKNOWLEDGED)
+
+
+@app.route("/requests/{request_id}/flag", methods=["POST"], content_types=FORM)
+def flag(request_id: str) -> Response:
+    return _decide(request_id, FLAGGED)
 
 
 @app.route("/requests/{request_id}/revoke", methods=["POST"], content_types=FORM)

@@ -31,6 +31,9 @@ ACTION_WORDS = {
     "lapsed": "lapsed",
     "failed": "failed",
     "approval": "approved",
+    "extended": "extended",
+    "acknowledged": "acknowledged (break-glass reviewed)",
+    "flagged": "FLAGGED (break-glass)",
 }
 
 
@@ -150,6 +153,86 @@ def approvers_update(request: AccessRequest, what: str, by: str | None, detail: 
     text = (
         f"Request `{request.id}` ({escape(request.requester_name)}, `{escape(request.role)}`) "
         f"{ACTION_WORDS.get(what, what)}{who}{extra}."
+    )
+    return {"text": clip(text, SECTION_LIMIT), "blocks": [section(text)]}
+
+
+def _review_button(base_url: str, request_id: str, label: str = "Review") -> dict:
+    return {
+        "type": "actions",
+        "elements": [
+            {
+                "type": "button",
+                "style": "primary",
+                "text": {"type": "plain_text", "text": clip(label, BUTTON_LIMIT)},
+                "url": review_url(base_url, request_id),
+                "action_id": "review",
+            }
+        ],
+    }
+
+
+def extension_title(extension: AccessRequest) -> str:
+    """``extend 7QK2M9TX4B by 1h``: what an extension asks, as its review page shows it."""
+    return f"extend {extension.extends} by {format_duration(extension.duration)}"
+
+
+def approvers_new_extension(extension: AccessRequest, grant: AccessRequest, base_url: str) -> dict:
+    text = f"{extension.requester_name} asks to {extension_title(extension)} ({extension.role})"
+    reason = escape(clip(extension.reason, REASON_SHOWN)) if extension.reason else "—"
+    return {
+        "text": escape(text),
+        "blocks": [
+            section(
+                f":hourglass: *Extension request* `{extension.id}`: "
+                f"*{escape(extension_title(extension))}*\n"
+                f"*Requester:* {mention(extension.requester)} "
+                f"({escape(extension.requester_name)})\n"
+                f"*Role:* `{escape(extension.role)}` · now ends {when(grant.ends_at)}\n"
+                f"*Reason:* {reason}\n"
+                f"*Approvals:* {len(extension.approvals)} of {extension.approvals_required}"
+            ),
+            _review_button(base_url, extension.id),
+        ],
+    }
+
+
+def break_glass_alarm(request: AccessRequest, role: RoleSpec | None, base_url: str) -> dict:
+    """Loud, and unlike any other message: someone broke the glass."""
+    within = format_duration(role.break_glass_review_within) if role else "24h"
+    text = (
+        f"BREAK-GLASS: {request.requester_name} took {request.role} for "
+        f"{format_duration(request.duration)} without approval"
+    )
+    return {
+        "text": f":rotating_light: {escape(text)}",
+        "blocks": [
+            {
+                "type": "header",
+                "text": {"type": "plain_text", "text": ":rotating_light: BREAK-GLASS access"},
+            },
+            section(
+                f"<!here> *{mention(request.requester)} ({escape(request.requester_name)}) "
+                f"took `{escape(request.role)}` for {format_duration(request.duration)} "
+                f"without approval.*\n"
+                f"*Reason:* {escape(clip(request.reason, REASON_SHOWN))}\n"
+                f"*Request:* `{request.id}` · ends {when(request.ends_at)}\n"
+                f"An approver of `{escape(request.role)}` must *Acknowledge* or *Flag* it "
+                f"within {within}; Flag revokes it if it is still active."
+            ),
+            _review_button(base_url, request.id, "Acknowledge or flag"),
+        ],
+    }
+
+
+def break_glass_review_reminder(
+    request: AccessRequest, role: RoleSpec | None, base_url: str
+) -> dict:
+    within = format_duration(role.break_glass_review_within) if role else "24h"
+    text = (
+        f":rotating_light: Break-glass grant `{request.id}` ({escape(request.requester_name)}, "
+        f"`{escape(request.role)}`) is still unreviewed after {within}: an approver must "
+        f"acknowledge or flag it. <{review_url(base_url, request.id)}|Review>"
     )
     return {"text": clip(text, SECTION_LIMIT), "blocks": [section(text)]}
 

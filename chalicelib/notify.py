@@ -99,6 +99,17 @@ class Notifier:
                 )
         return queued
 
+    def break_glass(
+        self, request: AccessRequest, payload: dict, kind: str, once: str | None = None
+    ) -> None:
+        """A break-glass message: the approvers' channel (and, with ``kind`` approvers.new,
+        each approver directly) plus the role's ``break_glass_webhook_url`` if set."""
+        if not self.approvers(request, payload, kind, once=once) and once:
+            return  # sent before
+        role = self.catalog.role(request.role)
+        if role and role.break_glass_webhook_url:
+            self._queue(role.break_glass_webhook_url, payload, f"{kind}.breakglass", request)
+
     def direct_recipients(self, role_name: str, requester: str) -> tuple[str, ...]:
         """The approvers of a role to message directly about a new request: everyone it names,
         its groups' members included, who is in people.toml (the only ones who can decide),

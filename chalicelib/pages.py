@@ -10,6 +10,7 @@ from datetime import datetime
 from html import escape
 
 from .durations import format_duration
+from .messages import extension_title
 from .model import AccessRequest, AuditEntry, State, iso, parse_iso
 from .policies import Person, RoleSpec
 
@@ -69,6 +70,7 @@ STATE_WORDS = {
     State.CANCELLED: "Cancelled by the requester",
     State.LAPSED: "Lapsed: nobody decided in time",
     State.FAILED: "Failed: the grant could not be written",
+    State.EXTENDED: "Approved: the grant's end was moved",
 }
 
 STATEMENT_HEADINGS = {
@@ -90,6 +92,7 @@ class Viewer:
     csrf: str
     can_decide: bool = False
     can_revoke: bool = False
+    can_review: bool = False  # acknowledge or flag a break-glass grant
     why_not: str = ""  # shown when there is nothing they may do
 
 
@@ -136,6 +139,10 @@ def state_summary(request: AccessRequest, now: datetime, names: dict[str, str]) 
         return f"Denied by {who} at {at}; nothing was granted.{reason}"
     if state is State.CANCELLED:
         return f"Cancelled by the requester at {at}; nothing was granted."
+    if state is State.EXTENDED:
+        return (
+            f"Approved by {who} at {at}: grant {request.extends} now ends {request.ends_at} UTC."
+        )
     if state is State.LAPSED:
         return (
             f"Lapsed: nobody decided by {request.approval_deadline} UTC, so nothing was "
@@ -152,9 +159,26 @@ def _end_text(request: AccessRequest, state: State, now: datetime) -> str:
     return "never granted"
 
 
+def _review_forms(request: AccessRequest, viewer: Viewer) -> str:
+    token = f"<input type=hidden name=csrf value='{escape(viewer.csrf)}'>"
+    rid = escape(request.id)
+    return (
+        "<p>This access was taken without approval (break-glass). As an approver of the role, "
+        "acknowledge it if it was warranted, or flag it: a flag revokes it if it is still "
+        "active and tells everyone.</p>"
+        f"<form method=post action='{rid}/acknowledge'>{token}"
+        f"<button class=approve type=submit>Acknowledge</button></form>"
+        f"<form method=post action='{rid}/flag'>{token}"
+        f"<label>Why (optional) <input name=reason maxlength=500></label> "
+        f"<button class=deny type=submit>Flag</button></form>"
+    )
+
+
 def _action_forms(request: AccessRequest, viewer: Viewer) -> str:
     token = f"<input type=hidden name=csrf value='{escape(viewer.csrf)}'>"
     rid = escape(request.id)
+    if viewer.can_review:
+        return _review_forms(request, viewer)
     if viewer.can_decide:
         return (
             f"<form method=post action='{rid}/approve'>{token}"
@@ -205,8 +229,21 @@ def review_page(
         for e in request.audit
     )
     signed_in_as = escape(viewer.name or viewer.slack_id)
+    if request.extends:
+        title = f"Extension request <code>{escape(request.id)}</code>"
+        kind = f"<p id=kind>{escape(extension_title(request))}</p>"
+    elif request.break_glass:
+        title = f"BREAK-GLASS grant <code>{escape(request.id)}</code>"
+        review = (
+            f"{request.review} by {names.get(request.reviewed_by or '', request.reviewed_by)}"
+            if request.review
+            else "not reviewed yet"
+        )
+        kind = f"<p id=kind class=breakglass>Taken without approval; {escape(review)}.</p>"
+    else:
+        title, kind = f"Access request <code>{escape(request.id)}</code>", ""
     body = (
-        f"<h1>Access request <code>{escape(request.id)}</code></h1>"
+        f"<h1>{title}</h1>{kind}"
         f"<p class='summary {state.value}' id=summary>"
         f"{escape(state_summary(request, now, names))}</p>"
         f"<dl>{facts}</dl>"

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from . import messages, roleplan, telemetry
-from .commands import RequestCommand
+from .breakglass import FLAGGED, check_reviewer, reviewed
+from .commands import ExtendCommand, RequestCommand
 from .decisions import (
     Refusal,
     Refused,
@@ -28,6 +29,7 @@ from .decisions import (
     may_revoke,
 )
 from .errors import AwsUnavailable, LockBusy, PolicyRejected, RoleMissing, StoreConflict
+from .extensions import check_extension, extended, extended_end
 from .grants import RoleWriter
 from .groups import Members, no_groups
 from .model import (
@@ -78,6 +80,7 @@ class SweepReport:
     errors: list[str] = field(default_factory=list)
     reminded: int = 0
     approvers_reminded: int = 0
+    unreviewed: int = 0  # break-glass grants past their review deadline
 
 
 @dataclass
@@ -133,6 +136,8 @@ class Switchback:
     def submit(
         self, requester: str, command: RequestCommand, response_url: str | None
     ) -> AccessRequest:
+        if command.break_glass:
+            return self.break_glass(requester, command, response_url)
         role, duration = check_request(
             self.catalog, requester, command.role, command.duration, command.reason, self.groups
         )
@@ -173,6 +178,10 @@ class Switchback:
 
     # -- deciding ----------------------------------------------------------------------------
     def approve(self, request_id: str, approver: str) -> AccessRequest:
+        found = self.store.get_request(request_id)
+        if found is not None and found.extends:
+            return self._approve_extension(request_id, approver)
+
         def decide(current: AccessRequest, now: datetime) -> AccessRequest:
             check_decider(self.catalog, current, approver, now, members=self.groups)
             return approve(current, approver, now)
@@ -435,8 +444,11 @@ class Switchback:
             telemetry.event(
                 "access.granted",
                 **_about(active),
+                break_glass=active.break_glass,
             )
             telemetry.metric("grants")
+            if active.break_glass:
+                telemetry.metric("breakglass")
             self.notify.requester(
                 active,
                 messages.requester_granted(active, self.catalog.role(active.role)),
@@ -464,6 +476,261 @@ class Switchback:
             telemetry.metric("failures")
             self.notify.both(failed, "failed", None, failed.failure or "")
 
+    # -- extending a grant -----------------------------------------------------------------------
+    def extend(
+        self, requester: str, command: ExtendCommand, response_url: str | None
+    ) -> AccessRequest:
+        """Ask to move an ACTIVE grant's end later: a request of its own (``extends``),
+        approved like any other. The grant is not touched while it waits."""
+        now = self.clock()
+        grant_id = normalise_request_id(command.request_id)
+        grant = self.store.get_request(grant_id) if is_request_id(grant_id) else None
+        role = check_extension(self.catalog, grant, requester, command.duration, now, self.groups)
+        extension = AccessRequest(
+            id=new_request_id(),
+            role=grant.role,
+            role_arn=grant.role_arn,
+            requester=requester,
+            requester_name=grant.requester_name,
+            principal_arn=grant.principal_arn,
+            duration_seconds=int(command.duration.total_seconds()),
+            reason=command.reason,
+            created_at=iso(now),
+            # Decided before the grant ends, or not at all: it lapses with the grant.
+            approval_deadline=iso(min(now + role.approval_timeout, grant.ends())),
+            approvals_required=role.approvals_required,
+            require_mfa=grant.require_mfa,
+            response_url=response_url,
+            told=self.notify.direct_recipients(role.name, requester),
+            extends=grant.id,
+        )
+        extension = self.store.create_request(
+            transition(
+                extension,
+                State.PENDING,
+                requester,
+                "extension requested",
+                now,
+                detail=f"{messages.extension_title(extension)}: {command.reason}".rstrip(": "),
+            )
+        )
+        telemetry.event(
+            "access.extension_requested",
+            **_about(extension),
+            extends=grant.id,
+            seconds=extension.duration_seconds,
+        )
+        self.notify.approvers(
+            extension,
+            messages.approvers_new_extension(extension, grant, self.base_url),
+            "approvers.new",
+        )
+        return extension
+
+    def _approve_extension(self, extension_id: str, approver: str) -> AccessRequest:
+        """Count an approval of an extension; the one that reaches the quorum moves the
+        grant's end, and records the extension EXTENDED, in one transaction; then trust and
+        session limit move together in one locked step. If the grant is no longer active,
+        or already ends as late as it may, the extension FAILS and the grant is untouched."""
+        for attempt in range(CONFLICT_RETRIES):
+            current = self.store.get_request(extension_id)
+            if current is None:
+                raise Refused(Refusal.NOT_PENDING, f"There is no request {extension_id}.")
+            now = self.clock()
+            role = check_decider(self.catalog, current, approver, now, members=self.groups)
+            counted = approve(current, approver, now)
+            try:
+                if counted.state is State.PENDING:
+                    saved = self.store.save_request(counted)
+                    self.notify.both(saved, "approval", approver, messages.approval_progress(saved))
+                    return saved
+                grant = self.store.get_request(current.extends or "")
+                new_end = None
+                if grant and grant.state is State.ACTIVE and grant.ends() > now:
+                    new_end = extended_end(grant.ends(), current.duration, now, role.max_duration)
+                if grant is None or new_end is None:
+                    why = (
+                        f"the grant {current.extends} already ends as late as {role.name} allows "
+                        f"({messages.utc_text(grant.ends_at)})"
+                        if grant and grant.state is State.ACTIVE and grant.ends() > now
+                        else f"the grant {current.extends} is no longer active"
+                    )
+                    failed = self.store.save_request(
+                        transition(
+                            current,
+                            State.FAILED,
+                            approver,
+                            "approved",
+                            now,
+                            detail=why,
+                            approvals=counted.approvals,
+                            failure=why,
+                        )
+                    )
+                    self.notify.both(failed, "failed", None, why)
+                    return failed
+                done = transition(
+                    current,
+                    State.EXTENDED,
+                    approver,
+                    "approved",
+                    now,
+                    detail=f"{grant.id} now ends {iso(new_end)}",
+                    approvals=counted.approvals,
+                    ends_at=iso(new_end),
+                )
+                done, moved = self.store.save_pair(done, extended(grant, done, new_end, now))
+            except StoreConflict:
+                time.sleep(random.uniform(0, min(0.25, 0.01 * 2**attempt)))
+                continue
+            telemetry.event(
+                "access.extended",
+                **_about(moved),
+                extension=done.id,
+                previous_end=grant.ends_at,
+                by=approver,
+            )
+            telemetry.metric("extensions")
+            self.notify.requester(
+                moved,
+                messages.requester_update(
+                    moved, "extended", approver, f"now until {messages.utc_text(moved.ends_at)}"
+                ),
+                "requester.extended",
+            )
+            self.notify.approvers(
+                done,
+                messages.approvers_update(
+                    done, "extended", approver, f"{grant.id} now ends {moved.ends_at}"
+                ),
+                "approvers.approved",
+                approver,
+            )
+            self._settle_now(moved)
+            return done
+        raise LockBusy(f"request {extension_id} is changing too fast; try again")
+
+    def _settle_now(self, request: AccessRequest) -> None:
+        """Write the role's policies for ``request`` now (the sweep retries if AWS is busy)."""
+        try:
+            self.settle_role(request.role_arn, also={request.id})
+        except (AwsUnavailable, LockBusy) as error:
+            telemetry.event("settle.delayed", logging.WARNING, **_about(request), error=str(error))
+
+    # -- break-glass -----------------------------------------------------------------------------
+    def break_glass(
+        self, requester: str, command: RequestCommand, response_url: str | None
+    ) -> AccessRequest:
+        """Grant at once, without approval, for at most the role's ``break_glass_max``; loud
+        in the approvers' channel (and ``break_glass_webhook_url``); reviewed afterwards."""
+        role, duration = check_request(
+            self.catalog,
+            requester,
+            command.role,
+            command.duration,
+            command.reason,
+            self.groups,
+            break_glass=True,
+        )
+        person = self.catalog.people[requester]
+        now = self.clock()
+        request = AccessRequest(
+            id=new_request_id(),
+            role=role.name,
+            role_arn=role.role_arn,
+            requester=requester,
+            requester_name=person.name,
+            principal_arn=person.aws,
+            duration_seconds=int(duration.total_seconds()),
+            reason=command.reason,
+            created_at=iso(now),
+            approval_deadline=iso(now),
+            approvals_required=role.approvals_required,
+            require_mfa=role.require_mfa,
+            response_url=response_url,
+            told=self.notify.direct_recipients(role.name, requester),
+            break_glass=True,
+        )
+        pending = transition(
+            request, State.PENDING, requester, "break-glass", now, detail=command.reason
+        )
+        approved = transition(
+            pending,
+            State.APPROVED,
+            requester,
+            "break-glass",
+            now,
+            detail="granted without approval; approvers review it afterwards",
+            ends_at=iso(now + duration),
+        )
+        # The review is awaited before the grant exists: a crash in between leaves a review
+        # of nothing (dropped by the sweep), never a grant nobody is asked to review.
+        self.store.await_review(request.id, iso(now + role.break_glass_review_within))
+        approved = self.store.create_request(approved)
+        telemetry.event(
+            "access.requested",
+            **_about(approved),
+            seconds=approved.duration_seconds,
+            break_glass=True,
+        )
+        telemetry.metric("requests")
+        self.notify.break_glass(
+            approved,
+            messages.break_glass_alarm(approved, role, self.base_url),
+            "approvers.new",
+        )
+        return self.grant(approved)
+
+    def review(self, request_id: str, actor: str, verdict: str, why: str = "") -> AccessRequest:
+        """An approver acknowledges or flags a break-glass grant; a flag revokes it if it is
+        still active, and everyone hears."""
+
+        was_active: list[bool] = []
+
+        def decide(current: AccessRequest, now: datetime) -> AccessRequest:
+            check_reviewer(self.catalog, current, actor, self.groups)
+            was_active[:] = [current.state is State.ACTIVE]
+            return reviewed(current, actor, verdict, now, why)
+
+        done = self._change(request_id, decide)
+        self.store.reviewed(done.id)
+        telemetry.event(f"breakglass.{verdict}", **_about(done), by=actor, break_glass=True)
+        if verdict == FLAGGED:
+            telemetry.metric("breakglass_flagged")
+            if was_active == [True]:
+                telemetry.event("access.revoked", **_about(done), by=actor, break_glass=True)
+                telemetry.metric("revokes")
+                self._settle_now(done)
+            self.notify.requester(
+                done, messages.requester_update(done, "flagged", actor, why), "requester.flagged"
+            )
+        self.notify.break_glass(
+            done, messages.approvers_update(done, verdict, actor, why), f"approvers.{verdict}"
+        )
+        return done
+
+    def remind_unreviewed(self, now: datetime) -> int:
+        """Remind the channel, once, of each break-glass grant still unreviewed past its
+        role's ``break_glass_review_within``; count them in the ``breakglass_unreviewed``
+        metric every sweep (an alarm watches it)."""
+        overdue = 0
+        for request_id in self.store.unreviewed(iso(now)):
+            request = self.store.get_request(request_id)
+            if request is None or request.review:
+                self.store.reviewed(request_id)  # reviewed, or a grant that never was
+                continue
+            overdue += 1
+            self.notify.break_glass(
+                request,
+                messages.break_glass_review_reminder(
+                    request, self.catalog.role(request.role), self.base_url
+                ),
+                "approvers.breakglass_review",
+                once=f"{request.id}-review-reminder",
+            )
+        telemetry.metric("breakglass_unreviewed", overdue)
+        return overdue
+
     # -- the sweep ---------------------------------------------------------------------------
     def sweep(self) -> SweepReport:
         """One pass: lapse undecided requests, settle every role (finish stuck grants, expire
@@ -478,6 +745,7 @@ class Switchback:
         self._sweep_roles(now, report)
         report.reminded = self.remind_ending(self.clock())
         report.approvers_reminded = self.remind_approvers(self.clock())
+        report.unreviewed = self.remind_unreviewed(self.clock())
         self._sweep_outbox(report)
         return report
 

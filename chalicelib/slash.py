@@ -14,7 +14,14 @@ import weakref
 from datetime import datetime
 
 from . import messages
-from .commands import BadCommand, IdCommand, RequestCommand, SimpleCommand, parse_command
+from .commands import (
+    BadCommand,
+    ExtendCommand,
+    IdCommand,
+    RequestCommand,
+    SimpleCommand,
+    parse_command,
+)
 from .decisions import Refusal, Refused, is_approver, requestable_roles
 from .durations import format_duration
 from .errors import AwsUnavailable, LockBusy
@@ -42,6 +49,10 @@ def usage(command: str) -> str:
         f"• `{command} list` — your requests, and those waiting for you\n"
         f"• `{command} cancel <id>` — withdraw a pending request\n"
         f"• `{command} revoke <id>` — end an active grant now (yours, or one you approve)\n"
+        f"• `{command} extend <id> <duration> [<reason>]` — ask for more time on your active "
+        f"grant (approved like a request)\n"
+        f"• `{command} breakglass <role> [<duration>] <reason>` — emergency access at once, "
+        f"where the role allows it; the approvers are alerted and review it afterwards\n"
         f"• `{command} help` — this help\n"
         f"Durations: `15m`, `2h`, `1h30m`."
     )
@@ -53,8 +64,12 @@ def handle(
     # Slack sends &, < and > as entities; keep what the person typed.
     command = parse_command(messages.unescape(text))
     try:
+        if isinstance(command, RequestCommand) and command.break_glass:
+            return _break_glass(service, user, command, response_url)
         if isinstance(command, RequestCommand):
             return _request(service, user, command, response_url, command_name)
+        if isinstance(command, ExtendCommand):
+            return _extend(service, user, command, response_url, command_name)
         if isinstance(command, IdCommand):
             return _by_id(service, user, command)
         if isinstance(command, SimpleCommand) and command.name == "roles":
@@ -115,6 +130,40 @@ def _request(
         f"{role.approvals_required} approval(s) needed from: {approvers}.\n"
         f"I'll tell you here when it is decided. Withdraw it with "
         f"`{command_name} cancel {request.id}`."
+    )
+
+
+def _extend(
+    service: Switchback,
+    user: str,
+    command: ExtendCommand,
+    response_url: str | None,
+    command_name: str,
+) -> dict:
+    extension = service.extend(user, command, response_url)
+    return messages.ephemeral(
+        f":hourglass_flowing_sand: Request `{extension.id}` to "
+        f"{escape(messages.extension_title(extension))} is pending; your access goes on until "
+        f"{messages.utc_text(service.get(extension.extends).ends_at)} meanwhile. "
+        f"{extension.approvals_required} approval(s) needed. Withdraw it with "
+        f"`{command_name} cancel {extension.id}`."
+    )
+
+
+def _break_glass(
+    service: Switchback, user: str, command: RequestCommand, response_url: str | None
+) -> dict:
+    request = service.break_glass(user, command, response_url)
+    if request.state is State.ACTIVE:
+        status = "is granted now; the details follow here"
+    else:
+        status = f"is {request.state.value.lower()}" + (
+            f": {escape(request.failure)}" if request.failure else "; I'll tell you here"
+        )
+    return messages.ephemeral(
+        f":rotating_light: Break-glass request `{request.id}` for `{escape(request.role)}` "
+        f"({format_duration(request.duration)}) {status}. The approvers are alerted and "
+        "will review it afterwards."
     )
 
 

@@ -29,6 +29,7 @@ ITEM_ACTIONS = (
 INDEX_ACTIONS = ("dynamodb:Query",)
 
 DUE_INDEX = "due"
+UNREVIEWED = "BREAKGLASS#UNREVIEWED"  # due index key of break-glass grants awaiting review
 PERSON_INDEX = "by-person"
 # The table's TTL attribute (epoch seconds): DynamoDB deletes an item some time after it.
 # Locks carry their lease end here; finished requests and messages their retention end.
@@ -315,6 +316,64 @@ class Store:
         return _message_from(self._plain(found)) if found else None
 
     # -- locks -------------------------------------------------------------------------------
+    # -- extensions and break-glass reviews --------------------------------------------------
+    def save_pair(self, first: AccessRequest, second: AccessRequest) -> tuple:
+        """Write two requests (each as read: version check) in one transaction: both or
+        neither. Raises StoreConflict if either changed since it was read."""
+        saved = [replace(r, version=r.version + 1) for r in (first, second)]
+        puts = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": self._item(_request_item(new)),
+                    "ConditionExpression": "version = :read",
+                    "ExpressionAttributeValues": self._item({":read": old.version}),
+                }
+            }
+            for old, new in zip((first, second), saved, strict=True)
+        ]
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.transact_write_items(TransactItems=puts)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code == "TransactionCanceledException":
+                raise StoreConflict("transact_write_items") from error
+            if code in _TRANSIENT:
+                raise AwsUnavailable(f"DynamoDB transact_write_items: {code}") from error
+            raise
+        return saved[0], saved[1]
+
+    def await_review(self, request_id: str, due_at: str) -> None:
+        """Remember that a break-glass grant needs reviewing by ``due_at`` (idempotent)."""
+        self._call(
+            "put_item",
+            Item=self._item(
+                {
+                    "pk": f"REVIEW#{request_id}",
+                    "sk": "REVIEW",
+                    "request_id": request_id,
+                    "due_pk": UNREVIEWED,
+                    "due_at": due_at,
+                }
+            ),
+        )
+
+    def unreviewed(self, until: str) -> list[str]:
+        """Ids of break-glass grants whose review was due at or before ``until``."""
+        return [
+            item["request_id"]
+            for item in self._query(
+                IndexName=DUE_INDEX,
+                KeyConditionExpression="due_pk = :pk AND due_at <= :until",
+                ExpressionAttributeValues=self._item({":pk": UNREVIEWED, ":until": until}),
+            )
+        ]
+
+    def reviewed(self, request_id: str) -> None:
+        self._call("delete_item", Key=self._item({"pk": f"REVIEW#{request_id}", "sk": "REVIEW"}))
+
     @contextmanager
     def lock(
         self,
