@@ -28,9 +28,15 @@ def test_the_slash_command_points_at_the_apps_route() -> None:
 def test_every_verb_in_the_usage_hint_is_understood() -> None:
     [command] = MANIFEST["features"]["slash_commands"]
     verbs = [part.split()[0] for part in command["usage_hint"].split("|")]
-    assert verbs == ["request", "roles", "list", "cancel", "revoke", "help"]
+    assert verbs == ["request", "roles", "list", "cancel", "revoke", "extend", "breakglass", "help"]
     for verb in verbs:
-        example = {"request": "request ec2-admin 1h x", "cancel": "cancel A", "revoke": "revoke A"}
+        example = {
+            "request": "request ec2-admin 1h x",
+            "cancel": "cancel A",
+            "revoke": "revoke A",
+            "extend": "extend A 1h",
+            "breakglass": "breakglass ec2-admin x",
+        }
         assert not isinstance(parse_command(example.get(verb, verb)), BadCommand)
 
 
