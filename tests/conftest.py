@@ -16,7 +16,6 @@ from urllib.parse import urlencode
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 SIGNING_SECRET = "test-signing-secret"
 COOKIE_KEY = "test-cookie-key-long-enough-for-deployed-stages"
 BASE_URL = "http://switchback.test"
@@ -266,10 +265,6 @@ def trust_policy(role_name: str = "AWSEC2FULLACCESS") -> dict:
 
     document = boto3.client("iam").get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
     return json.loads(document) if isinstance(document, str) else document
-
-
-def shared_fixture(name: str) -> dict:
-    return json.loads((SHARED / "fixtures" / name).read_text())
 
 
 @pytest.fixture
