@@ -5,6 +5,7 @@ Each handler is a few lines: verify, parse, one use case, present. Nothing is bu
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -39,6 +40,34 @@ def observe(event, get_response):
         return get_response(event)
     finally:
         telemetry.flush()
+
+
+# Slack's slash commands are a few KB and no form here needs more; anything bigger is refused
+# before it is read as a form, signed in or not (parse_qs time grows with the body).
+MAX_BODY_BYTES = 64 * 1024
+# Deployed stages are HTTPS only: browsers must never try them over plain HTTP again.
+HSTS = "max-age=63072000; includeSubDomains"
+
+
+@app.middleware("http")
+def guard(event, get_response):
+    if _too_big(event):
+        return Response(
+            body=f"Request body too large: at most {MAX_BODY_BYTES // 1024} KiB.",
+            status_code=413,
+            headers={"Content-Type": "text/plain; charset=utf-8", "Connection": "close"},
+        )
+    response = get_response(event)
+    if not settings().local:
+        response.headers["Strict-Transport-Security"] = HSTS
+    return response
+
+
+def _too_big(request) -> bool:
+    declared = (request.headers or {}).get("content-length", "")
+    if declared.strip().isdigit() and int(declared) > MAX_BODY_BYTES:
+        return True
+    return len(request.raw_body or b"") > MAX_BODY_BYTES
 
 
 def _service():
@@ -80,7 +109,8 @@ def _redirect(location: str, headers: dict | None = None) -> Response:
 
 
 def _session() -> sessions.Session | None:
-    cookie = sessions.read_cookie(app.current_request.headers.get("cookie"))
+    name = sessions.cookie_name(settings().secure_cookies)
+    cookie = sessions.read_cookie(app.current_request.headers.get("cookie"), name)
     return sessions.decode(cookie, settings().cookie_key, time.time())
 
 
@@ -112,6 +142,20 @@ def slack_command() -> Response:
     except Exception:  # bad deploy (policies, table): say so in Slack, not with a 500
         app.log.exception("cannot build the service")
         return Response(body=messages.ephemeral(slash.sorry(command)), status_code=200)
+    timestamp = request.headers["x-slack-request-timestamp"]
+    seen = slack_signature.replay_key(timestamp, request.headers["x-slack-signature"])
+    forget_at = slack_signature.forget_at(timestamp)
+    try:
+        first, earlier_answer = service.store.first_arrival(seen, forget_at)
+    except AwsUnavailable:
+        busy = "AWS is busy right now; nothing was changed. Try again in a minute."
+        return _json(messages.ephemeral(busy))
+    retry = slack_signature.is_retry(request.headers.get("x-slack-retry-num"))
+    if not first or retry:
+        telemetry.event("slack.replay", logging.WARNING, retry=retry, first=first)
+        if earlier_answer:
+            return _json(earlier_answer)
+        return _json(messages.ephemeral(slack_signature.REPLAY_REFUSAL.format(command=command)))
     answer = slash.handle(
         service,
         form.get("user_id", ""),
@@ -119,8 +163,17 @@ def slack_command() -> Response:
         form.get("response_url"),
         command,
     )
+    try:
+        service.store.keep_answer(seen, json.dumps(answer), forget_at)
+    except Exception:  # the answer still goes out; a copy arriving later gets the refusal
+        app.log.warning("could not keep the answer for replays", exc_info=True)
     service.flush(max(0.0, ACK_BUDGET_SECONDS - (time.monotonic() - started)))
-    return Response(body=answer, status_code=200, headers={"Content-Type": "application/json"})
+    return _json(answer)
+
+
+def _json(answer: dict | str) -> Response:
+    body = answer if isinstance(answer, str) else json.dumps(answer)
+    return Response(body=body, status_code=200, headers={"Content-Type": "application/json"})
 
 
 # -- the review page ---------------------------------------------------------------------------
@@ -333,7 +386,8 @@ def slack_sign_in_callback() -> Response:
     params = app.current_request.query_params or {}
     attempt = sessions.decode_sign_in(
         sessions.read_cookie(
-            app.current_request.headers.get("cookie"), sessions.SIGN_IN_COOKIE_NAME
+            app.current_request.headers.get("cookie"),
+            sessions.cookie_name(config.secure_cookies, sessions.SIGN_IN_COOKIE_NAME),
         ),
         config.cookie_key,
         time.time(),

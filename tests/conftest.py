@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import threading
 import time
 import urllib.request
@@ -249,7 +250,8 @@ def signed_command(
             "command": "/access",
             "text": text,
             "response_url": response_url,
-            "trigger_id": "t",
+            # unique per command, as Slack's is: the same body twice is a replay
+            "trigger_id": secrets.token_hex(8),
         }
     ).encode()
     stamp = str(timestamp if timestamp is not None else int(time.time()))

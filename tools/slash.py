@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import sys
 import time
 import urllib.error
@@ -44,7 +45,7 @@ def send(
             "command": command,
             "text": text,
             "response_url": response_url,
-            "trigger_id": "local",
+            "trigger_id": secrets.token_hex(8),  # unique per command, as Slack's is
         }
     ).encode()
     stamp = str(timestamp or int(time.time()))
