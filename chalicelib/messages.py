@@ -145,11 +145,17 @@ def approvers_update(request: AccessRequest, what: str, by: str | None, detail: 
     return {"text": clip(text, SECTION_LIMIT), "blocks": [section(text)]}
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 approval``, ``2 approvals``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def approval_progress(request: AccessRequest) -> str:
     """``1 of 2 approvals; 1 more needed`` for a request still waiting for approvers."""
     missing = request.approvals_required - len(request.approvals)
     return (
-        f"{len(request.approvals)} of {request.approvals_required} approvals; {missing} more needed"
+        f"{len(request.approvals)} of {plural(request.approvals_required, 'approval')}; "
+        f"{missing} more needed"
     )
 
 
@@ -257,7 +263,12 @@ def requester_granted(request: AccessRequest, role: RoleSpec | None) -> str:
 def requester_update(request: AccessRequest, what: str, by: str | None, detail: str = "") -> str:
     who = f" by {mention(by)}" if by and by != "switchback" else ""
     extra = f": {escape(detail)}" if detail else ""
-    happened = "could not be granted" if what == "failed" else f"was {ACTION_WORDS.get(what, what)}"
+    if what == "failed":
+        happened = "could not be granted"
+    elif what in ("expired", "lapsed"):  # nobody did these: time did
+        happened = f"has {ACTION_WORDS[what]}"
+    else:
+        happened = f"was {ACTION_WORDS.get(what, what)}"
     return f"Your request `{request.id}` for `{escape(request.role)}` {happened}{who}{extra}."
 
 
@@ -303,7 +314,8 @@ def roles_answer(roles: list[RoleSpec], slots: dict[str, int | None]) -> list[st
         lines.append(
             f"• `{role.name}` — {escape(role.description) or 'no description'} · default "
             f"{format_duration(role.default_duration)}, at most "
-            f"{format_duration(role.max_duration)} · {role.approvals_required} approval(s) from "
+            f"{format_duration(role.max_duration)} · "
+            f"{plural(role.approvals_required, 'approval')} from "
             f"{approvers} · {room}{mfa}{pattern}"
         )
     return lines

@@ -288,7 +288,7 @@ def test_requester_and_approvers_may_revoke_an_active_grant(site: Site) -> None:
 
 def test_expired_and_cancelled_pages_say_so(site: Site) -> None:
     expiring = site.request("U0ALICE", "request ec2-admin 5m INC-12 x")
-    cancelled = site.request("U0ALICE", "request ec2-admin 5m INC-13 y")
+    cancelled = site.request("U0ALICE", "request db-admin 5m INC-13 y")
     assert site.post(expiring, "U0BOB", "approve").status_code == 303
     body, headers = signed_command("U0ALICE", f"cancel {cancelled}")
     site.client.http.post("/slack/commands", body=body, headers=headers)
