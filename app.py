@@ -197,23 +197,39 @@ def review(request_id: str) -> Response:
     if session is None:
         sign_in = _sign_in_url(f"/requests/{found.id}")
         return _html(pages.signed_out_page(found, now, sign_in))
-    grant = Grant(
-        found.id,
-        found.principal_arn,
-        found.session_name,
-        found.ends() or found.end_if_approved_at(now),
-        found.require_mfa,
-    )
+    if service.catalog.person(session.user) is None:  # only the directory sees details
+        return _html(pages.not_in_directory_page(session.user), 403)
     page = pages.review_page(
         found,
         service.catalog.role(found.role),
         _viewer(service.catalog, found, session, now),
-        statement_for(grant),
+        _documents(found, now),
         now,
         _names(service.catalog),
         _sign_out_url(),
     )
     return _html(page)
+
+
+def _documents(request, now) -> list[tuple[str, dict]]:
+    """What a grant of ``request`` writes in IAM, as the approver should see it exactly."""
+    from chalicelib import session_limits
+
+    ends = request.ends() or request.end_if_approved_at(now)
+    grant = Grant(
+        request.id, request.principal_arn, request.session_name, ends, request.require_mfa
+    )
+    role_name = request.role_arn.split(":role/", 1)[-1]
+    # The role's unique ID (AROA…) needs an IAM call; the page makes none, so it says so.
+    role_id = f"<RoleId of {role_name}: IAM's unique ID for the role>"
+    return [
+        (f"Trust policy statement, added to {role_name}'s trust policy", statement_for(grant)),
+        (
+            f"Session limit, in {role_name}'s inline policy {session_limits.POLICY_NAME} "
+            "(cuts sessions started before the end; the RoleId is shown as a placeholder)",
+            session_limits.statement_for(role_id, request.session_name, ends),
+        ),
+    ]
 
 
 def _viewer(catalog, request, session: sessions.Session, now) -> pages.Viewer:
@@ -418,8 +434,13 @@ def slack_sign_in_callback() -> Response:
     except oidc.SignInError as error:
         status = 403 if error.reason == "wrong_team" else 400
         return _sign_in_failed("Sign-in failed", error.message, status, error.reason)
-    telemetry.event("signin.ok", user=identity.user_id, team=identity.team_id)
     clear = sessions.clear_sign_in_cookie(config.secure_cookies)
+    if _service().catalog.person(identity.user_id) is None:
+        # A member of the workspace, but not of Switchback's directory: no session at all.
+        telemetry.event("signin.refused", logging.WARNING, reason="not_in_directory")
+        page = pages.not_in_directory_page(identity.user_id)
+        return _html(page, 403, {"Set-Cookie": clear})
+    telemetry.event("signin.ok", user=identity.user_id, team=identity.team_id)
     return _signed_in(identity.user_id, attempt.next_path, [clear])
 
 

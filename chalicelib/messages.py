@@ -8,6 +8,7 @@ long reason is cut with an ellipsis instead of the whole message being refused.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
@@ -41,6 +42,44 @@ def unescape(text: str) -> str:
     """Undo Slack's own escaping of ``&``, ``<`` and ``>`` in the text it sends us, so what is
     stored is what the person typed (and is escaped again wherever it is shown)."""
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+# Characters that end a line somewhere (Slack, a browser, a terminal).
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+# Categories that print nothing or rearrange what follows: controls (Cc), format characters
+# (Cf: bidi overrides and isolates, zero-width spaces and joiners, BOM, soft hyphen), private
+# use (Co) and lone surrogates (Cs).
+_INVISIBLE = frozenset({"Cc", "Cf", "Co", "Cs"})
+LINE_BREAK_SHOWN = " ⏎ "
+
+
+def visible_line(text: str) -> str:
+    """User text as one line with nothing hidden: line breaks shown as ``⏎``, tabs as spaces,
+    and every control, bidirectional or invisible character as ``⟨U+202E⟩``.
+
+    So a reason cannot start a fake line ("Role: prod-admin", "Pre-approved by security") or
+    reorder what the approver reads; what it really contains stays visible.
+    """
+    out = []
+    for ch in text.replace("\r\n", "\n"):
+        if ch in _LINE_BREAKS:
+            out.append(LINE_BREAK_SHOWN)
+        elif ch == "\t":
+            out.append(" ")
+        elif unicodedata.category(ch) in _INVISIBLE:
+            out.append(f"⟨U+{ord(ch):04X}⟩")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def quoted(text: str, limit: int | None = None) -> str:
+    """User text for Slack mrkdwn: one visible line, clipped, escaped, in quotation marks.
+    Backticks are shown as ``ˋ``: a code span or block of the user's would look like ours."""
+    line = visible_line(text)
+    if limit is not None:
+        line = clip(line, limit)
+    return "“" + escape(line).replace("`", "ˋ") + "”"
 
 
 def clip(text: str, limit: int) -> str:
@@ -104,7 +143,7 @@ def _facts(request: AccessRequest, role: RoleSpec | None) -> str:
         f"*Requester:* {mention(request.requester)} ({escape(request.requester_name)})\n"
         f"*Role:* `{escape(request.role)}`{description}\n"
         f"*Duration:* {format_duration(request.duration)}\n"
-        f"*Reason:* {escape(clip(request.reason, REASON_SHOWN))}\n"
+        f"*Reason:* {quoted(request.reason, REASON_SHOWN)}\n"
         f"*Request:* `{request.id}` · approvals {len(request.approvals)} of "
         f"{request.approvals_required}"
     )
@@ -137,7 +176,8 @@ def approvers_new_request(request: AccessRequest, role: RoleSpec | None, base_ur
 def approvers_update(request: AccessRequest, what: str, by: str | None, detail: str = "") -> dict:
     """A follow-up in the approvers' channel: decided, granted, expired…"""
     who = f" by {mention(by)}" if by and by != "switchback" else ""
-    extra = f" — {escape(detail)}" if detail else ""
+    # detail may hold an approver's words (a deny reason): one line, nothing hidden
+    extra = f" — {escape(visible_line(detail))}" if detail else ""
     text = (
         f"Request `{request.id}` ({escape(request.requester_name)}, `{escape(request.role)}`) "
         f"{ACTION_WORDS.get(what, what)}{who}{extra}."
@@ -262,7 +302,7 @@ def requester_granted(request: AccessRequest, role: RoleSpec | None) -> str:
 
 def requester_update(request: AccessRequest, what: str, by: str | None, detail: str = "") -> str:
     who = f" by {mention(by)}" if by and by != "switchback" else ""
-    extra = f": {escape(detail)}" if detail else ""
+    extra = f": {escape(visible_line(detail))}" if detail else ""
     if what == "failed":
         happened = "could not be granted"
     elif what in ("expired", "lapsed"):  # nobody did these: time did
@@ -337,7 +377,7 @@ def list_answer(
                 f"• `{r.id}` {escape(r.requester_name)} → `{escape(r.role)}` "
                 f"{format_duration(r.duration)} ({approval_progress(r)}, "
                 f"lapses in {left_text(parse_iso(r.approval_deadline) - now)}): "
-                f"{escape(clip(r.reason, 200))}"
+                f"{quoted(r.reason, 200)}"
             )
     return lines
 

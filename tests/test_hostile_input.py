@@ -6,13 +6,28 @@ The app runs through chalice.test.Client against a real moto server and a local 
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from chalicelib import wiring
+from chalicelib import messages, pages, wiring
 from chalicelib.slack_signature import REPLAY_MEMORY_SECONDS, TOLERANCE_SECONDS
 from tests.conftest import signed_command
-from tests.test_sign_in import deployed, provider  # noqa: F401  (fixtures)
+from tests.test_decisions import NOW, role
+from tests.test_decisions import request as make_request
+from tests.test_sign_in import (  # noqa: F401  (deployed, provider: fixtures)
+    SESSION_COOKIE,
+    SIGN_IN_COOKIE,
+    TEAM,
+    callback,
+    cookies_set,
+    deployed,
+    provider,
+    start,
+)
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 LIMIT = 64 * 1024
@@ -98,3 +113,68 @@ def test_deployed_stages_send_hsts(deployed) -> None:  # noqa: F811
     for path in ("/healthz", "/requests/ABCDEFGHJK", "/auth/whoami"):
         hsts = deployed.http.get(path).headers["Strict-Transport-Security"]
         assert hsts.startswith("max-age=") and int(hsts.split("=")[1].split(";")[0]) >= 31536000
+
+
+# -- forged lines --------------------------------------------------------------------------------
+FORGED = (
+    "INC-1 fix\nRole: prod-admin\r\n*Pre-approved by security*\u2028Approvals: 2 of 2"
+    "\u202egnp.exe\u200b\x1b[2J\ttab ```block```"
+)
+TEXT_ANYTHING = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT_ANYTHING)
+def test_user_text_becomes_one_line_with_nothing_hidden(text) -> None:
+    line = messages.visible_line(text)
+    hidden = {"Cc", "Cf", "Co", "Cs", "Zl", "Zp"}
+    assert not [ch for ch in line if unicodedata.category(ch) in hidden]
+    assert line.count(messages.LINE_BREAK_SHOWN.strip()) >= text.count("\n")
+
+
+def test_a_reason_cannot_forge_lines_in_the_approvers_message() -> None:
+    request = make_request(reason=FORGED)
+    section = messages.approvers_new_request(request, role(), "http://x")["blocks"][0]
+    lines = section["text"]["text"].split("\n")
+    assert len(lines) == 6  # heading, requester, role, duration, reason, request: no more
+    [reason] = [line for line in lines if line.startswith("*Reason:*")]
+    assert reason.startswith("*Reason:* “INC-1 fix ⏎ Role: prod-admin ⏎ *Pre-approved")
+    assert "⟨U+202E⟩gnp.exe⟨U+200B⟩⟨U+001B⟩[2J tab ˋˋˋblockˋˋˋ”" in reason
+    assert not any(line.startswith("Role:") for line in lines)
+
+
+def test_a_reason_cannot_forge_lines_on_the_review_page() -> None:
+    request = make_request(reason=FORGED)
+    viewer = pages.Viewer("U0BOB", "bob", "t", can_decide=True)
+    html = pages.review_page(request, role(), viewer, [], NOW, {}, "/auth/signout")
+    shown = re.search(r"<dd id=reason>(.*?)</dd>", html).group(1)
+    assert shown.startswith("“<bdi>INC-1 fix ⏎ Role: prod-admin ⏎ *Pre-approved by security*")
+    assert "⟨U+202E⟩" in shown and "\u202e" not in html and "\n" not in shown
+    headline = re.search(r"<h1 id=headline><bdi>(.*?)</bdi></h1>", html).group(1)
+    assert headline.startswith("alice asks for ec2-admin for 1 hour — INC-1 fix ⏎ Role:")
+
+
+def test_a_deny_reason_cannot_forge_lines_either() -> None:
+    request = make_request()
+    text = messages.approvers_update(request, "denied", "U0BOB", "no\nApproved by: security")
+    assert "\n" not in text["text"] and "no ⏎ Approved by: security" in text["text"]
+
+
+# -- who may look ------------------------------------------------------------------------------
+def test_a_slack_member_outside_the_directory_cannot_sign_in(deployed, provider) -> None:  # noqa: F811
+    provider.next_user = ("U0MALLORY", TEAM)
+    answer, attempt_cookie = start(deployed)
+    response = callback(deployed, answer, attempt_cookie)
+    assert response.status_code == 403
+    page = response.body.decode()
+    assert "Not in Switchback" in page and "people.toml" in page and "U0MALLORY" in page
+    cookies = cookies_set(response)
+    assert SESSION_COOKIE not in cookies  # no session at all
+    assert "Max-Age=0" in cookies[SIGN_IN_COOKIE]  # and the attempt is used up
+
+
+def test_someone_in_the_directory_signs_in(deployed, provider) -> None:  # noqa: F811
+    provider.next_user = ("U0BOB", TEAM)
+    answer, attempt_cookie = start(deployed)
+    response = callback(deployed, answer, attempt_cookie)
+    assert response.status_code == 303 and SESSION_COOKIE in cookies_set(response)

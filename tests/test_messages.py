@@ -113,7 +113,7 @@ def test_long_reason_is_clipped_to_slack_section_limit():
         assert len(block["text"]["text"]) <= 3000
     text = sections[0]["text"]["text"]
     # the reason is cut, not the facts after it: id and approvals stay readable
-    assert "x" * 1999 + "…\n*Request:* `7QK2M9TX4B` · approvals 0 of 1" in text
+    assert "x" * 1999 + "…”\n*Request:* `7QK2M9TX4B` · approvals 0 of 1" in text
     assert "x" * 2001 not in text
 
 
@@ -413,7 +413,7 @@ def test_list_answer():
         "lapses in 50m)",
         "*Waiting for your approval:*",
         "• `7QK2M9TX4B` alice → `ec2-admin` 1h30m (0 of 1 approval; 1 more needed, "
-        "lapses in 50m): INC-42 resize the ASG",
+        "lapses in 50m): “INC-42 resize the ASG”",
     ]
 
 

@@ -28,7 +28,7 @@ def test_the_approvers_request_message(team: Team) -> None:
         "*Requester:* <@U0ALICE> (alice)\n"
         "*Role:* `ec2-admin` — Full EC2 access\n"
         "*Duration:* 1h30m\n"
-        "*Reason:* INC-42 resize the ASG\n"
+        "*Reason:* “INC-42 resize the ASG”\n"
         f"*Request:* `{request_id}` · approvals 0 of 1"
     )
     [button] = actions["elements"]

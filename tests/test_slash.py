@@ -74,7 +74,7 @@ def test_slacks_entities_are_undone_so_the_reason_is_what_was_typed(team: Team) 
     request_id = team.request("U0ALICE", "ec2-admin 30m a &lt;b&gt; &amp;lt; c")
     assert team.stored(request_id).reason == "a <b> &lt; c"
     [message] = team.slack.delivered("/webhook/approvers")
-    assert "*Reason:* a &lt;b&gt; &amp;lt; c" in message["blocks"][0]["text"]["text"]
+    assert "*Reason:* “a &lt;b&gt; &amp;lt; c”" in message["blocks"][0]["text"]["text"]
 
 
 HOSTILE = "<!channel> <!here> @here <@U0BOB> <#C0SECRET> <https://evil.example|click me> &"
