@@ -178,3 +178,32 @@ def test_someone_in_the_directory_signs_in(deployed, provider) -> None:  # noqa:
     answer, attempt_cookie = start(deployed)
     response = callback(deployed, answer, attempt_cookie)
     assert response.status_code == 303 and SESSION_COOKIE in cookies_set(response)
+
+
+# -- reason patterns -----------------------------------------------------------------------------
+# Each of these takes Python's backtracking `re` exponential time on the reasons below (with
+# `re`, these tests would not finish); RE2 matches in time linear in the reason.
+CATASTROPHIC = [r"^(x+x+)+y$", r"^(a|aa)+$", r"(\w+\s?)*$\d", r"^(([a-z])+.)+[A-Z]([a-z])+$"]
+
+
+@pytest.mark.parametrize("pattern", CATASTROPHIC)
+def test_a_hostile_pattern_and_a_hostile_reason_are_answered_at_once(pattern) -> None:
+    from chalicelib.decisions import Refusal, Refused, check_request
+    from tests.test_decisions import catalog
+
+    spec = role(reason_pattern=pattern)
+    for reason in ("x" * 1000, "a" * 999 + "!", "word " * 200 + "!"):
+        with pytest.raises(Refused) as refused:
+            check_request(catalog(spec), "U0ALICE", "ec2-admin", None, reason)
+        assert refused.value.reason is Refusal.REASON_PATTERN
+
+
+@pytest.mark.parametrize("pattern", [r"(INC)-\d+ \1", r"INC-(?=\d)", r"(?<!x)INC", "(unclosed"])
+def test_patterns_re2_cannot_match_in_linear_time_are_refused_at_load(tmp_path, pattern) -> None:
+    from tests.test_policies import only_problem, role_with, tree
+
+    toml_value = json.dumps(pattern)  # a TOML basic string is a JSON string
+    path = tree(tmp_path, roles={"ec2-admin": role_with(reason_pattern=toml_value)})
+    problem = only_problem(path)
+    assert str(path / "roles" / "ec2-admin.toml") in problem and ": reason_pattern:" in problem
+    assert "linear time" in problem
