@@ -39,8 +39,12 @@ lint: $(STAMP)
 test: $(STAMP) browser lint
 	$(PY) -m pytest -q
 
+# ARGS and AS reach tools.slash through the environment, never through a shell command line,
+# so quotes, &, *, $ and <@U…> arrive exactly as typed.
+slash: export SWITCHBACK_SLASH_TEXT = $(value ARGS)
+slash: export SWITCHBACK_SLASH_AS = $(value AS)
 slash: $(STAMP)
-	$(PY) -m tools.slash --as $(AS) $(ARGS)
+	$(PY) -m tools.slash
 
 bench: $(STAMP)
 	$(PY) bench/ack_latency.py
