@@ -221,7 +221,7 @@ def _documents(request, now) -> list[tuple[str, dict]]:
     )
     role_name = request.role_arn.split(":role/", 1)[-1]
     # The role's unique ID (AROA…) needs an IAM call; the page makes none, so it says so.
-    role_id = f"<RoleId of {role_name}: IAM's unique ID for the role>"
+    role_id = f"<RoleId of {role_name}>"
     return [
         (f"Trust policy statement, added to {role_name}'s trust policy", statement_for(grant)),
         (

@@ -306,7 +306,8 @@ def _documents(documents: list[tuple[str, dict]], state: State) -> str:
     heading = STATEMENT_HEADINGS.get(state, NEVER_WRITTEN)
     shown = "".join(
         f"<h3>{escape(title)}</h3>"
-        f"<pre id={'statement' if i == 0 else f'statement-{i + 1}'}>"
+        # tabindex: a wide document scrolls sideways, and keyboards must be able to scroll it
+        f"<pre id={'statement' if i == 0 else f'statement-{i + 1}'} tabindex=0>"
         f"{escape(json.dumps(document, indent=2))}</pre>"
         for i, (title, document) in enumerate(documents)
     )

@@ -84,7 +84,7 @@ def test_pending_page_shows_everything_an_approver_needs() -> None:
     assert "every session alice started with it is cut off" in does
     assert re.search(r"<details id=documents><summary>", html)
     # the exact statement, pretty-printed, including the MFA condition
-    shown = re.search(r"<pre id=statement>(.*?)</pre>", html, re.S).group(1)
+    shown = re.search(r"<pre id=statement tabindex=0>(.*?)</pre>", html, re.S).group(1)
     unescaped = shown.replace("&quot;", '"').replace("&amp;", "&")
     assert json.loads(unescaped) == statement(request)
     assert unescaped == json.dumps(statement(request), indent=2)
