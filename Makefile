@@ -6,7 +6,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
-AS ?= U0ALICE
+# Make defines AS itself (the assembler, "as"), so `?=` would never apply: who `make slash`
+# speaks as, unless AS=… is given.
+ifeq ($(origin AS),default)
+AS = U0ALICE
+endif
 STAGE ?= prod
 BUCKET ?=
 STACK ?=
@@ -40,7 +44,9 @@ test: $(STAMP) browser lint
 	$(PY) -m pytest -q
 
 # ARGS and AS reach tools.slash through the environment, never through a shell command line,
-# so quotes, &, *, $ and <@U…> arrive exactly as typed.
+# so quotes, &, *, $ and <@U…> arrive exactly as typed. Make itself would export ARGS from the
+# command line expanded (running any $(shell …) in it): unexport keeps it out.
+unexport ARGS AS
 slash: export SWITCHBACK_SLASH_TEXT = $(value ARGS)
 slash: export SWITCHBACK_SLASH_AS = $(value AS)
 slash: $(STAMP)

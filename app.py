@@ -150,6 +150,9 @@ def slack_command() -> Response:
     except AwsUnavailable:
         busy = "AWS is busy right now; nothing was changed. Try again in a minute."
         return _json(messages.ephemeral(busy))
+    except Exception:  # the table is missing or refuses us: say so in Slack, not with a 500
+        app.log.exception("cannot check the command against replays")
+        return _json(messages.ephemeral(slash.sorry(command)))
     retry = slack_signature.is_retry(request.headers.get("x-slack-retry-num"))
     if not first or retry:
         telemetry.event("slack.replay", logging.WARNING, retry=retry, first=first)

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib import messages, pages, wiring
+from chalicelib.errors import AwsUnavailable
 from chalicelib.slack_signature import REPLAY_MEMORY_SECONDS, TOLERANCE_SECONDS
 from tests.conftest import signed_command
 from tests.test_decisions import NOW, role
@@ -57,6 +58,23 @@ def test_slacks_retry_is_never_run_again(client, slack) -> None:
     )
     assert answer.status_code == 200
     assert "more than once" in json.loads(answer.body)["text"]
+    assert requests_of("U0ALICE") == [] and slack.received == []
+
+
+@pytest.mark.parametrize(
+    "error, says",
+    [(AwsUnavailable("DynamoDB put_item: ThrottlingException"), "AWS is busy right now"),
+     (RuntimeError("no such table"), "Something went wrong on Switchback's side")],
+)
+def test_when_the_replay_check_cannot_run_nothing_happens(client, slack, error, says) -> None:
+    def broken(key, forget_at):
+        raise error
+
+    wiring.service().store.first_arrival = broken
+    body, headers = signed_command("U0ALICE", "request ec2-admin 30m INC-44 fix", "")
+    answer = client.http.post("/slack/commands", body=body, headers=headers)
+    assert answer.status_code == 200 and says in json.loads(answer.body)["text"]
+    del wiring.service().store.first_arrival
     assert requests_of("U0ALICE") == [] and slack.received == []
 
 
