@@ -6,7 +6,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
-AS := $(if $(filter default,$(origin AS)),U0ALICE,$(AS))
+# Make defines AS itself (the assembler, "as"), so `?=` would never apply: who `make slash`
+# speaks as, unless AS=… is given.
+ifeq ($(origin AS),default)
+AS = U0ALICE
+endif
 STAGE ?= prod
 BUCKET ?=
 STACK ?=
@@ -46,8 +50,14 @@ test: $(STAMP) browser lint
 admin: $(STAMP)
 	$(PY) -m tools.admin $(ARGS)
 
+# ARGS and AS reach tools.slash through the environment, never through a shell command line,
+# so quotes, &, *, $ and <@U…> arrive exactly as typed. Make itself would export ARGS from the
+# command line expanded (running any $(shell …) in it): unexport keeps it out.
+unexport ARGS AS
+slash: export SWITCHBACK_SLASH_TEXT = $(value ARGS)
+slash: export SWITCHBACK_SLASH_AS = $(value AS)
 slash: $(STAMP)
-	$(PY) -m tools.slash --as $(AS) $(ARGS)
+	$(PY) -m tools.slash
 
 bench: $(STAMP)
 	$(PY) bench/ack_latency.py
@@ -55,6 +65,7 @@ bench: $(STAMP)
 	$(PY) bench/approval_race.py
 	$(PY) bench/grant_calls.py
 	$(PY) bench/sweep_scale.py
+	$(PY) bench/reason_pattern.py
 
 # dist/$(STAGE)/: the CloudFormation (SAM) template and the Lambda zip, for any way of deploying.
 package: $(STAMP)

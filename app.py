@@ -5,6 +5,7 @@ Each handler is a few lines: verify, parse, one use case, present. Nothing is bu
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -40,6 +41,34 @@ def observe(event, get_response):
         return get_response(event)
     finally:
         telemetry.flush()
+
+
+# Slack's slash commands are a few KB and no form here needs more; anything bigger is refused
+# before it is read as a form, signed in or not (parse_qs time grows with the body).
+MAX_BODY_BYTES = 64 * 1024
+# Deployed stages are HTTPS only: browsers must never try them over plain HTTP again.
+HSTS = "max-age=63072000; includeSubDomains"
+
+
+@app.middleware("http")
+def guard(event, get_response):
+    if _too_big(event):
+        return Response(
+            body=f"Request body too large: at most {MAX_BODY_BYTES // 1024} KiB.",
+            status_code=413,
+            headers={"Content-Type": "text/plain; charset=utf-8", "Connection": "close"},
+        )
+    response = get_response(event)
+    if not settings().local:
+        response.headers["Strict-Transport-Security"] = HSTS
+    return response
+
+
+def _too_big(request) -> bool:
+    declared = (request.headers or {}).get("content-length", "")
+    if declared.strip().isdigit() and int(declared) > MAX_BODY_BYTES:
+        return True
+    return len(request.raw_body or b"") > MAX_BODY_BYTES
 
 
 def _service():
@@ -97,7 +126,8 @@ def _redirect(location: str, headers: dict | None = None) -> Response:
 
 
 def _session() -> sessions.Session | None:
-    cookie = sessions.read_cookie(app.current_request.headers.get("cookie"))
+    name = sessions.cookie_name(settings().secure_cookies)
+    cookie = sessions.read_cookie(app.current_request.headers.get("cookie"), name)
     return sessions.decode(cookie, settings().cookie_key, time.time())
 
 
@@ -131,6 +161,23 @@ def slack_command() -> Response:
     except Exception:  # bad deploy (policies, table): say so in Slack, not with a 500
         app.log.exception("cannot build the service")
         return Response(body=messages.ephemeral(slash.sorry(command)), status_code=200)
+    timestamp = request.headers["x-slack-request-timestamp"]
+    seen = slack_signature.replay_key(timestamp, request.headers["x-slack-signature"])
+    forget_at = slack_signature.forget_at(timestamp)
+    try:
+        first, earlier_answer = service.store.first_arrival(seen, forget_at)
+    except AwsUnavailable:
+        busy = "AWS is busy right now; nothing was changed. Try again in a minute."
+        return _json(messages.ephemeral(busy))
+    except Exception:  # the table is missing or refuses us: say so in Slack, not with a 500
+        app.log.exception("cannot check the command against replays")
+        return _json(messages.ephemeral(slash.sorry(command)))
+    retry = slack_signature.is_retry(request.headers.get("x-slack-retry-num"))
+    if not first or retry:
+        telemetry.event("slack.replay", logging.WARNING, retry=retry, first=first)
+        if earlier_answer:
+            return _json(earlier_answer)
+        return _json(messages.ephemeral(slack_signature.REPLAY_REFUSAL.format(command=command)))
     answer = slash.handle(
         service,
         form.get("user_id", ""),
@@ -138,8 +185,17 @@ def slack_command() -> Response:
         form.get("response_url"),
         command,
     )
+    try:
+        service.store.keep_answer(seen, json.dumps(answer), forget_at)
+    except Exception:  # the answer still goes out; a copy arriving later gets the refusal
+        app.log.warning("could not keep the answer for replays", exc_info=True)
     service.flush(max(0.0, ACK_BUDGET_SECONDS - (time.monotonic() - started)))
-    return Response(body=answer, status_code=200, headers={"Content-Type": "application/json"})
+    return _json(answer)
+
+
+def _json(answer: dict | str) -> Response:
+    body = answer if isinstance(answer, str) else json.dumps(answer)
+    return Response(body=body, status_code=200, headers={"Content-Type": "application/json"})
 
 
 # -- the review page ---------------------------------------------------------------------------
@@ -163,23 +219,39 @@ def review(request_id: str) -> Response:
     if session is None:
         sign_in = _sign_in_url(f"/requests/{found.id}")
         return _html(pages.signed_out_page(found, now, sign_in))
-    grant = Grant(
-        found.id,
-        found.principal_arn,
-        found.session_name,
-        found.ends() or found.end_if_approved_at(now),
-        found.require_mfa,
-    )
+    if service.catalog.person(session.user) is None:  # only the directory sees details
+        return _html(pages.not_in_directory_page(session.user), 403)
     page = pages.review_page(
         found,
         service.catalog.role(found.role),
         _viewer(service.catalog, found, session, now, service.groups),
-        statement_for(grant),
+        _documents(found, now),
         now,
         _names(service.catalog),
         _sign_out_url(),
     )
     return _html(page)
+
+
+def _documents(request, now) -> list[tuple[str, dict]]:
+    """What a grant of ``request`` writes in IAM, as the approver should see it exactly."""
+    from chalicelib import session_limits
+
+    ends = request.ends() or request.end_if_approved_at(now)
+    grant = Grant(
+        request.id, request.principal_arn, request.session_name, ends, request.require_mfa
+    )
+    role_name = request.role_arn.split(":role/", 1)[-1]
+    # The role's unique ID (AROA…) needs an IAM call; the page makes none, so it says so.
+    role_id = f"<RoleId of {role_name}>"
+    return [
+        (f"Trust policy statement, added to {role_name}'s trust policy", statement_for(grant)),
+        (
+            f"Session limit, in {role_name}'s inline policy {session_limits.POLICY_NAME} "
+            "(cuts sessions started before the end; the RoleId is shown as a placeholder)",
+            session_limits.statement_for(role_id, request.session_name, ends),
+        ),
+    ]
 
 
 def _viewer(catalog, request, session: sessions.Session, now, groups) -> pages.Viewer:
@@ -371,7 +443,8 @@ def slack_sign_in_callback() -> Response:
     params = app.current_request.query_params or {}
     attempt = sessions.decode_sign_in(
         sessions.read_cookie(
-            app.current_request.headers.get("cookie"), sessions.SIGN_IN_COOKIE_NAME
+            app.current_request.headers.get("cookie"),
+            sessions.cookie_name(config.secure_cookies, sessions.SIGN_IN_COOKIE_NAME),
         ),
         config.cookie_key,
         time.time(),
@@ -402,8 +475,13 @@ def slack_sign_in_callback() -> Response:
     except oidc.SignInError as error:
         status = 403 if error.reason == "wrong_team" else 400
         return _sign_in_failed("Sign-in failed", error.message, status, error.reason)
-    telemetry.event("signin.ok", user=identity.user_id, team=identity.team_id)
     clear = sessions.clear_sign_in_cookie(config.secure_cookies)
+    if _service().catalog.person(identity.user_id) is None:
+        # A member of the workspace, but not of Switchback's directory: no session at all.
+        telemetry.event("signin.refused", logging.WARNING, reason="not_in_directory")
+        page = pages.not_in_directory_page(identity.user_id)
+        return _html(page, 403, {"Set-Cookie": clear})
+    telemetry.event("signin.ok", user=identity.user_id, team=identity.team_id)
     return _signed_in(identity.user_id, attempt.next_path, [clear])
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -10,6 +9,7 @@ from enum import StrEnum
 from .durations import format_duration
 from .groups import GroupsUnavailable, Members, listed, no_groups
 from .model import AccessRequest, State, iso, parse_iso, transition
+from .patterns import matches
 from .policies import Catalog, RoleSpec
 
 MIN_DURATION = timedelta(minutes=1)
@@ -136,7 +136,7 @@ def check_request(
             Refusal.REASON_MISSING,
             f"Say why you need it, e.g. `request {role.name} 1h INC-42 resize the ASG`.",
         )
-    if role.reason_pattern and not re.search(role.reason_pattern, reason):
+    if role.reason_pattern and not matches(role.reason_pattern, reason):
         raise Refused(
             Refusal.REASON_PATTERN,
             f"{role.name} needs a reason matching "

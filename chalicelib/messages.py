@@ -8,6 +8,7 @@ long reason is cut with an ellipsis instead of the whole message being refused.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
@@ -45,6 +46,44 @@ def unescape(text: str) -> str:
     """Undo Slack's own escaping of ``&``, ``<`` and ``>`` in the text it sends us, so what is
     stored is what the person typed (and is escaped again wherever it is shown)."""
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+# Characters that end a line somewhere (Slack, a browser, a terminal).
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+# Categories that print nothing or rearrange what follows: controls (Cc), format characters
+# (Cf: bidi overrides and isolates, zero-width spaces and joiners, BOM, soft hyphen), private
+# use (Co) and lone surrogates (Cs).
+_INVISIBLE = frozenset({"Cc", "Cf", "Co", "Cs"})
+LINE_BREAK_SHOWN = " ⏎ "
+
+
+def visible_line(text: str) -> str:
+    """User text as one line with nothing hidden: line breaks shown as ``⏎``, tabs as spaces,
+    and every control, bidirectional or invisible character as ``⟨U+202E⟩``.
+
+    So a reason cannot start a fake line ("Role: prod-admin", "Pre-approved by security") or
+    reorder what the approver reads; what it really contains stays visible.
+    """
+    out = []
+    for ch in text.replace("\r\n", "\n"):
+        if ch in _LINE_BREAKS:
+            out.append(LINE_BREAK_SHOWN)
+        elif ch == "\t":
+            out.append(" ")
+        elif unicodedata.category(ch) in _INVISIBLE:
+            out.append(f"⟨U+{ord(ch):04X}⟩")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def quoted(text: str, limit: int | None = None) -> str:
+    """User text for Slack mrkdwn: one visible line, clipped, escaped, in quotation marks.
+    Backticks are shown as ``ˋ``: a code span or block of the user's would look like ours."""
+    line = visible_line(text)
+    if limit is not None:
+        line = clip(line, limit)
+    return "“" + escape(line).replace("`", "ˋ") + "”"
 
 
 def clip(text: str, limit: int) -> str:
@@ -116,7 +155,7 @@ def _facts(request: AccessRequest, role: RoleSpec | None) -> str:
         f"*Requester:* {mention(request.requester)} ({escape(request.requester_name)})\n"
         f"*Role:* `{escape(request.role)}`{description}\n"
         f"*Duration:* {format_duration(request.duration)}\n"
-        f"*Reason:* {escape(clip(request.reason, REASON_SHOWN))}\n"
+        f"*Reason:* {quoted(request.reason, REASON_SHOWN)}\n"
         f"*Request:* `{request.id}` · approvals {len(request.approvals)} of "
         f"{request.approvals_required}"
     )
@@ -149,7 +188,8 @@ def approvers_new_request(request: AccessRequest, role: RoleSpec | None, base_ur
 def approvers_update(request: AccessRequest, what: str, by: str | None, detail: str = "") -> dict:
     """A follow-up in the approvers' channel: decided, granted, expired…"""
     who = f" by {mention(by)}" if by and by != "switchback" else ""
-    extra = f" — {escape(detail)}" if detail else ""
+    # detail may hold an approver's words (a deny reason): one line, nothing hidden
+    extra = f" — {escape(visible_line(detail))}" if detail else ""
     text = (
         f"Request `{request.id}` ({escape(request.requester_name)}, `{escape(request.role)}`) "
         f"{ACTION_WORDS.get(what, what)}{who}{extra}."
@@ -179,7 +219,7 @@ def extension_title(extension: AccessRequest) -> str:
 
 def approvers_new_extension(extension: AccessRequest, grant: AccessRequest, base_url: str) -> dict:
     text = f"{extension.requester_name} asks to {extension_title(extension)} ({extension.role})"
-    reason = escape(clip(extension.reason, REASON_SHOWN)) if extension.reason else "—"
+    reason = quoted(extension.reason, REASON_SHOWN) if extension.reason else "—"
     return {
         "text": escape(text),
         "blocks": [
@@ -215,7 +255,7 @@ def break_glass_alarm(request: AccessRequest, role: RoleSpec | None, base_url: s
                 f"<!here> *{mention(request.requester)} ({escape(request.requester_name)}) "
                 f"took `{escape(request.role)}` for {format_duration(request.duration)} "
                 f"without approval.*\n"
-                f"*Reason:* {escape(clip(request.reason, REASON_SHOWN))}\n"
+                f"*Reason:* {quoted(request.reason, REASON_SHOWN)}\n"
                 f"*Request:* `{request.id}` · ends {when(request.ends_at)}\n"
                 f"An approver of `{escape(request.role)}` must *Acknowledge* or *Flag* it "
                 f"within {within}; Flag revokes it if it is still active."
@@ -264,11 +304,17 @@ def approvers_reminder(request: AccessRequest, base_url: str, now: datetime) -> 
     return {"text": clip(text, SECTION_LIMIT), "blocks": [section(text)]}
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 approval``, ``2 approvals``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def approval_progress(request: AccessRequest) -> str:
     """``1 of 2 approvals; 1 more needed`` for a request still waiting for approvers."""
     missing = request.approvals_required - len(request.approvals)
     return (
-        f"{len(request.approvals)} of {request.approvals_required} approvals; {missing} more needed"
+        f"{len(request.approvals)} of {plural(request.approvals_required, 'approval')}; "
+        f"{missing} more needed"
     )
 
 
@@ -375,8 +421,13 @@ def requester_granted(request: AccessRequest, role: RoleSpec | None) -> str:
 
 def requester_update(request: AccessRequest, what: str, by: str | None, detail: str = "") -> str:
     who = f" by {mention(by)}" if by and by != "switchback" else ""
-    extra = f": {escape(detail)}" if detail else ""
-    happened = "could not be granted" if what == "failed" else f"was {ACTION_WORDS.get(what, what)}"
+    extra = f": {escape(visible_line(detail))}" if detail else ""
+    if what == "failed":
+        happened = "could not be granted"
+    elif what in ("expired", "lapsed"):  # nobody did these: time did
+        happened = f"has {ACTION_WORDS[what]}"
+    else:
+        happened = f"was {ACTION_WORDS.get(what, what)}"
     return f"Your request `{request.id}` for `{escape(request.role)}` {happened}{who}{extra}."
 
 
@@ -422,7 +473,8 @@ def roles_answer(roles: list[RoleSpec], slots: dict[str, int | None]) -> list[st
         lines.append(
             f"• `{role.name}` — {escape(role.description) or 'no description'} · default "
             f"{format_duration(role.default_duration)}, at most "
-            f"{format_duration(role.max_duration)} · {role.approvals_required} approval(s) from "
+            f"{format_duration(role.max_duration)} · "
+            f"{plural(role.approvals_required, 'approval')} from "
             f"{approvers} · {room}{mfa}{pattern}"
         )
     return lines
@@ -444,7 +496,7 @@ def list_answer(
                 f"• `{r.id}` {escape(r.requester_name)} → `{escape(r.role)}` "
                 f"{format_duration(r.duration)} ({approval_progress(r)}, "
                 f"lapses in {left_text(parse_iso(r.approval_deadline) - now)}): "
-                f"{escape(clip(r.reason, 200))}"
+                f"{quoted(r.reason, 200)}"
             )
     return lines
 

@@ -6,13 +6,15 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 
 from .durations import format_duration
-from .messages import extension_title
-from .model import AccessRequest, AuditEntry, State, iso, parse_iso
+from .messages import clip, extension_title, visible_line
+from .model import AccessRequest, AuditEntry, State, parse_iso
 from .policies import Person, RoleSpec
+
+HEADLINE_REASON_CHARS = 140  # of the reason in the first line; the facts below show it whole
 
 STYLE = """
 body{font:15px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;
@@ -30,6 +32,8 @@ button{font-size:1rem;padding:.4rem 1.2rem;cursor:pointer}
 .approve{background:#007a5a;color:#fff;border:0;border-radius:.3rem}
 .deny{background:#e01e5a;color:#fff;border:0;border-radius:.3rem}
 table{border-collapse:collapse;width:100%}
+.rid{color:#555;margin-top:-.6rem}details{margin:1rem 0}summary{cursor:pointer;font-weight:600}
+.does{font-size:1.05rem}
 td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left;vertical-align:top}
 """
 _STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
@@ -57,7 +61,7 @@ def layout(title: str, body: str) -> str:
 
 
 def message_page(title: str, text: str) -> str:
-    return layout(title, f"<h1>{escape(title)}</h1><p>{escape(text)}</p>")
+    return layout(title, f"<main><h1>{escape(title)}</h1><p>{escape(text)}</p></main>")
 
 
 STATE_WORDS = {
@@ -107,45 +111,128 @@ def _last(request: AccessRequest, state: State) -> AuditEntry | None:
     return next((e for e in reversed(request.audit) if e.state is state), None)
 
 
+def duration_words(value: timedelta) -> str:
+    """``30 minutes``, ``1 hour``, ``1 hour 30 minutes``: for a first line read at 3 a.m."""
+    total = int(value.total_seconds())
+    parts = []
+    for unit, seconds in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        amount, total = divmod(total, seconds)
+        if amount:
+            parts.append(f"{amount} {unit}{'' if amount == 1 else 's'}")
+    return " ".join(parts) or "0 minutes"
+
+
+def relative(at: datetime, now: datetime) -> str:
+    """``in 30 min``, ``5 min ago``, ``in 1 h 5 min``: how far away a moment is."""
+    seconds = int((at - now).total_seconds())
+    if abs(seconds) < 60:
+        return "now" if abs(seconds) < 5 else ("in under a minute" if seconds > 0 else "just now")
+    minutes = round(abs(seconds) / 60)
+    days, rest = divmod(minutes, 1440)
+    hours, minutes = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "min")]
+    span = " ".join(f"{amount} {unit}" for amount, unit in parts if amount)
+    return f"in {span}" if seconds > 0 else f"{span} ago"
+
+
+def utc(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def when(at: datetime | str, now: datetime) -> str:
+    """A moment as the exact UTC time and how far away it is: ``2026-11-29 01:40:00 UTC (in
+    30 min)``."""
+    moment = parse_iso(at) if isinstance(at, str) else at
+    return f"{utc(moment)} ({relative(moment, now)})"
+
+
+def headline(request: AccessRequest) -> str:
+    """The first line: who wants what, for how long and why (text, not HTML)."""
+    reason = clip(visible_line(request.reason), HEADLINE_REASON_CHARS)
+    if request.extends:
+        return (
+            f"{request.requester_name} asks to extend {request.extends} by "
+            f"{duration_words(request.duration)} — {reason or 'no reason given'}"
+        )
+    if request.break_glass:
+        return (
+            f"BREAK-GLASS: {request.requester_name} took {request.role} for "
+            f"{duration_words(request.duration)} without approval — {reason}"
+        )
+    return (
+        f"{request.requester_name} asks for {request.role} for "
+        f"{duration_words(request.duration)} — {reason}"
+    )
+
+
+def what_approving_does(request: AccessRequest, state: State, now: datetime) -> str:
+    """One plain sentence on what the grant does (text, not HTML)."""
+    role_name = request.role_arn.split(":role/", 1)[-1]
+    account = request.role_arn.split(":")[4] if request.role_arn.count(":") >= 5 else "?"
+    user = request.principal_arn.rsplit("/", 1)[-1]
+    who = f"{request.requester_name} (IAM user {user})"
+    target = f"the role {role_name} in account {account}"
+    if request.extends:
+        if state is not State.PENDING:
+            return ""
+        return (
+            f"Approving moves the end of {request.requester_name}'s grant {request.extends} "
+            f"later by {duration_words(request.duration)} (at most the role's maximum from the "
+            "approval); until then the grant goes on unchanged."
+        )
+    if state is State.PENDING:
+        end = now + request.duration
+        return (
+            f"Approving lets {who} switch to {target} until {utc(end)} if approved now "
+            f"({duration_words(request.duration)} from the approval); then the trust is "
+            f"removed and every session {request.requester_name} started with it is cut off."
+        )
+    if state in (State.APPROVED, State.ACTIVE) and request.ends_at:
+        return (
+            f"{who} may switch to {target} until {when(request.ends_at, now)}; then the "
+            f"trust is removed and every session {request.requester_name} started with it is "
+            "cut off."
+        )
+    return ""
+
+
 def state_summary(request: AccessRequest, now: datetime, names: dict[str, str]) -> str:
     """One plain sentence on where the request stands (text, not HTML)."""
     state = shown_state(request, now)
     entry = _last(request, state)
     who = names.get(entry.actor, entry.actor) if entry else "someone"
-    at = f"{entry.at} UTC" if entry else ""
+    at = when(entry.at, now) if entry else ""
     if state is State.PENDING:
         missing = request.approvals_required - len(request.approvals)
         return (
             f"Waiting for {missing} more approval{'s' if missing != 1 else ''} "
             f"({len(request.approvals)} of {request.approvals_required} so far). "
-            f"Undecided, it lapses at {request.approval_deadline} UTC."
+            f"Undecided, it lapses at {when(request.approval_deadline, now)}."
         )
     if state is State.APPROVED:
         return "Approved; the trust statement is being written."
     if state is State.ACTIVE:
         return (
             f"Granted: {request.requester_name} can switch to this role until "
-            f"{request.ends_at} UTC."
+            f"{when(request.ends_at, now)}."
         )
     if state is State.EXPIRED:
         return (
-            f"Expired: the access window ended at {request.ends_at} UTC and the trust "
+            f"Expired: the access window ended at {when(request.ends_at, now)} and the trust "
             "statement was removed."
         )
     if state is State.REVOKED:
         return f"Revoked by {who} at {at}, before its end; the trust statement was removed."
     if state is State.DENIED:
-        reason = f" Reason: {entry.detail}" if entry and entry.detail else ""
+        reason = f" Reason: {visible_line(entry.detail)}" if entry and entry.detail else ""
         return f"Denied by {who} at {at}; nothing was granted.{reason}"
     if state is State.CANCELLED:
         return f"Cancelled by the requester at {at}; nothing was granted."
     if state is State.EXTENDED:
-        return (
-            f"Approved by {who} at {at}: grant {request.extends} now ends {request.ends_at} UTC."
-        )
+        return f"Approved by {who} at {at}: grant {request.extends} now ends {request.ends_at} UTC."
     if state is State.LAPSED:
         return (
-            f"Lapsed: nobody decided by {request.approval_deadline} UTC, so nothing was "
+            f"Lapsed: nobody decided by {when(request.approval_deadline, now)}, so nothing was "
             "granted. The requester can ask again."
         )
     return f"Failed: {request.failure or 'the grant could not be written'}. Nothing was granted."
@@ -153,9 +240,10 @@ def state_summary(request: AccessRequest, now: datetime, names: dict[str, str]) 
 
 def _end_text(request: AccessRequest, state: State, now: datetime) -> str:
     if state is State.PENDING:
-        return f"{iso(now + request.duration)} UTC if approved now"
+        after = duration_words(request.duration)
+        return f"{utc(now + request.duration)} if approved now ({after} after the approval)"
     if request.ends_at and state in STATEMENT_HEADINGS:
-        return f"{request.ends_at} UTC"
+        return when(request.ends_at, now)
     return "never granted"
 
 
@@ -201,12 +289,15 @@ def review_page(
     request: AccessRequest,
     role: RoleSpec | None,
     viewer: Viewer,
-    statement: dict,
+    documents: list[tuple[str, dict]],
     now: datetime,
     names: dict[str, str],
     sign_out_url: str,
 ) -> str:
-    """The request as a signed-in person sees it, with the buttons they may press."""
+    """The request as a signed-in person sees it, with the buttons they may press.
+
+    ``documents`` are what the grant writes in IAM, as (title, document) pairs, shown exactly.
+    """
     state = shown_state(request, now)
     description = escape(role.description) if role else "(role no longer in the policies)"
     approvers = ", ".join(escape(names.get(a, a)) for a in request.approvals) or "none yet"
@@ -217,7 +308,7 @@ def review_page(
         f"<code>{escape(request.role_arn)}</code></dd>"
         f"<dt>Duration</dt><dd>{format_duration(request.duration)}</dd>"
         f"<dt>Ends</dt><dd id=ends>{escape(_end_text(request, state, now))}</dd>"
-        f"<dt>Reason</dt><dd id=reason>{escape(request.reason)}</dd>"
+        f"<dt>Reason</dt><dd id=reason>“<bdi>{escape(visible_line(request.reason))}</bdi>”</dd>"
         f"<dt>Approvals</dt><dd id=approvals>{len(request.approvals)} of "
         f"{request.approvals_required} ({approvers})</dd>"
         f"<dt>State</dt><dd><span id=state class='state {state.value}'>"
@@ -225,9 +316,10 @@ def review_page(
     )
     audit = "".join(
         f"<tr><td>{escape(e.at)}</td><td>{escape(names.get(e.actor, e.actor))}</td>"
-        f"<td>{escape(e.action)}</td><td>{escape(e.detail)}</td></tr>"
+        f"<td>{escape(e.action)}</td><td>{escape(visible_line(e.detail))}</td></tr>"
         for e in request.audit
     )
+    does = what_approving_does(request, state, now)
     signed_in_as = escape(viewer.name or viewer.slack_id)
     if request.extends:
         title = f"Extension request <code>{escape(request.id)}</code>"
@@ -243,21 +335,49 @@ def review_page(
     else:
         title, kind = f"Access request <code>{escape(request.id)}</code>", ""
     body = (
-        f"<h1>{title}</h1>{kind}"
+        f"<main><h1 id=headline><bdi>{escape(headline(request))}</bdi></h1>"
+        f"<p class=rid>{title}</p>{kind}"
         f"<p class='summary {state.value}' id=summary>"
         f"{escape(state_summary(request, now, names))}</p>"
-        f"<dl>{facts}</dl>"
-        f"<section id=actions>{_action_forms(request, viewer)}</section>"
-        f"<h2>{STATEMENT_HEADINGS.get(state, NEVER_WRITTEN)}</h2>"
-        f"<pre id=statement>{escape(json.dumps(statement, indent=2))}</pre>"
+        + (f"<p class=does id=does>{escape(does)}</p>" if does else "")
+        + f"<dl>{facts}</dl>"
+        f"<section id=actions aria-label=Actions>{_action_forms(request, viewer)}</section>"
+        f"{_documents(documents, state)}"
         f"<h2>Audit trail</h2><table id=audit><tr><th>When (UTC)</th><th>Who</th><th>What</th>"
-        f"<th>Detail</th></tr>{audit}</table>"
+        f"<th>Detail</th></tr>{audit}</table></main>"
         f"<footer><form method=post action='{escape(sign_out_url)}'>"
         f"<input type=hidden name=csrf value='{escape(viewer.csrf)}'>"
         f"Signed in as {signed_in_as} (<code>{escape(viewer.slack_id)}</code>) "
         f"<button type=submit>Sign out</button></form></footer>"
     )
     return layout(f"Request {request.id}", body)
+
+
+def _documents(documents: list[tuple[str, dict]], state: State) -> str:
+    """What the grant writes, exactly, folded in a <details> (works without JavaScript)."""
+    heading = STATEMENT_HEADINGS.get(state, NEVER_WRITTEN)
+    shown = "".join(
+        f"<h3>{escape(title)}</h3>"
+        # tabindex: a wide document scrolls sideways, and keyboards must be able to scroll it
+        f"<pre id={'statement' if i == 0 else f'statement-{i + 1}'} tabindex=0>"
+        f"{escape(json.dumps(document, indent=2))}</pre>"
+        for i, (title, document) in enumerate(documents)
+    )
+    return (
+        f"<details id=documents><summary>{escape(heading)}, and its session limit: the "
+        f"{len(documents)} IAM document{'s' if len(documents) != 1 else ''} exactly</summary>"
+        f"{shown}</details>"
+    )
+
+
+def not_in_directory_page(slack_id: str) -> str:
+    """For someone signed in to Slack who is not in people.toml: why there is nothing here."""
+    return message_page(
+        "Not in Switchback's directory",
+        f"You are signed in with Slack as {slack_id}, but Switchback's directory "
+        "(people.toml) does not list you, so it shows you no requests. If you approve or "
+        "request access, ask the platform team to add your Slack ID and IAM user.",
+    )
 
 
 def signed_out_page(request: AccessRequest, now: datetime, sign_in_url: str) -> str:

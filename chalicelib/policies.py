@@ -353,10 +353,15 @@ def _parse_role(
             problem("manager_role_arn", why_not)
     reason_pattern = doc.get("reason_pattern")
     if reason_pattern is not None:
-        try:
-            re.compile(reason_pattern)
-        except (re.error, TypeError) as error:
-            problem("reason_pattern", f"not a regular expression ({error})")
+        from .patterns import PatternError, compile_pattern
+
+        if not isinstance(reason_pattern, str):
+            problem("reason_pattern", "not a regular expression (expected a string)")
+        else:
+            try:
+                compile_pattern(reason_pattern)  # RE2: linear time, or refused here
+            except PatternError as error:
+                problem("reason_pattern", str(error))
     break_glass = doc.get("break_glass", False)
     if not isinstance(break_glass, bool):
         problem("break_glass", "must be true or false")

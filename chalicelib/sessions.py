@@ -14,9 +14,15 @@ COOKIE_NAME = "switchback_session"
 SESSION_SECONDS = 8 * 3600
 SIGN_IN_COOKIE_NAME = "switchback_sign_in"
 SIGN_IN_SECONDS = 10 * 60  # time to get through Slack's consent screen
-# Signed under a different purpose, so a session cookie is never accepted as a sign-in record
-# or the other way round.
+# Each kind of cookie is signed under its own purpose, so a sign-in record is never accepted as
+# a session (it would carry a user id from no sign-in at all) or the other way round, whatever
+# cookie name it arrives under.
+_SESSION_PURPOSE = "session:"
 _SIGN_IN_PURPOSE = "sign-in:"
+# Over HTTPS cookies carry the __Host- prefix: browsers then accept them only with Secure,
+# Path=/ and no Domain, so a sibling subdomain cannot plant or overwrite one. Plain-HTTP local
+# stacks cannot use it (browsers refuse the prefix without Secure).
+HOST_PREFIX = "__Host-"
 
 
 @dataclass(frozen=True)
@@ -79,12 +85,13 @@ def new_session(user: str, now: float, lifetime: int = SESSION_SECONDS) -> Sessi
 
 
 def encode(session: Session, key: str) -> str:
-    return _seal({"u": session.user, "e": session.expires, "c": session.csrf}, key)
+    data = {"u": session.user, "e": session.expires, "c": session.csrf}
+    return _seal(data, key, _SESSION_PURPOSE)
 
 
 def decode(value: str | None, key: str, now: float) -> Session | None:
     """The session in a cookie value, or None if missing, tampered with or expired."""
-    data = _unseal(value, key)
+    data = _unseal(value, key, _SESSION_PURPOSE)
     try:
         session = Session(user=str(data["u"]), expires=int(data["e"]), csrf=str(data["c"]))
     except (ValueError, KeyError, TypeError):
@@ -126,6 +133,11 @@ def state_ok(attempt: SignInAttempt | None, returned_state: str | None) -> bool:
     return bool(attempt and returned_state and _same(attempt.state, returned_state))
 
 
+def cookie_name(secure: bool, name: str = COOKIE_NAME) -> str:
+    """The name a cookie goes by: ``__Host-``-prefixed wherever it is Secure."""
+    return HOST_PREFIX + name if secure else name
+
+
 def read_cookie(header: str | None, name: str = COOKIE_NAME) -> str | None:
     for part in (header or "").split(";"):
         key, _, value = part.strip().partition("=")
@@ -140,7 +152,11 @@ def set_cookie(
     flags = "; Secure" if secure else ""
     # SameSite=Lax: sent when Slack redirects back (a top-level GET), never on another site's
     # POST, which is what keeps forged approve forms out even before the CSRF check.
-    return f"{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{flags}"
+    # Path=/ and no Domain: what the __Host- prefix requires.
+    return (
+        f"{cookie_name(secure, name)}={value}; Path=/; Max-Age={max_age}; HttpOnly; "
+        f"SameSite=Lax{flags}"
+    )
 
 
 def clear_cookie(secure: bool, name: str = COOKIE_NAME) -> str:

@@ -29,3 +29,31 @@ def is_valid(
     # header is whatever the sender put there.
     expected = sign(secret, timestamp, body).encode()
     return hmac.compare_digest(expected, signature.encode("utf-8", "surrogatepass"))
+
+
+# -- replays -----------------------------------------------------------------------------------
+# A valid signature proves who sent a request, not that it is new: anyone who sees one signed
+# request (a proxy log, a retry) could send it again within the five minutes. So each one is
+# remembered (a conditional put in the table) until its timestamp can no longer pass the check
+# above, and a second arrival gets the first answer, or a short refusal if that is not ready.
+REPLAY_MEMORY_SECONDS = 2 * TOLERANCE_SECONDS + 60  # past the window on either side, and then some
+REPLAY_REFUSAL = (
+    "Slack delivered this command more than once; it was handled the first time. "
+    "Check `{command} list` to see where it stands."
+)
+
+
+def replay_key(timestamp: str, signature: str) -> str:
+    """What identifies one signed request: the signature covers the body and the timestamp."""
+    digest = hashlib.sha256(f"{timestamp}:{signature}".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def forget_at(timestamp: str) -> int:
+    """Epoch seconds after which the request's memory may go (the table's TTL)."""
+    return int(timestamp) + REPLAY_MEMORY_SECONDS
+
+
+def is_retry(retry_num: str | None) -> bool:
+    """Slack says ``X-Slack-Retry-Num: 1…`` when it sends a request again after no answer."""
+    return bool(retry_num and retry_num.strip() not in ("", "0"))

@@ -28,7 +28,7 @@ from .errors import AwsUnavailable, LockBusy
 from .groups import GroupsUnavailable
 from .iam import IamGateway
 from .messages import escape
-from .model import State, is_request_id, normalise_request_id, parse_iso
+from .model import AccessRequest, State, is_request_id, normalise_request_id, parse_iso
 from .policies import Person, RoleSpec
 from .service import Switchback
 from .trust import Grant, free_slots
@@ -76,6 +76,8 @@ def handle(
             return messages.ephemeral_lines(_roles(service, user))
         if isinstance(command, SimpleCommand) and command.name == "list":
             return messages.ephemeral_lines(_list(service, user, service.clock()))
+        if isinstance(command, BadCommand) and not command.show_usage:
+            return messages.ephemeral(escape(command.problem))
         if isinstance(command, BadCommand):
             return messages.ephemeral(f"{escape(command.problem)}\n\n{usage(command_name)}")
         return messages.ephemeral(usage(command_name))
@@ -105,6 +107,15 @@ def _request(
     response_url: str | None,
     command_name: str,
 ) -> dict:
+    pending = _pending_request(service, user, command.role)
+    if pending is not None:
+        return messages.ephemeral(
+            f"You already asked for `{escape(pending.role)}`: request `{pending.id}` "
+            f"({format_duration(pending.duration)}) is waiting for approval, so nothing new was "
+            f"created. Approvers review it here: "
+            f"<{messages.review_url(service.base_url, pending.id)}|review request {pending.id}>. "
+            f"To ask differently, withdraw it first with `{command_name} cancel {pending.id}`."
+        )
     try:
         request = service.submit(user, command, response_url)
     except Refused as refusal:
@@ -127,7 +138,7 @@ def _request(
     return messages.ephemeral(
         f":hourglass_flowing_sand: Request `{request.id}` for `{escape(role.name)}` "
         f"({format_duration(request.duration)}) is pending. "
-        f"{role.approvals_required} approval(s) needed from: {approvers}.\n"
+        f"{messages.plural(role.approvals_required, 'approval')} needed from: {approvers}.\n"
         f"I'll tell you here when it is decided. Withdraw it with "
         f"`{command_name} cancel {request.id}`."
     )
@@ -167,6 +178,22 @@ def _break_glass(
     )
 
 
+def _pending_request(service: Switchback, user: str, role: str) -> AccessRequest | None:
+    """The person's own request for ``role`` still waiting for approvers, if there is one."""
+    now = service.clock()
+    return next(
+        (
+            r
+            for r in service.store.requests_of(user)
+            if r.state is State.PENDING
+            and r.role == role
+            and r.requester == user
+            and parse_iso(r.approval_deadline) > now
+        ),
+        None,
+    )
+
+
 def _by_id(service: Switchback, user: str, command: IdCommand) -> dict:
     if not is_request_id(command.request_id):
         return messages.ephemeral(
@@ -174,6 +201,8 @@ def _by_id(service: Switchback, user: str, command: IdCommand) -> dict:
             "(10 letters and digits, as in `list`)."
         )
     request_id = normalise_request_id(command.request_id)
+    if command.name in ("approve", "deny"):
+        return _review_link(service, request_id, command.name)
     if command.name == "cancel":
         request = service.cancel(request_id, user)
         return messages.ephemeral(
@@ -190,9 +219,28 @@ def _by_id(service: Switchback, user: str, command: IdCommand) -> dict:
     )
 
 
+def _review_link(service: Switchback, request_id: str, verb: str) -> dict:
+    """Decisions are made on the review page (signed in, the whole request in view)."""
+    request = service.get(request_id)
+    if request is None:
+        return messages.ephemeral(f"There is no request `{request_id}`.")
+    url = messages.review_url(service.base_url, request.id)
+    return messages.ephemeral(
+        f"Approving and denying happen on the review page, where you see the whole request: "
+        f"<{url}|review request {request.id}> ({escape(request.requester_name)}, "
+        f"`{escape(request.role)}`, {format_duration(request.duration)}). "
+        f"Open it to {verb} it."
+    )
+
+
 def _roles(service: Switchback, user: str) -> list[str]:
-    roles = requestable_roles(service.catalog, user, service.groups)
     person = service.catalog.person(user)
+    if person is None:
+        return [
+            "You are not in Switchback's directory (`people.toml`), so there are no roles you "
+            "may request. Ask the platform team to add your Slack ID and your IAM user."
+        ]
+    roles = requestable_roles(service.catalog, user, service.groups)
     slots = grant_slots(service).free(roles, person, service.clock()) if person else {}
     return messages.roles_answer(roles, slots)
 

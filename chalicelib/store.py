@@ -278,6 +278,28 @@ class Store:
             return True
         return False
 
+    # -- Slack requests already seen ---------------------------------------------------------
+    def first_arrival(self, key: str, forget_at: int) -> tuple[bool, str | None]:
+        """Remember a signed Slack request; (True, None) the first time it arrives, else
+        (False, the answer kept for it, if any). One conditional put decides, so two copies
+        arriving at once cannot both be first."""
+        item = {"pk": f"SLACKREQ#{key}", "sk": "SEEN"}
+        try:
+            self._call(
+                "put_item",
+                Item=self._item({**item, TTL_ATTRIBUTE: forget_at}),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return True, None
+        except StoreConflict:
+            found = self._call("get_item", Key=self._item(item), ConsistentRead=True).get("Item")
+            return False, (self._plain(found).get("answer") if found else None)
+
+    def keep_answer(self, key: str, answer: str, forget_at: int) -> None:
+        """The answer given to a Slack request, for a copy of it that arrives later."""
+        item = {"pk": f"SLACKREQ#{key}", "sk": "SEEN", "answer": answer, TTL_ATTRIBUTE: forget_at}
+        self._call("put_item", Item=self._item(item))
+
     def add_message(self, message: OutboxMessage) -> OutboxMessage:
         saved = replace(message, version=1)
         self._call(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import threading
 import time
 import urllib.request
@@ -16,7 +17,6 @@ from urllib.parse import urlencode
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 SIGNING_SECRET = "test-signing-secret"
 COOKIE_KEY = "test-cookie-key-long-enough-for-deployed-stages"
 BASE_URL = "http://switchback.test"
@@ -285,7 +285,8 @@ def signed_command(
             "command": "/access",
             "text": text,
             "response_url": response_url,
-            "trigger_id": "t",
+            # unique per command, as Slack's is: the same body twice is a replay
+            "trigger_id": secrets.token_hex(8),
         }
     ).encode()
     stamp = str(timestamp if timestamp is not None else int(time.time()))
@@ -301,10 +302,6 @@ def trust_policy(role_name: str = "AWSEC2FULLACCESS") -> dict:
 
     document = boto3.client("iam").get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
     return json.loads(document) if isinstance(document, str) else document
-
-
-def shared_fixture(name: str) -> dict:
-    return json.loads((SHARED / "fixtures" / name).read_text())
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""A small team for the Slack tests: three roles with different rules, four people, and a
+"""A small team for the Slack tests: three roles with different rules, five people, and a
 helper that sends signed slash commands to the app through chalice.test.Client."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import boto3
 
 from tests.conftest import Clock, SlackReceiver, people_toml, signed_command
 
-PEOPLE = people_toml("alice", "bob", "carol", "dave")
+PEOPLE = people_toml("alice", "bob", "carol", "dave", "erin")
 
 EC2_ADMIN = """
 role_arn = "arn:aws:iam::123456789012:role/AWSEC2FULLACCESS"

@@ -4,13 +4,17 @@ as plain HTML.
 
 When Chromium or Playwright is missing this test is skipped with a loud reason (pytest prints
 it in the summary); set SWITCHBACK_REQUIRE_BROWSER=1 to make that a failure instead.
-Screenshots of the review page are kept in test-artifacts/.
+Screenshots of the review page are kept in test-artifacts/, one per state of the page, and
+axe-core (from axe-playwright-python, which ships it: nothing is downloaded) checks each state
+for accessibility problems.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import time
 from pathlib import Path
 
 import boto3
@@ -59,9 +63,25 @@ def chromium():
     playwright.stop()
 
 
+QUICK_ROLE = """
+role_arn = "arn:aws:iam::123456789012:role/QUICKCHECK"
+description = "A role granted for a minute, to see a grant expire"
+max_duration = "5m"
+requesters = ["*"]
+approvers = ["U0BOB"]
+"""
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
-    with running_stack(tmp_path_factory.mktemp("browser"), SECRET) as running:
+    workdir = tmp_path_factory.mktemp("browser")
+    policies = workdir / "policies"
+    shutil.copytree(ROOT / "policies", policies)
+    (policies / "roles" / "quick-check.toml").write_text(QUICK_ROLE)
+    # A quick sweep, so the one-minute grant below is seen to expire.
+    with running_stack(
+        workdir, SECRET, SWITCHBACK_POLICIES=str(policies), SWITCHBACK_SWEEP_SECONDS="2"
+    ) as running:
         yield running
 
 
@@ -126,7 +146,7 @@ def test_an_approver_signs_in_and_approves_in_chromium(chromium, stack) -> None:
     assert page.locator("#state").inner_text() == "Waiting for approval"
     assert "INC-42 resize the <ASG>" in page.locator("#reason").inner_text()
     assert bob.buttons() == ["Approve", "Deny"]
-    statement = json.loads(page.locator("#statement").inner_text())
+    statement = json.loads(page.locator("#statement").text_content())  # folded: not shown
     assert statement["Sid"] == f"Switchback{request_id}"
     assert statement["Principal"] == {"AWS": "arn:aws:iam::123456789012:user/alice"}
     # The inline style is allowed by its hash in the CSP: the button really is green.
@@ -171,3 +191,83 @@ def test_a_non_approver_sees_no_buttons_and_why(chromium, stack) -> None:
     for person in (alice, carol, bob):
         assert person.console_problems == []
         person.close()
+
+
+# -- every state of the page: a screenshot, and axe-core finds nothing serious ----------------
+@pytest.fixture(scope="module", autouse=True)
+def expiring(chromium, stack) -> str:
+    """A one-minute grant, made first so that it has expired by the time it is looked at."""
+    link = review_link(stack, "U0CAROL", "request quick-check 1m INC-9 look at it expire")
+    bob = Person(chromium)
+    bob.sign_in_from(link, "U0BOB")
+    bob.page.get_by_role("button", name="Approve").click()
+    assert bob.page.locator("#state").inner_text() == "Granted"
+    bob.close()
+    return link
+
+
+def check_accessibility(chromium, person: Person, state: str) -> None:
+    """Screenshot ``person``'s page as it is, then run axe-core on the same page.
+
+    axe-core is JavaScript, and the page is looked at with JavaScript off; so axe runs in a
+    second context with the same cookies and JavaScript on (the page itself has no script)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    person.page.screenshot(path=str(ARTIFACTS / f"review-{state}.png"), full_page=True)
+    from axe_playwright_python.sync_playwright import Axe
+
+    context = chromium.new_context(storage_state=person.context.storage_state(), bypass_csp=True)
+    try:
+        page = context.new_page()
+        page.goto(person.page.url)
+        for shown in ("h1", "#state"):  # the same page as in the screenshot
+            assert page.locator(shown).inner_text() == person.page.locator(shown).inner_text()
+        if page.locator("details").count():
+            page.locator("details summary").click()  # check the folded documents too
+        violations = Axe().run(page).response["violations"]
+    finally:
+        context.close()
+    (ARTIFACTS / f"review-{state}-axe.json").write_text(json.dumps(violations, indent=2))
+    bad = [
+        f"{v['id']} ({v['impact']}): {v['help']}"
+        for v in violations
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert bad == [], f"{state}: {bad}"
+
+
+def test_every_state_of_the_page_is_accessible(chromium, stack, expiring) -> None:
+    link = review_link(stack, "U0ALICE", "request ec2-admin 45m INC-77 rotate the keys")
+    bob = Person(chromium)
+    bob.page.goto(link)
+    check_accessibility(chromium, bob, "signed-out")
+    bob.sign_in_from(link, "U0BOB")
+    assert bob.page.locator("#headline").inner_text() == (
+        "alice asks for ec2-admin for 45 minutes — INC-77 rotate the keys"
+    )
+    assert bob.page.locator("#state").inner_text() == "Waiting for approval"
+    # the documents a grant writes, folded without JavaScript, opened by a click
+    assert not bob.page.locator("#statement").is_visible()
+    bob.page.locator("#documents summary").click()
+    assert bob.page.locator("#statement").is_visible()
+    assert json.loads(bob.page.locator("#statement-2").inner_text())["Effect"] == "Deny"
+    check_accessibility(chromium, bob, "pending")
+
+    bob.page.get_by_role("button", name="Approve").click()
+    assert bob.page.locator("#state").inner_text() == "Granted"
+    check_accessibility(chromium, bob, "approved")
+
+    link = review_link(stack, "U0CAROL", "request ec2-admin 15m INC-78 not now")
+    bob.page.goto(link)
+    bob.page.get_by_role("button", name="Deny").click()
+    assert bob.page.locator("#state").inner_text() == "Denied"
+    check_accessibility(chromium, bob, "denied")
+
+    bob.page.goto(expiring)
+    deadline = time.monotonic() + 120  # a minute's grant, then a sweep every 2 s
+    while bob.page.locator("#state").inner_text() != "Expired: the access window ended":
+        assert time.monotonic() < deadline, bob.page.locator("#state").inner_text()
+        time.sleep(1)
+        bob.page.reload()
+    check_accessibility(chromium, bob, "expired")
+    assert bob.console_problems == []
+    bob.close()

@@ -105,7 +105,7 @@ def test_bad_duration_is_bad_command(duration):
     assert command.problem
 
 
-@pytest.mark.parametrize("verb", ["cancel", "revoke"])
+@pytest.mark.parametrize("verb", ["cancel", "revoke", "approve", "deny"])
 def test_id_verbs(verb):
     assert parse_command(f"{verb} 7QK2M9TX4B") == IdCommand(verb, "7QK2M9TX4B")
     assert parse_command(f"  {verb.title()}   7qk2m9tx4b ") == IdCommand(verb, "7qk2m9tx4b")
@@ -119,7 +119,7 @@ def test_id_verbs_take_exactly_one_id(verb, args):
     assert f"`{verb}` takes one request id" in command.problem
 
 
-@pytest.mark.parametrize("text", ["grant ec2-admin", "approve 7QK2M9TX4B", "requests", "??"])
+@pytest.mark.parametrize("text", ["grant ec2-admin", "requests", "??"])
 def test_unknown_verb_is_bad_command(text):
     command = parse_command(text)
     assert isinstance(command, BadCommand)

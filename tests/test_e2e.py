@@ -123,7 +123,7 @@ def test_request_approve_grant_expire_on_the_local_stack(
     while time.monotonic() < deadline and len(trust()["Statement"]) > 1:
         time.sleep(1)
     assert [s["Sid"] for s in trust()["Statement"]] == ["EC2Service"]
-    slack.wait_for(lambda p: "was expired" in p.get("text", ""), timeout=20)
+    slack.wait_for(lambda p: "has expired" in p.get("text", ""), timeout=20)
     _, _, page = person.get(link)
     assert "Expired" in page
 

@@ -137,6 +137,7 @@ def test_when_slack_cannot_say_decisions_on_groups_are_refused_and_nothing_chang
     response = site.post(rid, "U0BOB", "approve")
     assert "cannot tell right now" in response.body.decode()
     assert site.stored(rid).state is State.PENDING
+    site.slash("U0ALICE", f"cancel {rid}")
     answer = site.slash("U0ALICE", "request ec2-admin 30m INC-2 again")
     assert "cannot tell right now" in answer and "Nothing was changed" in answer
     # dave is named directly: Slack need not be asked

@@ -43,8 +43,3 @@ def test_policies_reach_each_command_as_an_absolute_folder(
 
 def test_without_policies_the_checkouts_folder_is_used() -> None:
     assert f"--policies {ROOT / 'policies'}" in planned("package")
-
-
-def test_slash_defaults_to_alice_despite_makes_builtin_as() -> None:
-    assert "-m tools.slash --as U0ALICE help" in planned("slash", "ARGS=help")
-    assert "-m tools.slash --as U0BOB help" in planned("slash", "AS=U0BOB", "ARGS=help")

@@ -113,7 +113,7 @@ def test_long_reason_is_clipped_to_slack_section_limit():
         assert len(block["text"]["text"]) <= 3000
     text = sections[0]["text"]["text"]
     # the reason is cut, not the facts after it: id and approvals stay readable
-    assert "x" * 1999 + "…\n*Request:* `7QK2M9TX4B` · approvals 0 of 1" in text
+    assert "x" * 1999 + "…”\n*Request:* `7QK2M9TX4B` · approvals 0 of 1" in text
     assert "x" * 2001 not in text
 
 
@@ -389,7 +389,7 @@ def test_roles_answer_lists_terms_and_slots():
     lines = messages.roles_answer([ROLE], {"ec2-admin": 5})
     assert lines == [
         "*Roles you may request:*",
-        "• `ec2-admin` — Full EC2 access · default 1h, at most 4h · 1 approval(s) from "
+        "• `ec2-admin` — Full EC2 access · default 1h, at most 4h · 1 approval from "
         "<@U0BOB> · 5 grant slots left",
     ]
     mfa = replace(ROLE, require_mfa=True, reason_pattern="INC-<\\d+>")
@@ -409,11 +409,11 @@ def test_list_answer():
     assert lines == [
         "*Your requests:*",
         "• `8QK2M9TX4B` `ec2-admin` active, 1h20m left (until 2026-11-28 11:30:00 UTC)",
-        "• `7QK2M9TX4B` `ec2-admin` pending for 1h30m (0 of 1 approvals; 1 more needed, "
+        "• `7QK2M9TX4B` `ec2-admin` pending for 1h30m (0 of 1 approval; 1 more needed, "
         "lapses in 50m)",
         "*Waiting for your approval:*",
-        "• `7QK2M9TX4B` alice → `ec2-admin` 1h30m (0 of 1 approvals; 1 more needed, "
-        "lapses in 50m): INC-42 resize the ASG",
+        "• `7QK2M9TX4B` alice → `ec2-admin` 1h30m (0 of 1 approval; 1 more needed, "
+        "lapses in 50m): “INC-42 resize the ASG”",
     ]
 
 

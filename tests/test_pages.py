@@ -35,9 +35,8 @@ def statement(request) -> dict:
 def render(request=None, viewer=None, now=NOW, spec=None) -> str:
     request = request or make_request()
     viewer = viewer or pages.Viewer("U0BOB", "bob", "csrf-token-1", can_decide=True)
-    return pages.review_page(
-        request, spec or role(), viewer, statement(request), now, NAMES, SIGN_OUT
-    )
+    documents = [("Trust policy statement", statement(request))]
+    return pages.review_page(request, spec or role(), viewer, documents, now, NAMES, SIGN_OUT)
 
 
 class Parsed(HTMLParser):
@@ -67,13 +66,25 @@ def test_pending_page_shows_everything_an_approver_needs() -> None:
     assert "ec2-admin" in text and "Full EC2 access" in text
     assert "arn:aws:iam::123456789012:role/AWSEC2FULLACCESS" in text
     assert "1h" in text and "INC-42 resize the ASG" in text
-    assert f"{iso(NOW + timedelta(hours=1))} UTC if approved now" in text
+    assert "2026-11-28 11:00:00 UTC if approved now (1 hour after the approval)" in text
+    assert iso(NOW + timedelta(hours=1)) == "2026-11-28T11:00:00Z"
     assert "0 of 1 (none yet)" in text
     assert "Waiting for approval" in text
-    assert f"lapses at {request.approval_deadline} UTC" in text
+    assert f"lapses at {pages.when(request.approval_deadline, NOW)}" in text
     assert "Trust statement this grant will write" in text
+    # for a 3 a.m. approver: who wants what, for how long and why, first
+    assert re.search(r"<h1 id=headline><bdi>(.*?)</bdi></h1>", html).group(1) == (
+        "alice asks for ec2-admin for 1 hour — INC-42 resize the ASG"
+    )
+    does = re.search(r"<p class=does id=does>(.*?)</p>", html).group(1)
+    assert does.startswith(
+        "Approving lets alice (IAM user alice) switch to the role AWSEC2FULLACCESS in account "
+        "123456789012 until 2026-11-28 11:00:00 UTC if approved now"
+    )
+    assert "every session alice started with it is cut off" in does
+    assert re.search(r"<details id=documents><summary>", html)
     # the exact statement, pretty-printed, including the MFA condition
-    shown = re.search(r"<pre id=statement>(.*?)</pre>", html, re.S).group(1)
+    shown = re.search(r"<pre id=statement tabindex=0>(.*?)</pre>", html, re.S).group(1)
     unescaped = shown.replace("&quot;", '"').replace("&amp;", "&")
     assert json.loads(unescaped) == statement(request)
     assert unescaped == json.dumps(statement(request), indent=2)
@@ -106,19 +117,20 @@ def test_revoke_button_for_an_active_grant() -> None:
     html = render(active, viewer)
     assert Parsed(html).forms() == ["7QK2M9TX4B/revoke", SIGN_OUT]
     assert "Revoke now" in html and "Approve" not in html
-    assert f"{active.ends_at} UTC" in html and "1 of 1 (bob)" in html
+    assert pages.when(active.ends_at, NOW) in html and "1 of 1 (bob)" in html
+    assert "(in 1 h)" in html
 
 
 @pytest.mark.parametrize(
     "state, says, heading",
     [
         (State.APPROVED, "the trust statement is being written", "will write"),
-        (State.ACTIVE, "alice can switch to this role until 2026-11-28T11:00:00Z", "written"),
-        (State.EXPIRED, "ended at 2026-11-28T11:00:00Z", "removed when it expired"),
-        (State.REVOKED, "Revoked by bob at 2026-11-28T10:20:00Z UTC", "removed when it was"),
-        (State.DENIED, "Denied by carol at 2026-11-28T10:20:00Z UTC", "never written"),
-        (State.CANCELLED, "Cancelled by the requester at 2026-11-28T10:20:00Z", "never written"),
-        (State.LAPSED, "nobody decided by 2026-11-28T11:00:00Z UTC", "never written"),
+        (State.ACTIVE, "switch to this role until 2026-11-28 11:00:00 UTC (in 40 min)", "written"),
+        (State.EXPIRED, "ended at 2026-11-28 11:00:00 UTC", "removed when it expired"),
+        (State.REVOKED, "Revoked by bob at 2026-11-28 10:20:00 UTC (now)", "removed when it was"),
+        (State.DENIED, "Denied by carol at 2026-11-28 10:20:00 UTC", "never written"),
+        (State.CANCELLED, "Cancelled by the requester at 2026-11-28 10:20:00 UTC", "never written"),
+        (State.LAPSED, "nobody decided by 2026-11-28 11:00:00 UTC (in 40 min)", "never written"),
         (State.FAILED, "Failed: over quota. Nothing was granted.", "never written"),
     ],
 )
@@ -146,7 +158,7 @@ def test_every_state_has_a_clear_sentence_and_heading(state, says, heading) -> N
     html = render(request, viewer, now=entry_at)
     summary = re.search(r"id=summary>(.*?)</p>", html).group(1)
     assert says in summary
-    assert heading in re.findall(r"<h2>(.*?)</h2>", html)[0]
+    assert heading in re.findall(r"<summary>(.*?)</summary>", html)[0]
     assert "/approve'" not in html and "/deny'" not in html
     if state in (State.DENIED, State.CANCELLED, State.LAPSED, State.FAILED):
         assert "never granted" in html
@@ -202,7 +214,7 @@ def test_no_user_text_can_open_a_tag_or_an_attribute(reason, name, description, 
         assert tag in {
             "html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "span", "dl",
             "dt", "dd", "br", "code", "section", "pre", "table", "tr", "th", "td", "footer",
-            "form", "input", "button",
+            "form", "input", "button", "main", "bdi", "details", "summary", "h3",
         }, tag  # fmt: skip
         assert not any(a.startswith("on") for a in attrs), attrs
 

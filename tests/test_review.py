@@ -137,10 +137,15 @@ def test_each_viewer_sees_what_they_may_do_and_why_not(site: Site) -> None:
     for user, reason in [
         ("U0ALICE", "You cannot approve or deny your own request."),
         ("U0DAVE", "You are not an approver of db-admin."),
-        ("U0MALLORY", "You are not an approver of db-admin."),  # in Slack, not in people.toml
     ]:
         html = site.page(rid, user)
         assert actions(html) == [] and why_not(html) == reason, user
+    # signed in (a Slack member), but not in people.toml: one clear page, no details
+    outsider = site.client.http.get(f"/requests/{rid}", headers=site.cookie("U0MALLORY"))
+    assert outsider.status_code == 403
+    html = outsider.body.decode()
+    assert "Not in Switchback&#x27;s directory" in html and "people.toml" in html
+    assert "migrate" not in html and "alice" not in html and "arn:" not in html
     signed_out = site.page(rid, None)
     assert ">sign in</a>" in signed_out and "migrate" not in signed_out
     assert "/auth/dev?next=%2Frequests%2F" + rid in signed_out
@@ -288,7 +293,7 @@ def test_requester_and_approvers_may_revoke_an_active_grant(site: Site) -> None:
 
 def test_expired_and_cancelled_pages_say_so(site: Site) -> None:
     expiring = site.request("U0ALICE", "request ec2-admin 5m INC-12 x")
-    cancelled = site.request("U0ALICE", "request ec2-admin 5m INC-13 y")
+    cancelled = site.request("U0ALICE", "request db-admin 5m INC-13 y")
     assert site.post(expiring, "U0BOB", "approve").status_code == 303
     body, headers = signed_command("U0ALICE", f"cancel {cancelled}")
     site.client.http.post("/slack/commands", body=body, headers=headers)

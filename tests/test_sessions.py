@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -138,9 +140,9 @@ def test_csrf_uses_a_constant_time_compare(monkeypatch):
 def test_cookie_flags():
     local = set_cookie("v", secure=False)
     deployed = set_cookie("v", secure=True)
-    for header in (local, deployed):
+    for header, name in ((local, COOKIE_NAME), (deployed, f"__Host-{COOKIE_NAME}")):
         parts = [p.strip() for p in header.split(";")]
-        assert parts[0] == f"{COOKIE_NAME}=v"
+        assert parts[0] == f"{name}=v"
         assert "HttpOnly" in parts and "SameSite=Lax" in parts and "Path=/" in parts
         assert f"Max-Age={SESSION_SECONDS}" in parts
     assert "Secure" not in [p.strip() for p in local.split(";")]
@@ -149,7 +151,7 @@ def test_cookie_flags():
 
 def test_clear_cookie():
     parts = [p.strip() for p in clear_cookie(secure=True).split(";")]
-    assert parts[0] == f"{COOKIE_NAME}=" and "Max-Age=0" in parts and "Secure" in parts
+    assert parts[0] == f"__Host-{COOKIE_NAME}=" and "Max-Age=0" in parts and "Secure" in parts
 
 
 def test_read_cookie():
@@ -213,8 +215,29 @@ def test_state_ok():
 
 def test_sign_in_cookie_flags():
     parts = [p.strip() for p in sessions.set_sign_in_cookie("v", secure=True).split(";")]
-    assert parts[0] == f"{sessions.SIGN_IN_COOKIE_NAME}=v"
+    assert parts[0] == f"__Host-{sessions.SIGN_IN_COOKIE_NAME}=v"
     assert {"HttpOnly", "SameSite=Lax", "Secure", "Path=/"} <= set(parts)
+    assert not any(p.lower().startswith("domain") for p in parts)  # __Host- forbids Domain
     assert f"Max-Age={sessions.SIGN_IN_SECONDS}" in parts
     cleared = [p.strip() for p in sessions.clear_sign_in_cookie(secure=False).split(";")]
     assert cleared[0] == f"{sessions.SIGN_IN_COOKIE_NAME}=" and "Max-Age=0" in cleared
+
+
+def test_a_sign_in_record_is_never_a_session_whatever_its_name_or_fields():
+    now = time.time()
+    attempt = sessions.new_sign_in("/requests/ABCDEFGHJK", now)
+    sign_in_value = sessions.encode_sign_in(attempt, KEY)
+    assert decode(sign_in_value, KEY, now) is None
+    # Even a record holding a session's fields, sealed as a sign-in record, is refused: only
+    # the purpose each kind is signed under tells them apart.
+    forged = sessions._seal({"u": "U0BOB", "e": int(now) + 60, "c": "x"}, KEY, "sign-in:")
+    assert decode(forged, KEY, now) is None
+    session_value = encode(new_session("U0BOB", now), KEY)
+    assert sessions.decode_sign_in(session_value, KEY, now) is None
+    # the names differ too, and deployed stages add __Host-
+    names = {
+        sessions.cookie_name(secure, name)
+        for secure in (True, False)
+        for name in (COOKIE_NAME, sessions.SIGN_IN_COOKIE_NAME)
+    }
+    assert len(names) == 4

@@ -32,6 +32,9 @@ from tests.fake_slack_oidc import FakeSlackOidc
 TEAM = "T0TEAM"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 CALLBACK = f"{BASE_URL}/auth/slack/callback"
+# Deployed stages are HTTPS: their cookies carry the __Host- prefix.
+SESSION_COOKIE = f"__Host-{sessions.COOKIE_NAME}"
+SIGN_IN_COOKIE = f"__Host-{sessions.SIGN_IN_COOKIE_NAME}"
 
 
 @pytest.fixture
@@ -100,12 +103,12 @@ def start(client, next_path: str = "/requests/ABCDEFGHJK") -> tuple[dict[str, st
     """GET /auth/slack: returns Slack's answer (code and state) and the sign-in cookie."""
     response = client.http.get(f"/auth/slack?{urlencode({'next': next_path})}")
     assert response.status_code == 302
-    attempt_cookie = cookies_set(response)[sessions.SIGN_IN_COOKIE_NAME]
+    attempt_cookie = cookies_set(response)[SIGN_IN_COOKIE]
     return through_slack(response.headers["Location"]), cookie_value(attempt_cookie)
 
 
 def callback(client, params: dict[str, str], attempt_cookie: str | None):
-    headers = {"Cookie": f"{sessions.SIGN_IN_COOKIE_NAME}={attempt_cookie}"}
+    headers = {"Cookie": f"{SIGN_IN_COOKIE}={attempt_cookie}"}
     return client.http.get(
         f"/auth/slack/callback?{urlencode(params)}", headers=headers if attempt_cookie else {}
     )
@@ -114,7 +117,7 @@ def callback(client, params: dict[str, str], attempt_cookie: str | None):
 def refused(response, status: int, says: str) -> None:
     assert response.status_code == status
     assert says in response.body.decode()
-    assert sessions.COOKIE_NAME not in cookies_set(response)
+    assert SESSION_COOKIE not in cookies_set(response)
 
 
 def test_start_redirects_to_slack_with_state_and_nonce(deployed, provider) -> None:
@@ -125,7 +128,7 @@ def test_start_redirects_to_slack_with_state_and_nonce(deployed, provider) -> No
     query = dict(urllib.parse.parse_qsl(location.query))
     assert query["client_id"] == "switchback-app" and query["team"] == TEAM
     assert query["redirect_uri"] == CALLBACK and "openid" in query["scope"].split()
-    line = cookies_set(response)[sessions.SIGN_IN_COOKIE_NAME]
+    line = cookies_set(response)[SIGN_IN_COOKIE]
     attempt = sessions.decode_sign_in(cookie_value(line), COOKIE_KEY, time.time())
     assert (query["state"], query["nonce"]) == (attempt.state, attempt.nonce)
     assert attempt.next_path == "/requests/ABCDEFGHJK"
@@ -142,11 +145,11 @@ def test_good_login_sets_a_secure_session_cookie_and_returns_to_the_request(
     assert response.status_code == 303
     assert response.headers["Location"] == f"{BASE_URL}/requests/ABCDEFGHJK"
     cookies = cookies_set(response)
-    session_line = cookies[sessions.COOKIE_NAME]
+    session_line = cookies[SESSION_COOKIE]
     assert {"HttpOnly", "Secure", "SameSite=Lax"} <= {p.strip() for p in session_line.split(";")}
     session = sessions.decode(cookie_value(session_line), COOKIE_KEY, time.time())
     assert session.user == "U0BOB"
-    assert "Max-Age=0" in cookies[sessions.SIGN_IN_COOKIE_NAME]  # the attempt is used up
+    assert "Max-Age=0" in cookies[SIGN_IN_COOKIE]  # the attempt is used up
     assert provider.token_requests[0]["redirect_uri"] == CALLBACK
 
 
@@ -161,12 +164,13 @@ def test_the_session_from_slack_approves_a_request(
     provider.next_user = ("U0CAROL", TEAM)
     with Client(app.app, stage_name="dev", project_dir=str(ROOT)) as deployed:
         answer, attempt_cookie = start(deployed, "/requests/X")
-        line = cookies_set(callback(deployed, answer, attempt_cookie))[sessions.COOKIE_NAME]
+        line = cookies_set(callback(deployed, answer, attempt_cookie))[SESSION_COOKIE]
     wiring.reset()
     with Client(app.app, stage_name="local", project_dir=str(ROOT)) as local:
         body, headers = signed_command("U0ALICE", "request ec2-admin 30m INC-7 check", "")
         text = local.http.post("/slack/commands", body=body, headers=headers).body.decode()
         request_id = text.split("Request `", 1)[1][:10]
+        # the same value, under the local stage's (plain HTTP) name
         cookie = {"Cookie": f"{sessions.COOKIE_NAME}={cookie_value(line)}"}
         page = local.http.get(f"/requests/{request_id}", headers=cookie).body.decode()
         assert "Signed in as carol" in page and "Approve" in page

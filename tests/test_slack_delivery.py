@@ -85,8 +85,9 @@ def test_what_is_retried_what_is_not_and_nothing_is_lost_or_sent_twice(
         (404, "channel_not_found", {}),
     ]
     ids, acks = [], []
-    for n in range(5):
-        answer, took = team.timed_slash("U0ALICE", f"request ec2-admin 30m INC-{n} scenario")
+    # five people: one person's second pending request for a role would only point to the first
+    for n, who in enumerate(["U0ALICE", "U0BOB", "U0CAROL", "U0DAVE", "U0ERIN"]):
+        answer, took = team.timed_slash(who, f"request ec2-admin 30m INC-{n} scenario")
         ids.append(re.search(r"Request `([0-9A-Z]{10})`", answer["text"]).group(1))
         acks.append(took)
     ok, server_error, rate_limited, hanging, not_found = ids
@@ -134,7 +135,8 @@ def test_a_hanging_destination_gets_one_message_per_sweep_and_keeps_the_rest(
 ) -> None:
     monkeypatch.setattr(outbox_module, "SWEEP_SEND_TIMEOUT", 0.5)
     team.slack.script = [(503, "", {})] * 3
-    ids = [team.request("U0ALICE", f"ec2-admin 30m INC-{n} x") for n in range(3)]
+    people = ["U0ALICE", "U0DAVE", "U0ERIN"]  # one pending request per person and role
+    ids = [team.request(who, f"ec2-admin 30m INC-{n} x") for n, who in enumerate(people)]
     team.slack.script = ["hang"]
     team.clock.advance(seconds=31)
     assert team.sweep().messages_sent == 0

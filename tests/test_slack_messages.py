@@ -28,7 +28,7 @@ def test_the_approvers_request_message(team: Team) -> None:
         "*Requester:* <@U0ALICE> (alice)\n"
         "*Role:* `ec2-admin` — Full EC2 access\n"
         "*Duration:* 1h30m\n"
-        "*Reason:* INC-42 resize the ASG\n"
+        "*Reason:* “INC-42 resize the ASG”\n"
         f"*Request:* `{request_id}` · approvals 0 of 1"
     )
     [button] = actions["elements"]
@@ -92,7 +92,7 @@ def test_lapsed_when_nobody_decides(team: Team) -> None:
     team.clock.advance(minutes=61)  # the role's approval_timeout is 1h
     assert team.sweep().lapsed == 1
     assert team.slack.texts("/webhook/approvers")[-2:] == [
-        f"<@U0ALICE> Your request `{request_id}` for `ec2-admin` was lapsed: "
+        f"<@U0ALICE> Your request `{request_id}` for `ec2-admin` has lapsed: "
         "nobody decided in time.",
         f"Request `{request_id}` (alice, `ec2-admin`) lapsed.",
     ]
@@ -131,7 +131,7 @@ def test_reminder_shortly_before_the_end_then_expired(team: Team) -> None:
     team.clock.advance(minutes=9)
     assert team.sweep().expired == 1
     assert team.slack.texts("/webhook/approvers")[-2:] == [
-        f"<@U0ALICE> Your request `{request_id}` for `ec2-admin` was expired.",
+        f"<@U0ALICE> Your request `{request_id}` for `ec2-admin` has expired.",
         f"Request `{request_id}` (alice, `ec2-admin`) expired.",
     ]
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from chalicelib import slash, wiring
+from chalicelib.commands import RequestCommand
 from chalicelib.model import State
 from tests.conftest import BASE_URL
 from tests.slack_team import Team, build_team, trust_sids
@@ -73,7 +74,7 @@ def test_slacks_entities_are_undone_so_the_reason_is_what_was_typed(team: Team) 
     request_id = team.request("U0ALICE", "ec2-admin 30m a &lt;b&gt; &amp;lt; c")
     assert team.stored(request_id).reason == "a <b> &lt; c"
     [message] = team.slack.delivered("/webhook/approvers")
-    assert "*Reason:* a &lt;b&gt; &amp;lt; c" in message["blocks"][0]["text"]["text"]
+    assert "*Reason:* “a &lt;b&gt; &amp;lt; c”" in message["blocks"][0]["text"]["text"]
 
 
 HOSTILE = "<!channel> <!here> @here <@U0BOB> <#C0SECRET> <https://evil.example|click me> &"
@@ -98,19 +99,24 @@ def test_hostile_reason_cannot_ping_or_link_anywhere(team: Team) -> None:
     assert "&lt;!channel&gt; &lt;!here&gt; @here &lt;@U0BOB&gt;" in new
 
 
-def test_a_reason_of_5000_characters_is_kept_and_cut_in_slack(team: Team) -> None:
-    reason = "INC-1 " + "why " * 1248 + "end!"
-    assert len(reason) == 5002
+def test_a_reason_of_1000_characters_is_kept_whole_and_a_longer_one_refused(team: Team) -> None:
+    reason = "INC-1 " + "why " * 248 + "end!"
+    assert len(reason) == 1002
+    answer = team.slash("U0ALICE", f"request ec2-admin 30m {reason}")["text"]
+    assert answer.startswith("Your reason is 1,002 characters; keep it within 1,000")
+    assert "Switchback* gives you" not in answer  # one line, not the whole help
+    assert team.service.store.requests_of("U0ALICE") == [] and team.slack.received == []
+
+    reason = reason[:-2]
     request_id = team.request("U0ALICE", f"ec2-admin 30m {reason}")
     assert team.stored(request_id).reason == reason  # the store keeps it whole
     [message] = team.slack.delivered("/webhook/approvers")  # Slack accepted it
     for block in message["blocks"]:
         if block["type"] == "section":
             assert len(block["text"]["text"]) <= 3000
-    text = message["blocks"][0]["text"]["text"]
-    assert "…\n*Request:*" in text and "end!" not in text
+    assert reason[-20:] in message["blocks"][0]["text"]["text"]  # shown whole to approvers
     waiting = section_texts(team.slash("U0BOB", "list"))
-    assert request_id in waiting and waiting.endswith("why w…")  # 200 characters in `list`
+    assert request_id in waiting and "why w…" in waiting  # 200 characters in `list`
 
 
 # -- roles -------------------------------------------------------------------------------------
@@ -129,7 +135,7 @@ def test_roles_shows_each_role_with_its_terms_and_free_grant_slots(team: Team) -
     assert lines[0] == "*Roles you may request:*"
     db, ec2 = lines[1], lines[2]
     assert db.startswith("• `db-admin` — Database admin · default 30m, at most 2h")
-    assert "2 approval(s) from <@U0BOB>, <@U0CAROL>" in db
+    assert "2 approvals from <@U0BOB>, <@U0CAROL>" in db
     assert "reason must match `INC-\\d+`" in db
     assert ec2.startswith("• `ec2-admin` — Full EC2 access · default 1h, at most 4h")
     # 2,048 characters less one foreign statement: this many alice-sized grants fit
@@ -165,7 +171,9 @@ def test_roles_answers_even_when_iam_cannot_be_read(team: Team, monkeypatch) -> 
 
 
 def test_roles_for_someone_not_in_the_people_list(team: Team) -> None:
-    assert team.slash("U0NOBODY", "roles")["text"] == "There are no roles you may request."
+    text = team.slash("U0NOBODY", "roles")["text"]
+    assert text.startswith("You are not in Switchback's directory (`people.toml`)")
+    assert "Slack ID" in text
 
 
 # -- list --------------------------------------------------------------------------------------
@@ -175,14 +183,14 @@ def test_list_shows_my_live_requests_and_those_waiting_for_me(team: Team) -> Non
     db = team.request("U0ALICE", "db-admin 1h INC-2 index")
     team.clock.advance(minutes=5)
     mine = section_texts(team.slash("U0ALICE", "list"))
-    assert f"• `{ec2}` `ec2-admin` pending for 30m (0 of 1 approvals; 1 more needed, " in mine
+    assert f"• `{ec2}` `ec2-admin` pending for 30m (0 of 1 approval; 1 more needed, " in mine
     assert "lapses in 55m)" in mine
     assert f"• `{db}` `db-admin` pending for 1h (0 of 2 approvals; 2 more needed" in mine
     assert "Waiting for your approval" not in mine
 
     bob = section_texts(team.slash("U0BOB", "list"))
     assert "*Waiting for your approval:*" in bob
-    assert f"• `{ec2}` alice → `ec2-admin` 30m (0 of 1 approvals" in bob and "resize" in bob
+    assert f"• `{ec2}` alice → `ec2-admin` 30m (0 of 1 approval" in bob and "resize" in bob
     assert f"• `{db}` alice → `db-admin` 1h" in bob
 
     team.service.approve(ec2, "U0BOB")
@@ -208,8 +216,10 @@ def test_list_does_not_offer_lapsed_requests(team: Team) -> None:
 
 
 def test_a_long_list_is_split_into_sections_within_slacks_limits(team: Team) -> None:
+    # straight to the service: `request` itself refuses a second pending one for a role
     for n in range(30):
-        team.request("U0ALICE", f"ec2-admin 30m INC-{n} " + "long reason " * 20)
+        reason = f"INC-{n} " + "long reason " * 20
+        team.service.submit("U0ALICE", RequestCommand("ec2-admin", None, reason), None)
     answer = team.slash("U0BOB", "list")
     sections = [b for b in answer["blocks"] if b["type"] == "section"]
     assert len(sections) > 1
@@ -296,7 +306,6 @@ def test_help_and_empty_text_answer_usage(team: Team, text: str) -> None:
         ("request", "Say which role"),
         ("cancel", "`cancel` takes one request id"),
         ("revoke a b", "`revoke` takes one request id"),
-        ("request ec2-admin 1m1h x", "1m1h"),
         ("<script>alert(1)</script>", "I don't know `&lt;script&gt;alert(1)&lt;/script&gt;`."),
     ],
 )
@@ -304,6 +313,47 @@ def test_anything_else_answers_what_is_wrong_and_the_usage(team: Team, text, say
     answer = team.slash("U0ALICE", text)
     assert says in answer["text"] and "`/access roles`" in answer["text"]
     assert team.service.store.requests_of("U0ALICE") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("request ec2-admin 90 INC-42 x", "`90` is not a duration. Did you mean `90m`?"),
+        ("request ec2-admin 1h30 INC-42 x", "`1h30` is not a duration. Did you mean `1h30m`?"),
+        ("request ec2-admin 2hrs INC-42 x", "Did you mean `2h`?"),
+        ("request ec2-admin 0m INC-42 x", "'0m' is zero; ask for at least 1m"),
+        ("request ec2-admin 1m1h INC-42 x", "'1m1h' is not a duration"),
+        ("request ec2-admin 0 INC-42 x", "`0` is not a duration; write it like"),
+    ],
+)
+def test_a_wrong_duration_gets_one_line_and_creates_nothing(team: Team, text, says) -> None:
+    answer = team.slash("U0ALICE", text)["text"]
+    assert says in answer
+    assert "\n" not in answer and "`/access roles`" not in answer  # one line, no help
+    assert team.service.store.requests_of("U0ALICE") == [] and team.slack.received == []
+
+
+def test_a_second_pending_request_points_to_the_first(team: Team) -> None:
+    first = team.request("U0ALICE", "ec2-admin 30m INC-1 resize")
+    answer = team.slash("U0ALICE", "request ec2-admin 1h INC-2 again")["text"]
+    assert f"request `{first}` (30m) is waiting for approval" in answer
+    assert f"<{team.service.base_url}/requests/{first}|review request {first}>" in answer
+    assert [r.id for r in team.service.store.requests_of("U0ALICE")] == [first]
+    # another role, or after the first is decided, is a new request
+    team.request("U0ALICE", "db-admin 30m INC-3 index")
+    team.service.deny(first, "U0BOB", "no")
+    team.request("U0ALICE", "ec2-admin 30m INC-4 resize")
+    assert len(team.service.store.requests_of("U0ALICE")) == 3
+
+
+@pytest.mark.parametrize("verb", ["approve", "deny"])
+def test_approve_and_deny_answer_with_the_review_link(team: Team, verb) -> None:
+    request_id = team.request("U0ALICE", "ec2-admin 30m INC-1 resize")
+    answer = team.slash("U0BOB", f"{verb} {request_id.lower()}")["text"]
+    assert f"<{team.service.base_url}/requests/{request_id}|review request {request_id}>" in answer
+    assert f"Open it to {verb} it." in answer
+    assert team.stored(request_id).state is State.PENDING  # nothing decided from Slack
+    assert "There is no request `0000000000`" in team.slash("U0BOB", f"{verb} 0000000000")["text"]
 
 
 def test_the_command_name_is_the_one_slack_sent(team: Team, monkeypatch) -> None:

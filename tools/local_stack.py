@@ -37,6 +37,31 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
+def port_in_use(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def live_stack(state_file: Path) -> dict | None:
+    """The stack that owns ``state_file``, if that process is still running and answering."""
+    import urllib.request
+
+    try:
+        state = json.loads(state_file.read_text())
+        pid = int(state["pid"])
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+        with urllib.request.urlopen(f"{state['api']}/healthz", timeout=1) as answer:
+            return state if answer.status == 200 and pid != os.getpid() else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no file, a stale one, or its process gone: free to take
+
+
 def start_moto() -> str:
     import logging
 
@@ -105,7 +130,24 @@ def record_aws_calls(path: Path) -> None:
 def main() -> int:
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
-    port = int(os.environ.get("PORT", "8000"))
+    try:
+        port = int(os.environ.get("PORT", "8000"))
+    except ValueError:
+        say(f"PORT={os.environ['PORT']!r} is not a port number; try `make run PORT=8001`.")
+        return 2
+    # Checked before anything starts, each in one line: a busy port, or a stack already running
+    # (whose .local/stack.json `make slash` relies on, and must not be silently taken over).
+    if port_in_use(port):
+        say(f"Port {port} is in use on 127.0.0.1; pick another with `make run PORT={port + 1}`.")
+        return 2
+    running = live_stack(STATE_FILE)
+    if running:
+        say(
+            f"A local stack (pid {running['pid']}) is already running at {running['api']} and "
+            f"owns {STATE_FILE}; stop it first, or run this one with "
+            f"SWITCHBACK_LOCAL_STATE=<another file>."
+        )
+        return 2
     sweep_seconds = float(os.environ.get("SWITCHBACK_SWEEP_SECONDS", "60"))
     env = os.environ
     env.setdefault("SWITCHBACK_STAGE", "local")
@@ -212,7 +254,17 @@ Then open the Review link printed below, sign in as bob, and approve.
     except KeyboardInterrupt:
         pass
     stop.set()
+    _forget(STATE_FILE)
     return 0
+
+
+def _forget(state_file: Path) -> None:
+    """Remove the state file on the way out, if it is still ours."""
+    try:
+        if json.loads(state_file.read_text()).get("pid") == os.getpid():
+            state_file.unlink()
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import secrets
 import sys
 import time
 import urllib.error
@@ -21,6 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chalicelib.slack_signature import sign  # noqa: E402
+
+TEXT_VARIABLE = "SWITCHBACK_SLASH_TEXT"  # set by `make slash ARGS=…`
+AS_VARIABLE = "SWITCHBACK_SLASH_AS"  # set by `make slash AS=…`
 
 
 def send(
@@ -44,7 +49,7 @@ def send(
             "command": command,
             "text": text,
             "response_url": response_url,
-            "trigger_id": "local",
+            "trigger_id": secrets.token_hex(8),  # unique per command, as Slack's is
         }
     ).encode()
     stamp = str(timestamp or int(time.time()))
@@ -68,9 +73,14 @@ def send(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--as", dest="user", default="U0ALICE", help="Slack user ID")
+    parser.add_argument(
+        "--as", dest="user", default=os.environ.get(AS_VARIABLE) or "U0ALICE", help="Slack user ID"
+    )
     parser.add_argument("text", nargs="*", help="the command text, e.g. request ec2-admin 1h …")
     args = parser.parse_args()
+    # `make slash ARGS='…'` hands the text over in the environment, untouched by any shell:
+    # quotes, &, *, $ and <@U…> arrive as typed.
+    text = " ".join(args.text) if args.text else os.environ.get(TEXT_VARIABLE, "")
     try:
         from tools.local_stack import STATE_FILE
 
@@ -82,7 +92,7 @@ def main() -> int:
         stack["api"],
         stack["signing_secret"],
         args.user,
-        " ".join(args.text),
+        text,
         f"{stack['console_slack']}/response/{args.user}",
     )
     if status != 200:
