@@ -109,6 +109,11 @@ def test_who_may_review_a_break_glass_grant() -> None:
     with pytest.raises(Refused) as refused:
         check_reviewer(CATALOG, GRANT, "U0BOB", ONCALL)
     assert refused.value.reason is Refusal.NOT_BREAK_GLASS
+    # an approver who broke the glass is never the one who reviews it
+    own = replace(glass, requester="U0BOB", requester_name="bob")
+    with pytest.raises(Refused) as refused:
+        check_reviewer(CATALOG, own, "U0BOB", ONCALL)
+    assert refused.value.reason is Refusal.OWN_REQUEST
     done = reviewed(glass, "U0BOB", ACKNOWLEDGED, NOW)
     assert done.state is State.ACTIVE and done.review == ACKNOWLEDGED
     with pytest.raises(Refused) as refused:
