@@ -18,6 +18,7 @@ from chalicelib.config import ConfigError, settings
 from chalicelib.decisions import Refused, check_decider, may_revoke
 from chalicelib.errors import AwsUnavailable, LockBusy
 from chalicelib.model import is_request_id, normalise_request_id
+from chalicelib.session_limits import grant_statements
 from chalicelib.trust import Grant, statement_for
 
 app = Chalice(app_name="switchback")
@@ -151,11 +152,23 @@ def review(request_id: str) -> Response:
         found.ends() or found.end_if_approved_at(now),
         found.require_mfa,
     )
+    role = service.catalog.role(found.role)
+    chaining = bool(role and role.allow_role_chaining)
+    written = [
+        (
+            "Trust policy statement (others whose access ends near the same time may share it)",
+            statement_for(grant, service.writer.tag),
+        ),
+        (
+            f"Session limit, in the role's inline policy {service.writer.limits_policy}",
+            {"Statement": grant_statements(found.session_name, grant.ends, not chaining)},
+        ),
+    ]
     page = pages.review_page(
         found,
-        service.catalog.role(found.role),
+        role,
         _viewer(service.catalog, found, session, now),
-        statement_for(grant),
+        written,
         now,
         _names(service.catalog),
         _sign_out_url(),

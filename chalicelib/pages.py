@@ -177,12 +177,16 @@ def review_page(
     request: AccessRequest,
     role: RoleSpec | None,
     viewer: Viewer,
-    statement: dict,
+    statement: dict | list[tuple[str, dict]],
     now: datetime,
     names: dict[str, str],
     sign_out_url: str,
 ) -> str:
-    """The request as a signed-in person sees it, with the buttons they may press."""
+    """The request as a signed-in person sees it, with the buttons they may press.
+
+    ``statement``: what the grant writes, as (title, document) pairs (a lone dict: the trust
+    statement only)."""
+    written = statement if isinstance(statement, list) else [("", statement)]
     state = shown_state(request, now)
     description = escape(role.description) if role else "(role no longer in the policies)"
     approvers = ", ".join(escape(names.get(a, a)) for a in request.approvals) or "none yet"
@@ -212,7 +216,12 @@ def review_page(
         f"<dl>{facts}</dl>"
         f"<section id=actions>{_action_forms(request, viewer)}</section>"
         f"<h2>{STATEMENT_HEADINGS.get(state, NEVER_WRITTEN)}</h2>"
-        f"<pre id=statement>{escape(json.dumps(statement, indent=2))}</pre>"
+        f"<pre id=statement>{escape(json.dumps(written[0][1], indent=2))}</pre>"
+        + "".join(
+            f"<h3>{escape(title)}</h3><pre class=written>{escape(json.dumps(doc, indent=2))}</pre>"
+            for title, doc in written[1:]
+        )
+        + 
         f"<h2>Audit trail</h2><table id=audit><tr><th>When (UTC)</th><th>Who</th><th>What</th>"
         f"<th>Detail</th></tr>{audit}</table>"
         f"<footer><form method=post action='{escape(sign_out_url)}'>"
