@@ -221,8 +221,7 @@ def review_page(
             f"<h3>{escape(title)}</h3><pre class=written>{escape(json.dumps(doc, indent=2))}</pre>"
             for title, doc in written[1:]
         )
-        + 
-        f"<h2>Audit trail</h2><table id=audit><tr><th>When (UTC)</th><th>Who</th><th>What</th>"
+        + f"<h2>Audit trail</h2><table id=audit><tr><th>When (UTC)</th><th>Who</th><th>What</th>"
         f"<th>Detail</th></tr>{audit}</table>"
         f"<footer><form method=post action='{escape(sign_out_url)}'>"
         f"<input type=hidden name=csrf value='{escape(viewer.csrf)}'>"

@@ -299,12 +299,14 @@ class Switchback:
             by=actor,
         )
         telemetry.metric("revokes")
-        outcome = self._end_now(revoked)
-        self.notify.both(revoked, "revoked", actor, outcome)
+        outcome, complete = self._end_now(revoked)
+        # Everybody hears of a revoke; of its IAM side only when something is still owed.
+        self.notify.both(revoked, "revoked", actor, "" if complete else outcome)
         return revoked, outcome
 
-    def _end_now(self, revoked: AccessRequest) -> str:
-        """Write the revoke's cut and remove its trust; say exactly what happened."""
+    def _end_now(self, revoked: AccessRequest) -> tuple[str, bool]:
+        """Write the revoke's cut and remove its trust; say exactly what happened, and
+        whether all of it did."""
         try:
             self.settle_role(revoked.role_arn, also={revoked.id})
         except TrustWriteFailed as error:
@@ -328,8 +330,8 @@ class Switchback:
                 "not cut yet. The sweep retries every minute; the grant's own end still holds."
             )
         else:
-            outcome = "The trust is removed and every session of theirs is denied from now on."
-        return outcome
+            return "The trust is removed and every session of theirs is denied from now on.", True
+        return outcome, False
 
     def settle_role(
         self,

@@ -40,9 +40,7 @@ def _as_list(value) -> list:
 
 
 def _wildcard(pattern: str, text: str, case_sensitive: bool = True) -> bool:
-    regex = "".join(
-        ".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern
-    )
+    regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
     return re.fullmatch(regex, text, 0 if case_sensitive else re.IGNORECASE) is not None
 
 

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from chalicelib import session_limits
 from chalicelib.decisions import Refused
 from chalicelib.model import State
-from chalicelib import session_limits
 from chalicelib.trust import PLACEHOLDER_SID, is_ours
 from tests.engine_kit import ROLES, Engine, built_engine
 from tests.faults import Crash

@@ -86,7 +86,7 @@ def test_a_grant_writes_its_trust_statement_and_session_limit_in_one_step(engine
 
 
 def test_roles_that_require_mfa_get_the_mfa_condition(engine) -> None:
-    request = engine.grant("U0ALICE", "db-admin")
+    engine.grant("U0ALICE", "db-admin")
     [_, statement] = engine.trust("db-admin")["Statement"]
     assert statement["Condition"]["Bool"] == {"aws:MultiFactorAuthPresent": "true"}
     assert statement["Sid"].startswith(f"Switchback{engine.service.writer.tag}M")
