@@ -152,14 +152,6 @@ def plan(
                 f"({iso(entry.trusted_until)}); rewrote its statement"
             )
 
-    present = [r for r in live if r.principal_arn in in_trust]
-    holders: list[AccessRequest] = list(present)
-    try:
-        new_trust = trust.build(view.trust, tag, [grant_of(r) for r in holders], now, trust_quota)
-    except QuotaExceeded:
-        # Already too large (a foreign statement grew): keep what is there; IAM decides.
-        new_trust = trust.build(view.trust, tag, [grant_of(r) for r in holders], now, 10**9)
-
     def live_map(people: list[AccessRequest]) -> dict[str, tuple[datetime, datetime]]:
         found: dict[str, tuple[datetime, datetime]] = {}
         for holder in people:
@@ -170,21 +162,34 @@ def plan(
             found[holder.session_name] = (start, end)
         return found
 
+    present = [r for r in live if r.principal_arn in in_trust]
+    holders: list[AccessRequest] = list(present)
+    try:
+        new_trust = trust.build(view.trust, tag, [grant_of(r) for r in holders], now, trust_quota)
+    except QuotaExceeded:
+        # Already too large (a foreign statement grew): keep what is there; IAM decides.
+        new_trust = trust.build(view.trust, tag, [grant_of(r) for r in holders], now, 10**9)
+
     # Windows that ended: their people get a closed cut (grants that never got trust do not).
+    starts = {name: start for name, (start, _) in live_map(live).items()}
+
+    def close(name: str) -> None:
+        nonlocal ledger
+        ledger = session_limits.closed(ledger, name, now, starts.get(name))
+
     for request in expire:
-        ledger = session_limits.closed(ledger, request.session_name, now)
+        close(request.session_name)
     for request in mine.values():
         if request.state in (State.REVOKED, State.EXPIRED) or (
             request.state is State.FAILED and request.session_name in ledger
         ):
-            ledger = session_limits.closed(ledger, request.session_name, now)
-    live_names = {r.session_name for r in live}
+            close(request.session_name)
     for principal in in_trust:
         if trust.is_unique_id(principal):
             continue
         name = principal.rsplit("/", 1)[1]
-        if name not in live_names:
-            ledger = session_limits.closed(ledger, name, now)  # trusted: sessions may exist
+        if name not in starts:
+            close(name)  # trusted without a live grant: sessions may exist
 
     def limits_for(people: list[AccessRequest], book: Ledger) -> dict | None:
         people_live = live_map(people)
@@ -220,14 +225,13 @@ def plan(
             continue
         if reason := try_add(request):
             fail.append((request, f"its trust statement was missing and {reason}"))
-            ledger = session_limits.closed(ledger, request.session_name, now)
         else:
             drift.append(f"wrote the missing trust of {request.id} ({request.principal_arn})")
     for request in approved:
         if request.ends() <= now:
             fail.append((request, WINDOW_OVER))
             if request.session_name in ledger:  # a step may have trusted it, then died
-                ledger = session_limits.closed(ledger, request.session_name, now)
+                close(request.session_name)
         elif request.id in ineligible:
             fail.append((request, ineligible[request.id]))
         elif request.id in rejected:
@@ -236,9 +240,11 @@ def plan(
             fail.append((request, reason))
         else:
             activate.append(request)
+    still_live = live_map(holders)
     for request, _ in fail:
         if request.state is State.ACTIVE:
-            ledger = session_limits.closed(ledger, request.session_name, now)
+            start = still_live.get(request.session_name, (None, None))[0]
+            ledger = session_limits.closed(ledger, request.session_name, now, start)
 
     # Remember how long each holder is trusted, so their cut outlives every session.
     for principal, until in trust.trusted(new_trust, tag).items():

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from .model import iso, parse_iso, utc
 from .trust import fits, minified
@@ -39,6 +39,8 @@ POLICY_PREFIX = "SwitchbackSessionLimits"
 # IAM's limit on all of a role's inline policies together, counted without whitespace.
 INLINE_POLICY_QUOTA = 10_240
 LONGEST_SESSION = timedelta(hours=12)  # the highest MaxSessionDuration IAM allows
+PROPAGATION_MARGIN = timedelta(minutes=5)  # IAM changes take seconds, rarely minutes, to apply
+BOUND_STEPS = (3600, 900, 60, 1)
 CHAINING_ACTIONS = [
     "sts:AssumeRole",
     "sts:AssumeRoleWithSAML",
@@ -79,20 +81,26 @@ class LedgerEntry:
     trusted_until: datetime  # the latest end a statement of ours trusted them until
     keep: datetime  # their closed cut is kept until then
     closed: bool = False
+    # Every session of their ended windows was issued before this: the end of the trust
+    # they had then (STS checks a statement's DateLessThan when it issues a session).
+    closed_until: datetime | None = None
 
     def to_dict(self) -> dict:
         return {
             "trusted_until": iso(self.trusted_until),
             "keep": iso(self.keep),
             "closed": self.closed,
+            "closed_until": iso(self.closed_until) if self.closed_until else None,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping) -> LedgerEntry:
+        until = data.get("closed_until")
         return cls(
             trusted_until=parse_iso(data["trusted_until"]),
             keep=parse_iso(data["keep"]),
             closed=bool(data.get("closed")),
+            closed_until=parse_iso(until) if until else None,
         )
 
 
@@ -116,18 +124,26 @@ def trusted(ledger: Ledger, name: str, until: datetime) -> Ledger:
     if entry is None:
         entry = LedgerEntry(until, until + LONGEST_SESSION)
     elif until > entry.trusted_until:
-        entry = LedgerEntry(until, max(entry.keep, until + LONGEST_SESSION), entry.closed)
+        entry = replace(entry, trusted_until=until, keep=max(entry.keep, until + LONGEST_SESSION))
     return {**ledger, name: entry}
 
 
-def closed(ledger: Ledger, name: str, now: datetime) -> Ledger:
+def closed(ledger: Ledger, name: str, now: datetime, live_start: datetime | None = None) -> Ledger:
     """A window of ``name`` ended at or before ``now``: their sessions get a closed cut, kept
     12 hours past the latest end any trust statement of ours gave them (no session can be
-    issued after it). Someone we never trusted (a hand edit) is kept 12 hours past now."""
+    issued after it). Someone we never trusted (a hand edit) is kept 12 hours past now, and
+    their sessions are taken as issued up to ``PROPAGATION_MARGIN`` after now (the removal of
+    a hand-written statement takes effect only as IAM propagates it)."""
     now = utc(now)
-    entry = ledger.get(name) or LedgerEntry(now, now + LONGEST_SESSION)
+    entry = ledger.get(name)
+    if entry is None:
+        entry = LedgerEntry(now + PROPAGATION_MARGIN, now + PROPAGATION_MARGIN + LONGEST_SESSION)
     keep = max(entry.keep, entry.trusted_until + LONGEST_SESSION)
-    return {**ledger, name: LedgerEntry(entry.trusted_until, keep, True)}
+    if live_start is None:  # their last window is over: its sessions predate its trust's end
+        until = max(entry.closed_until or entry.trusted_until, entry.trusted_until)
+    else:  # a grant that began at ``live_start`` goes on: deny what was issued before it
+        until = max(entry.closed_until or utc(live_start), utc(live_start))
+    return {**ledger, name: replace(entry, keep=keep, closed=True, closed_until=until)}
 
 
 def aged(ledger: Ledger, live: Mapping[str, object], now: datetime) -> Ledger:
@@ -148,12 +164,28 @@ def cuts(
         start, end = live.get(name, (None, None))
         if end is None and not is_closed:
             continue
+        before = None
+        if is_closed and start:
+            before = shared_bound(entry.closed_until or entry.trusted_until, utc(start))
         result[name] = Cut(
-            live_end=utc(end) if end else None,
-            closed=is_closed,
-            closed_before=utc(start) if (is_closed and start) else None,
+            live_end=utc(end) if end else None, closed=is_closed, closed_before=before
         )
     return result
+
+
+def shared_bound(issued_before: datetime, new_start: datetime) -> datetime:
+    """The ``aws:TokenIssueTime`` bound of a closed cut beside a newer grant: any moment from
+    ``issued_before`` (every old session was issued before it) to ``new_start`` (every new
+    session is issued after it) denies exactly the old sessions. Take the roundest such
+    moment, so that people re-granted about the same time share one statement."""
+    if issued_before >= new_start:
+        return new_start
+    for step in BOUND_STEPS:
+        seconds = int(issued_before.timestamp())
+        rounded = datetime.fromtimestamp(-(-seconds // step) * step, UTC)
+        if rounded <= new_start:
+            return rounded
+    return new_start
 
 
 def _userids(names) -> str | list[str]:
