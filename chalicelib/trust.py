@@ -11,7 +11,8 @@ session name, never another's (AWS: "IAM policy elements: Variables and tags", a
 ``sts:RoleSessionName`` key in "Available keys for AWS STS", whose example trust policy is
 exactly ``"StringEquals": {"sts:RoleSessionName": "${aws:username}"}``). A statement's
 ``DateLessThan aws:CurrentTime`` is its members' latest end rounded up to a step of the
-ladder below: the finest step whose document fits the quota. So a member may be trusted up to
+ladder below: of the steps whose document fits the quota, the one that trusts nobody longer
+past their own end. So a member may be trusted up to
 ``MAX_TRUST_LATENESS`` past their own end; that is safe because each person's exact end is
 enforced to the second by the session-limit Deny (chalicelib/session_limits.py), which denies
 every action of every session of theirs from that end on, whenever the session was issued;
@@ -220,10 +221,16 @@ def build(policy: dict, tag: str, holders: list[Grant], now: datetime, quota: in
     live = [g for g in holders if utc(g.ends) > utc(now)]
     foreign = [s for s in statements(policy) if not is_ours(s, tag)]
     document = policy
-    for step in LADDER:
+    fitting: list[tuple[timedelta, int, dict]] = []
+    for index, step in enumerate(LADDER):
         document = _with_statements(policy, foreign + holder_statements(tag, live, step))
         if fits(document, quota):
-            return document
+            # The step that trusts nobody longer than needed; the finer one on a tie.
+            fitting.append((lateness(document, tag, live), index, document))
+            if fitting[-1][0] == timedelta(0):
+                break
+    if fitting:
+        return min(fitting, key=lambda found: found[:2])[2]
     raise QuotaExceeded(len(minified(document)), quota)
 
 
