@@ -239,3 +239,18 @@ def test_policies_reload_sees_identity_clashes(tmp_path) -> None:
 def test_the_tag_names_the_table() -> None:
     assert deployment_tag("switchback") != deployment_tag("switchback-dev")
     assert is_ours({"Sid": f"Switchback{deployment_tag('x')}A20260101000000"}, deployment_tag("x"))
+
+
+# -- the lease ----------------------------------------------------------------------------------
+def test_a_step_whose_lease_ran_out_writes_nothing_and_the_sweep_finishes_it(engine) -> None:
+    engine.service.writer.lease_seconds = 0.001  # lapsed before the first write
+    counter = engine.counter()
+    request = engine.grant("U0ALICE")
+    assert request.state is State.APPROVED
+    assert "PutRolePolicy" not in counter.of("iam") and "UpdateAssumeRolePolicy" not in (
+        counter.of("iam")
+    )
+    assert engine.trusted_names() == [] and engine.limits() is None
+    engine.service.writer.lease_seconds = 45.0
+    assert engine.service.sweep().granted == 1
+    assert engine.trusted_names() == ["alice"]
