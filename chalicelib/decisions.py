@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -144,10 +144,26 @@ def check_decider(
     return role
 
 
-def approve(request: AccessRequest, approver: str, now: datetime) -> AccessRequest:
-    """Count one approval; the one that reaches the quorum moves the request to APPROVED."""
+def counted_approvals(request: AccessRequest, role: RoleSpec | None) -> tuple[str, ...]:
+    """The approvals that still count: given by someone who is still an approver of the role
+    (never the requester). ``role`` None: the role as the request was made."""
+    if role is None:
+        return tuple(a for a in request.approvals if a != request.requester)
+    return tuple(a for a in request.approvals if a in role.approvers and a != request.requester)
+
+
+def approve(
+    request: AccessRequest, approver: str, now: datetime, role: RoleSpec | None = None
+) -> AccessRequest:
+    """Count one approval; the one that reaches the quorum moves the request to APPROVED.
+
+    With ``role`` (the role as the policies say now), only approvals of its current approvers
+    count, against its current ``approvals_required``: a policy change applies to requests
+    already in flight."""
     approvals = request.approvals + (approver,)
-    if len(approvals) >= request.approvals_required:
+    required = role.approvals_required if role else request.approvals_required
+    counted = counted_approvals(replace(request, approvals=approvals), role)
+    if len(counted) >= required:
         ends = now + request.duration
         return transition(
             request,
@@ -156,6 +172,7 @@ def approve(request: AccessRequest, approver: str, now: datetime) -> AccessReque
             "approved",
             now,
             approvals=approvals,
+            approvals_required=required,
             ends_at=iso(ends),
         )
     return transition(
@@ -164,8 +181,9 @@ def approve(request: AccessRequest, approver: str, now: datetime) -> AccessReque
         approver,
         "approval recorded",
         now,
-        detail=f"{len(approvals)} of {request.approvals_required}",
+        detail=f"{len(counted)} of {required}",
         approvals=approvals,
+        approvals_required=required,
     )
 
 
