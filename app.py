@@ -20,6 +20,7 @@ from chalicelib.config import ConfigError, settings
 from chalicelib.decisions import Refused, check_decider, may_revoke
 from chalicelib.errors import AwsUnavailable, LockBusy
 from chalicelib.model import is_request_id, normalise_request_id
+from chalicelib.session_limits import grant_statements
 from chalicelib.trust import Grant, statement_for
 
 app = Chalice(app_name="switchback")
@@ -221,11 +222,12 @@ def review(request_id: str) -> Response:
         return _html(pages.signed_out_page(found, now, sign_in))
     if service.catalog.person(session.user) is None:  # only the directory sees details
         return _html(pages.not_in_directory_page(session.user), 403)
+    role = service.catalog.role(found.role)
     page = pages.review_page(
         found,
-        service.catalog.role(found.role),
+        role,
         _viewer(service.catalog, found, session, now, service.groups),
-        _documents(found, now),
+        _documents(service, found, role, now),
         now,
         _names(service.catalog),
         _sign_out_url(),
@@ -233,23 +235,24 @@ def review(request_id: str) -> Response:
     return _html(page)
 
 
-def _documents(request, now) -> list[tuple[str, dict]]:
-    """What a grant of ``request`` writes in IAM, as the approver should see it exactly."""
-    from chalicelib import session_limits
-
-    ends = request.ends() or request.end_if_approved_at(now)
+def _documents(service, request, role, now) -> list[tuple[str, dict]]:
+    """What a grant of ``request`` writes in IAM, exactly as the approver should see it."""
     grant = Grant(
-        request.id, request.principal_arn, request.session_name, ends, request.require_mfa
+        request.id,
+        request.principal_arn,
+        request.session_name,
+        request.ends() or request.end_if_approved_at(now),
+        request.require_mfa,
     )
-    role_name = request.role_arn.split(":role/", 1)[-1]
-    # The role's unique ID (AROA…) needs an IAM call; the page makes none, so it says so.
-    role_id = f"<RoleId of {role_name}>"
+    chaining = bool(role and role.allow_role_chaining)
     return [
-        (f"Trust policy statement, added to {role_name}'s trust policy", statement_for(grant)),
         (
-            f"Session limit, in {role_name}'s inline policy {session_limits.POLICY_NAME} "
-            "(cuts sessions started before the end; the RoleId is shown as a placeholder)",
-            session_limits.statement_for(role_id, request.session_name, ends),
+            "Trust policy statement (others whose access ends near the same time may share it)",
+            statement_for(grant, service.writer.tag),
+        ),
+        (
+            f"Session limit, in the role's inline policy {service.writer.limits_policy}",
+            {"Statement": grant_statements(request.session_name, grant.ends, not chaining)},
         ),
     ]
 

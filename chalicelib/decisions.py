@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -209,10 +209,41 @@ def check_decider(
     return role
 
 
-def approve(request: AccessRequest, approver: str, now: datetime) -> AccessRequest:
-    """Count one approval; the one that reaches the quorum moves the request to APPROVED."""
+def counted_approvals(
+    request: AccessRequest, role: RoleSpec | None, members: Members = no_groups
+) -> tuple[str, ...]:
+    """The approvals that still count: given by someone who is still an approver of the role
+    (never the requester; through a Slack user group too, asked now). ``role`` None: the role
+    as the request was made. Raises GroupsUnavailable when an approval's standing depends on
+    a group Slack cannot resolve now."""
+    if role is None:
+        return tuple(a for a in request.approvals if a != request.requester)
+    return tuple(
+        a
+        for a in request.approvals
+        if a != request.requester and listed(role.approvers, a, members)
+    )
+
+
+def approve(
+    request: AccessRequest,
+    approver: str,
+    now: datetime,
+    role: RoleSpec | None = None,
+    members: Members = no_groups,
+) -> AccessRequest:
+    """Count one approval; the one that reaches the quorum moves the request to APPROVED.
+
+    With ``role`` (the role as the policies say now), only approvals of its current approvers
+    count, against its current ``approvals_required``: a policy change applies to requests
+    already in flight."""
     approvals = request.approvals + (approver,)
-    if len(approvals) >= request.approvals_required:
+    required = role.approvals_required if role else request.approvals_required
+    try:
+        counted = counted_approvals(replace(request, approvals=approvals), role, members)
+    except GroupsUnavailable as error:
+        raise _groups_refusal(error) from error
+    if len(counted) >= required:
         ends = now + request.duration
         return transition(
             request,
@@ -221,6 +252,7 @@ def approve(request: AccessRequest, approver: str, now: datetime) -> AccessReque
             "approved",
             now,
             approvals=approvals,
+            approvals_required=required,
             ends_at=iso(ends),
         )
     return transition(
@@ -229,8 +261,9 @@ def approve(request: AccessRequest, approver: str, now: datetime) -> AccessReque
         approver,
         "approval recorded",
         now,
-        detail=f"{len(approvals)} of {request.approvals_required}",
+        detail=f"{len(counted)} of {required}",
         approvals=approvals,
+        approvals_required=required,
     )
 
 

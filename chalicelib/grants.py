@@ -2,9 +2,16 @@
 
 IAM replaces a whole policy on each write and has no version check, so two writers without
 the lock would lose each other's statements. Under the role's lock a step reads the role once
-(GetRole, GetRolePolicy), writes the trust policy at most once, then the session-limit policy
-at most once (PutRolePolicy, or DeleteRolePolicy when no limit is left), and records the state
-changes in the store before letting go.
+(GetRole, GetRolePolicy, and the role's cut ledger from the store), then writes, each at most
+once and in this order: the ledger (the store remembers every cut before IAM holds it), the
+session-limit policy (PutRolePolicy, or DeleteRolePolicy when no cut is left), the trust
+policy; and records the state changes in the store before letting go.
+
+Session limits before trust: a cut never waits on a trust write (a revoke whose trust write
+IAM refuses has still ended every session), and a grant's live cut exists before its trust
+does. Two deployments on one role take different locks; their session limits are separate
+policies, and a trust write that loses the other deployment's race is repaired by the next
+sweep (see docs/grants.md).
 """
 
 from __future__ import annotations
@@ -12,16 +19,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from . import session_limits, telemetry
-from .errors import LockBusy
+from .errors import AwsUnavailable, LockBusy, PolicyRejected, StoreConflict
 from .iam import IamGateway
 from .roleplan import RolePlan, RoleView, grant_of
 from .store import Store
-from .trust import grant_changes
+from .trust import deployment_tag, trust_changes
 
-__all__ = ["RoleWriter", "grant_of"]
+__all__ = ["RoleWriter", "Written", "TrustWriteFailed", "grant_of"]
 
 # Long enough for a step whose IAM calls are all being retried (botocore's bounded backoff),
 # short enough that a crashed holder's lock lapses well within a sweep interval.
@@ -43,6 +51,23 @@ class Lease:
             raise LockBusy(f"the lock on {self.role_arn} lapsed before the step could write")
 
 
+@dataclass
+class Written:
+    """Which of a step's writes reached the store and IAM."""
+
+    ledger: bool = False
+    limits: bool = False
+    trust: bool = False
+
+
+class TrustWriteFailed(Exception):
+    """The session limits were written, the trust policy was not (IAM refused or failed)."""
+
+    def __init__(self, written: Written, error: Exception):
+        self.written, self.error = written, error
+        super().__init__(str(error))
+
+
 class RoleWriter:
     def __init__(
         self,
@@ -51,12 +76,17 @@ class RoleWriter:
         clock: Callable[[], datetime],
         lease_seconds: float = LOCK_LEASE_SECONDS,
         wait_seconds: float = LOCK_WAIT_SECONDS,
+        tag: str | None = None,
     ):
         self.store = store
         self.iam = iam
         self.clock = clock
         self.lease_seconds = lease_seconds
         self.wait_seconds = wait_seconds
+        # One deployment = one table: its Sids and its session-limit policy carry this tag.
+        self.tag = tag or deployment_tag(store._table)
+        self.limits_policy = session_limits.policy_name(self.tag)
+        self._ledger_version: dict[str, int] = {}
 
     @contextmanager
     def locked(self, role_arn: str) -> Iterator[Lease]:
@@ -67,48 +97,101 @@ class RoleWriter:
             yield Lease(role_arn, self.lease_seconds)
 
     def view(self, role_arn: str) -> RoleView:
-        """The role as IAM holds it: two reads. Raises RoleMissing, AwsUnavailable."""
+        """The role as IAM holds it (two reads) and its cut ledger (one consistent read).
+        Raises RoleMissing, AwsUnavailable."""
         role = self.iam.read(role_arn)
+        limits = self.iam.read_inline_policy(role_arn, self.limits_policy)
+        text, self._ledger_version[role_arn] = self._read_ledger(role_arn)
         return RoleView(
             role_arn=role_arn,
             role_id=role.role_id,
             trust=role.trust_policy,
-            limits=self.iam.read_inline_policy(role_arn, session_limits.POLICY_NAME),
+            limits=limits,
             max_session=timedelta(seconds=role.max_session_seconds),
+            ledger=session_limits.ledger_from_json(text),
+            tag=self.tag,
         )
+
+    # -- the cut ledger: one item per role, written only under the role's lock ---------------
+    def _ledger_key(self, role_arn: str) -> dict:
+        return {"pk": f"CUTS#{role_arn}", "sk": "CUTS"}
+
+    def _read_ledger(self, role_arn: str) -> tuple[str | None, int]:
+        store = self.store
+        found = store._call(
+            "get_item", Key=store._item(self._ledger_key(role_arn)), ConsistentRead=True
+        ).get("Item")
+        if not found:
+            return None, 0
+        item = store._plain(found)
+        return item.get("cuts"), int(item.get("version", 0))
+
+    def _write_ledger(self, role_arn: str, text: str) -> None:
+        store = self.store
+        read = self._ledger_version.get(role_arn, 0)
+        condition = "attribute_not_exists(pk) OR version = :read"
+        try:
+            store._call(
+                "put_item",
+                Item=store._item({**self._ledger_key(role_arn), "cuts": text, "version": read + 1}),
+                ConditionExpression=condition,
+                ExpressionAttributeValues=store._item({":read": read}),
+            )
+        except StoreConflict:
+            # Under the lock only a lapsed lease lets another writer in: let this step go.
+            raise LockBusy(f"the cut ledger of {role_arn} changed under the lock") from None
+        self._ledger_version[role_arn] = read + 1
 
     def trust_quota(self, role_arn: str) -> int:
         return self.iam.trust_quota(role_arn)
 
-    def write(self, view: RoleView, plan: RolePlan, lease: Lease) -> bool:
-        """Write what ``plan`` changes: trust first, then the session limits; True if any.
+    def write(self, view: RoleView, plan: RolePlan, lease: Lease) -> Written:
+        """Write what ``plan`` changes: the ledger, the session limits, then trust.
 
-        Trust first: if the step dies between the two, the grant is still APPROVED (or the
-        revoke already recorded) and the next step writes the limits; a new session is never
-        left without its end for longer than that. Raises PolicyRejected, AwsUnavailable,
-        LockBusy (the lease ran out: nothing more is written).
+        Raises PolicyRejected, AwsUnavailable, LockBusy (the lease ran out: nothing more is
+        written) when nothing reached IAM yet, and TrustWriteFailed once the session limits
+        are written but the trust write failed.
         """
-        wrote = False
-        if plan.trust_changed(view):
+        written = Written()
+        if plan.ledger_changed(view):
             lease.check()
-            self.iam.write_trust(view.role_arn, plan.trust)
-            telemetry.event(
-                "trust.updated", role_arn=view.role_arn, **grant_changes(view.trust, plan.trust)
-            )
-            wrote = True
+            self._write_ledger(view.role_arn, session_limits.ledger_to_json(plan.ledger))
+            written.ledger = True
         if plan.limits_changed(view):
             lease.check()
             if plan.limits is None:
-                self.iam.delete_inline_policy(view.role_arn, session_limits.POLICY_NAME)
+                self.iam.delete_inline_policy(view.role_arn, self.limits_policy)
             else:
-                self.iam.write_inline_policy(view.role_arn, session_limits.POLICY_NAME, plan.limits)
+                self.iam.write_inline_policy(view.role_arn, self.limits_policy, plan.limits)
+            cuts, _ = session_limits.read(plan.limits)
             telemetry.event(
                 "session_limits.updated",
                 role_arn=view.role_arn,
+                policy=self.limits_policy,
                 cuts={
-                    name: [c.isoformat() for c in cuts]
-                    for name, cuts in session_limits.cuts_of(plan.limits).items()
+                    name: {
+                        "live_end": cut.live_end.isoformat() if cut.live_end else None,
+                        "closed": cut.closed,
+                        "closed_before": (
+                            cut.closed_before.isoformat() if cut.closed_before else None
+                        ),
+                    }
+                    for name, cut in sorted(cuts.items())
                 },
             )
-            wrote = True
-        return wrote
+            written.limits = True
+        if plan.trust_changed(view):
+            try:
+                lease.check()
+                self.iam.write_trust(view.role_arn, plan.trust)
+            except (AwsUnavailable, LockBusy, PolicyRejected) as error:
+                if written.limits:
+                    raise TrustWriteFailed(written, error) from error
+                raise
+            telemetry.event(
+                "trust.updated",
+                role_arn=view.role_arn,
+                **trust_changes(view.trust, plan.trust, self.tag),
+            )
+            written.trust = True
+        return written

@@ -69,6 +69,9 @@ class RoleSpec:
     # A role in another account is changed through this role there (which the broker assumes);
     # None: the broker's own credentials change it.
     manager_role_arn: str | None = None
+    # Granted sessions may assume other roles (a chained session can outlive the window by up
+    # to one hour); by default the session-limit policy denies them that.
+    allow_role_chaining: bool = False
     # /access breakglass: granted at once without approval, loud, reviewed afterwards.
     break_glass: bool = False
     break_glass_max: timedelta = DEFAULT_BREAK_GLASS_MAX
@@ -125,6 +128,7 @@ _ROLE_FIELDS = {
     "approval_timeout",
     "reason_pattern",
     "manager_role_arn",
+    "allow_role_chaining",
     "break_glass",
     "break_glass_max",
     "break_glass_requesters",
@@ -146,6 +150,7 @@ def load_catalog(directory: str | Path) -> Catalog:
     people_doc = _read_toml(people_file, problems)
     if people_doc is not None:
         people = _parse_people(people_doc, people_file, problems)
+    _check_unique_identities(people, people_file, problems)
     account_managers = _parse_accounts(root / "accounts.toml", problems)
     roles: dict[str, RoleSpec] = {}
     role_files: dict[str, str] = {}
@@ -351,6 +356,9 @@ def _parse_role(
         why_not = _manager_problem(manager_role_arn, role_match.group(2) if role_match else None)
         if why_not:
             problem("manager_role_arn", why_not)
+    allow_role_chaining = doc.get("allow_role_chaining", False)
+    if not isinstance(allow_role_chaining, bool):
+        problem("allow_role_chaining", "must be true or false")
     reason_pattern = doc.get("reason_pattern")
     if reason_pattern is not None:
         from .patterns import PatternError, compile_pattern
@@ -414,6 +422,7 @@ def _parse_role(
         approval_timeout=approval_timeout,
         reason_pattern=reason_pattern,
         manager_role_arn=manager_role_arn,
+        allow_role_chaining=allow_role_chaining,
         break_glass=break_glass,
         break_glass_max=break_glass_max,
         break_glass_requesters=break_glass_requesters,
@@ -463,3 +472,23 @@ def _check_unique_arns(
                 " (one file per AWS role, so grants share one lock and one quota)"
             )
         seen.setdefault(key, spec.name)
+
+
+def _check_unique_identities(people: dict[str, Person], path: Path, problems: list[str]) -> None:
+    """One IAM identity per person. A role session is named after the IAM user name, and cuts
+    and trust pins go by that name: two entries naming one IAM user, or two IAM users with the
+    same name in different accounts (or folders), would share one session name and one cut,
+    so one could approve the other's grant or inherit the other's window."""
+    seen: dict[str, str] = {}
+    for slack_id, person in people.items():
+        name = person.iam_user_name
+        if name in seen:
+            other = people[seen[name]]
+            same = "the same IAM user" if other.aws == person.aws else "IAM users named alike"
+            problems.append(
+                f"{path}: people.{slack_id}.aws: {same} as people.{seen[name]}.aws "
+                f"({person.aws} and {other.aws}); each person needs their own IAM user name, "
+                "because sessions are named after it"
+            )
+            continue
+        seen[name] = slack_id

@@ -1,10 +1,11 @@
 """What one locked step on a role should write, decided from what IAM and the store hold (pure).
 
 Every change to a role — a grant, a revoke, an expiry, a drift repair — is the same question:
-given the role's trust policy and ``SwitchbackSessionLimits`` policy as IAM holds them, and the
-requests of this role as the store holds them, what should both policies say now, and which
-requests change state? Asking it whole each time (rather than applying a delta) is what lets a
-crash between any two writes be repaired by simply asking again.
+given the role's trust policy and this deployment's session-limit policy as IAM holds them, the
+role's cut ledger and its requests as the store holds them, what should both policies say now,
+and which requests change state? Asking it whole each time (rather than applying a delta) is
+what lets a crash between any two writes be repaired by simply asking again. The store, not
+IAM, remembers who needs a cut: a deleted or edited session-limit policy is rebuilt whole.
 """
 
 from __future__ import annotations
@@ -13,20 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from . import session_limits
-from .model import AccessRequest, State, parse_iso, utc
-from .trust import (
-    Grant,
-    QuotaExceeded,
-    add_grants,
-    drop_unique_id_principals,
-    is_grant_statement,
-    keep_only,
-    minified,
-    principal_is_unique_id,
-    request_id_of,
-    statements,
-)
+from . import session_limits, trust
+from .model import AccessRequest, State, iso, utc
+from .session_limits import Ledger
+from .trust import Grant, QuotaExceeded
 
 WINDOW_OVER = "the access window ended before the grant could be written"
 USER_DELETED = (
@@ -37,23 +28,26 @@ USER_DELETED = (
 
 @dataclass(frozen=True)
 class RoleView:
-    """One role as IAM holds it, read under the role's lock."""
+    """One role as IAM and the store hold it, read under the role's lock."""
 
     role_arn: str
     role_id: str
     trust: dict
-    limits: dict | None  # the SwitchbackSessionLimits inline policy, None if absent
+    limits: dict | None  # this deployment's session-limit inline policy, None if absent
     max_session: timedelta
+    ledger: Ledger = field(default_factory=dict)
+    tag: str = "D0000000"
 
 
 @dataclass(frozen=True)
 class RolePlan:
     trust: dict
     limits: dict | None
+    ledger: Ledger = field(default_factory=dict)
     activate: tuple[AccessRequest, ...] = ()  # APPROVED -> ACTIVE
     expire: tuple[AccessRequest, ...] = ()  # ACTIVE -> EXPIRED
     fail: tuple[tuple[AccessRequest, str], ...] = ()  # -> FAILED, with the reason
-    added: tuple[str, ...] = ()  # request ids whose trust statements this plan writes anew
+    added: tuple[str, ...] = ()  # request ids whose trust this plan writes anew
     drift: tuple[str, ...] = field(default=())  # what IAM held that the store did not explain
 
     def trust_changed(self, view: RoleView) -> bool:
@@ -62,10 +56,14 @@ class RolePlan:
     def limits_changed(self, view: RoleView) -> bool:
         return self.limits != view.limits
 
+    def ledger_changed(self, view: RoleView) -> bool:
+        return self.ledger != view.ledger
+
     def changes_anything(self, view: RoleView) -> bool:
         return bool(
             self.trust_changed(view)
             or self.limits_changed(view)
+            or self.ledger_changed(view)
             or self.activate
             or self.expire
             or self.fail
@@ -82,22 +80,9 @@ def grant_of(request: AccessRequest) -> Grant:
     )
 
 
-def grant_ids(trust: dict) -> set[str]:
-    """Request ids named by the managed statements of a trust policy."""
-    return {request_id_of(s) for s in statements(trust) if is_grant_statement(s)}
-
-
-def access_ended_at(request: AccessRequest) -> datetime | None:
-    """When an ended grant's access ended: its end, or the moment it was revoked or failed."""
-    if request.state is State.EXPIRED:
-        return request.ends()
-    if request.state in (State.REVOKED, State.FAILED):
-        for entry in reversed(request.audit):
-            if entry.state is request.state:
-                moment = parse_iso(entry.at)
-                end = request.ends()
-                return min(moment, end) if end else moment
-    return None
+def start_of(request: AccessRequest) -> datetime:
+    """When the grant's window began: its approval (the end is the approval plus the duration)."""
+    return utc(request.ends() - request.duration)
 
 
 def plan(
@@ -107,28 +92,34 @@ def plan(
     trust_quota: int,
     limits_quota: int = session_limits.INLINE_POLICY_QUOTA,
     rejected: Mapping[str, str] | None = None,
+    ineligible: Mapping[str, str] | None = None,
+    allow_chaining: bool = False,
 ) -> RolePlan:
-    """Both policies as they should be now, and the state changes that go with them.
+    """Both policies as they should be now, the ledger, and the state changes.
 
     ``requests``: this role's requests as the store holds them (read consistently) — at least
-    every ACTIVE and APPROVED one and every one a managed trust statement names.
+    every ACTIVE and APPROVED one, and REVOKED ones whose revoke is being written.
     ``rejected``: request ids IAM refused to trust (id -> IAM's words); they fail.
+    ``ineligible``: request ids whose requester may no longer hold the role (id -> why); they
+    end (ACTIVE) or fail (APPROVED).
     """
     now = utc(now)
+    tag = view.tag
     rejected = rejected or {}
+    ineligible = ineligible or {}
     mine = {r.id: r for r in requests if r.role_arn == view.role_arn}
     drift: list[str] = []
     fail: list[tuple[AccessRequest, str]] = []
+    ledger: Ledger = dict(view.ledger)
 
-    # Statements whose principal IAM turned into a unique id: the user is gone.
-    voided = {
-        request_id_of(s)
-        for s in statements(view.trust)
-        if is_grant_statement(s) and principal_is_unique_id(s)
-    }
-    trust = drop_unique_id_principals(view.trust)
-    if voided:
-        drift.append(f"dropped statements of deleted IAM users: {', '.join(sorted(voided))}")
+    # What IAM trusts through our statements now.
+    in_trust = trust.trusted(view.trust, tag)
+    unique_ids = sorted(p for p in in_trust if trust.is_unique_id(p))
+    if unique_ids:
+        drift.append(f"dropped principals of deleted IAM users: {', '.join(unique_ids)}")
+    for statement in trust.statements(view.trust):
+        if trust.is_ours(statement, tag) and (why := _edited(statement, tag)):
+            drift.append(f"statement {statement['Sid']} was edited ({why}); rewrote it")
 
     active = sorted((r for r in mine.values() if r.state is State.ACTIVE), key=_order)
     approved = sorted((r for r in mine.values() if r.state is State.APPROVED), key=_order)
@@ -137,95 +128,171 @@ def plan(
     for request in active:
         if request.ends() <= now:
             continue
-        if request.id in voided:
+        if request.id in ineligible:
+            fail.append((request, ineligible[request.id]))
+        elif unique_ids and request.principal_arn not in in_trust:
             fail.append((request, USER_DELETED))
         elif request.id in rejected:
             fail.append((request, rejected[request.id]))
         else:
             live.append(request)
 
-    # Trust: only live grants stay, each in its canonical form (a hand edit is undone).
-    present = grant_ids(trust)
-    kept = keep_only(trust, {r.sid for r in live}, now)
-    # A REVOKED grant's statement is the revoke's own second half, not drift.
-    revoked = {r.id for r in mine.values() if r.state is State.REVOKED}
-    orphans = present - {r.id for r in live + expire + approved} - revoked
-    if orphans:
-        drift.append(f"removed statements with no active grant: {', '.join(sorted(orphans))}")
-    trust = add_grants(kept, [grant_of(r) for r in live if r.id in present], now)
+    # Hand-widened trust: a principal nobody granted, or trusted past what we wrote.
+    explained = {r.principal_arn for r in mine.values()}
+    for principal, until in sorted(in_trust.items()):
+        if trust.is_unique_id(principal):
+            continue
+        name = principal.rsplit("/", 1)[1]
+        entry = ledger.get(name)
+        if principal not in explained and entry is None:
+            drift.append(f"removed {principal}: trusted by hand, no grant behind it")
+        elif entry is not None and until > entry.trusted_until:
+            drift.append(
+                f"{principal} was trusted until {iso(until)}, later than Switchback wrote "
+                f"({iso(entry.trusted_until)}); rewrote its statement"
+            )
 
-    # Session limits: people holding a live grant keep a live cut at their latest end; the
-    # others get a closed cut (at most now), which ages out after MaxSessionDuration.
-    current_cuts = session_limits.cuts_of(view.limits)
-    ended: dict[str, datetime] = {}
-    for request in mine.values():
-        if (moment := access_ended_at(request)) is not None:
-            _latest(ended, request.session_name, moment)
-    for request in expire:
-        _latest(ended, request.session_name, request.ends())
-    holders = [r for r in live if r.id in present]
-
-    def limits_for(people: list[AccessRequest]) -> dict | None:
-        ends: dict[str, datetime] = {}
+    def live_map(people: list[AccessRequest]) -> dict[str, tuple[datetime, datetime]]:
+        found: dict[str, tuple[datetime, datetime]] = {}
         for holder in people:
-            _latest(ends, holder.session_name, holder.ends())
-        cuts = session_limits.settle(current_cuts, ends, ended, now, view.max_session)
-        return session_limits.document(view.limits, cuts, view.role_id)
+            start, end = start_of(holder), utc(holder.ends())
+            if holder.session_name in found:
+                old_start, old_end = found[holder.session_name]
+                start, end = min(start, old_start), max(end, old_end)
+            found[holder.session_name] = (start, end)
+        return found
+
+    present = [r for r in live if r.principal_arn in in_trust]
+    holders: list[AccessRequest] = list(present)
+    try:
+        new_trust = trust.build(view.trust, tag, [grant_of(r) for r in holders], now, trust_quota)
+    except QuotaExceeded:
+        # Already too large (a foreign statement grew): keep what is there; IAM decides.
+        new_trust = trust.build(view.trust, tag, [grant_of(r) for r in holders], now, 10**9)
+
+    # Windows that ended: their people get a closed cut (grants that never got trust do not).
+    starts = {name: start for name, (start, _) in live_map(live).items()}
+
+    def close(name: str) -> None:
+        nonlocal ledger
+        ledger = session_limits.closed(ledger, name, now, starts.get(name))
+
+    for request in expire:
+        close(request.session_name)
+    for request in mine.values():
+        if request.state in (State.REVOKED, State.EXPIRED) or (
+            request.state is State.FAILED and request.session_name in ledger
+        ):
+            close(request.session_name)
+    for principal in in_trust:
+        if trust.is_unique_id(principal):
+            continue
+        name = principal.rsplit("/", 1)[1]
+        if name not in starts:
+            close(name)  # trusted without a live grant: sessions may exist
+
+    def limits_for(people: list[AccessRequest], book: Ledger) -> dict | None:
+        people_live = live_map(people)
+        return session_limits.document(
+            session_limits.cuts(session_limits.aged(book, people_live, now), people_live, now),
+            deny_chaining=not allow_chaining,
+        )
 
     added: list[str] = []
     activate: list[AccessRequest] = []
 
     def try_add(request: AccessRequest) -> str | None:
         """Add one grant if both policies still fit; otherwise the reason it does not."""
-        nonlocal trust
-        candidate = add_grants(trust, [grant_of(request)], now)
-        size = len(minified(candidate))
-        if size > trust_quota:
-            return str(QuotaExceeded(size, trust_quota))
+        nonlocal new_trust
         try:
-            session_limits.check_quota(limits_for(holders + [request]), limits_quota)
+            candidate = trust.build(
+                view.trust, tag, [grant_of(r) for r in holders + [request]], now, trust_quota
+            )
+        except QuotaExceeded as error:
+            return str(error)
+        try:
+            session_limits.check_quota(limits_for(holders + [request], ledger), limits_quota)
         except session_limits.LimitsTooLarge as error:
             return str(error)
-        trust = candidate
+        new_trust = candidate
         holders.append(request)
         added.append(request.id)
         return None
 
-    # An active grant whose statement is missing is written again, if it still fits.
+    # An active grant whose trust is missing is written again, if it still fits.
     for request in live:
-        if request.id in present:
+        if request in present:
             continue
         if reason := try_add(request):
             fail.append((request, f"its trust statement was missing and {reason}"))
         else:
-            drift.append(f"wrote the missing statement of {request.id} again")
+            drift.append(f"wrote the missing trust of {request.id} ({request.principal_arn})")
     for request in approved:
         if request.ends() <= now:
             fail.append((request, WINDOW_OVER))
+            if request.session_name in ledger:  # a step may have trusted it, then died
+                close(request.session_name)
+        elif request.id in ineligible:
+            fail.append((request, ineligible[request.id]))
         elif request.id in rejected:
             fail.append((request, rejected[request.id]))
         elif reason := try_add(request):
             fail.append((request, reason))
         else:
             activate.append(request)
+    still_live = live_map(holders)
     for request, _ in fail:
         if request.state is State.ACTIVE:
-            _latest(ended, request.session_name, now)
-    limits = limits_for(holders)
-    holder_names = {r.session_name for r in holders}
-    for name, cuts in sorted(current_cuts.items()):
-        if name not in holder_names and name not in ended and max(cuts) > now:
-            drift.append(f"ended the sessions of {name} now: no live grant behind their limit")
+            start = still_live.get(request.session_name, (None, None))[0]
+            ledger = session_limits.closed(ledger, request.session_name, now, start)
+
+    # Remember how long each holder is trusted, so their cut outlives every session.
+    for principal, until in trust.trusted(new_trust, tag).items():
+        ledger = session_limits.trusted(ledger, principal.rsplit("/", 1)[1], until)
+    holders_live = live_map(holders)
+    ledger = session_limits.aged(ledger, holders_live, now)
+    limits = limits_for(holders, ledger)
+
+    # Tampering with the session limits: every cut the store says was needed before this
+    # step must have been in IAM, at least as strict.
+    needed = session_limits.cuts(
+        session_limits.aged(dict(view.ledger), live_map(present), now), live_map(present), now
+    )
+    found, chaining = session_limits.read(view.limits)
+    for name, cut in sorted(needed.items()):
+        if why := session_limits.weaker(found.get(name), cut):
+            drift.append(f"session limit of {name} was {why} in IAM; rebuilt it")
+    if not allow_chaining:
+        unchained = sorted(n for n, c in needed.items() if c.live_end and n not in chaining)
+        if unchained:
+            drift.append(f"role chaining was not denied to {', '.join(unchained)}; rebuilt it")
 
     return RolePlan(
-        trust=trust,
+        trust=new_trust,
         limits=limits,
+        ledger=ledger,
         activate=tuple(activate),
         expire=tuple(expire),
         fail=tuple(fail),
         added=tuple(added),
         drift=tuple(drift),
     )
+
+
+def _edited(statement: dict, tag: str) -> str | None:
+    """Why one of our statements differs from what we write for its Sid and members."""
+    end = trust.sid_end(statement)
+    principals = trust.principals_of(statement)
+    if end is None or not principals:
+        return "no principal left" if end else None
+    canonical = trust.group_statement(tag, end, principals, statement["Sid"][-15] == "M")
+    # Who is listed is checked person by person (plan); here only the rest of the statement.
+    canonical["Principal"] = statement.get("Principal")
+    if statement == canonical:
+        return None
+    if trust.statement_end(statement) != end:
+        return "its end was moved"
+    return "its conditions or action were changed"
 
 
 def plan_role_missing(
@@ -247,9 +314,3 @@ def plan_role_missing(
 
 def _order(request: AccessRequest) -> tuple[str, str]:
     return (request.ends_at or "", request.id)
-
-
-def _latest(ends: dict[str, datetime], name: str, moment: datetime) -> None:
-    moment = utc(moment)
-    if name not in ends or ends[name] < moment:
-        ends[name] = moment

@@ -26,12 +26,13 @@ from .decisions import (
     check_decider,
     check_request,
     deny,
+    may_request,
     may_revoke,
 )
 from .errors import AwsUnavailable, LockBusy, PolicyRejected, RoleMissing, StoreConflict
 from .extensions import check_extension, extended, extended_end
-from .grants import RoleWriter
-from .groups import Members, no_groups
+from .grants import RoleWriter, TrustWriteFailed, Written
+from .groups import GroupsUnavailable, Members, no_groups
 from .model import (
     AccessRequest,
     State,
@@ -47,7 +48,6 @@ from .model import (
 )
 from .notify import Notifier
 from .policies import Catalog
-from .roleplan import grant_ids
 from .store import Store
 
 BROKER = "switchback"
@@ -92,6 +92,7 @@ class Settled:
     failed: list[AccessRequest] = field(default_factory=list)
     drift: list[str] = field(default_factory=list)
     missing_role: bool = False
+    written: Written | None = None
 
     def find(self, request_id: str) -> AccessRequest | None:
         return next(
@@ -183,8 +184,8 @@ class Switchback:
             return self._approve_extension(request_id, approver)
 
         def decide(current: AccessRequest, now: datetime) -> AccessRequest:
-            check_decider(self.catalog, current, approver, now, members=self.groups)
-            return approve(current, approver, now)
+            role = check_decider(self.catalog, current, approver, now, members=self.groups)
+            return approve(current, approver, now, role, self.groups)
 
         request = self._change(request_id, decide)
         telemetry.event(
@@ -296,6 +297,11 @@ class Switchback:
         )
 
     def revoke(self, request_id: str, actor: str, operator: bool = False) -> AccessRequest:
+        return self.revoke_with_outcome(request_id, actor, operator)[0]
+
+    def revoke_with_outcome(
+        self, request_id: str, actor: str, operator: bool = False
+    ) -> tuple[AccessRequest, str]:
         """End an ACTIVE grant now: recorded REVOKED first, then its trust statement removed
         and its holder's session limit moved to now (unless another grant of theirs on the role
         is still live), in one locked step.
@@ -329,8 +335,25 @@ class Switchback:
             by=actor,
         )
         telemetry.metric("revokes")
+        outcome, complete = self._end_now(revoked)
+        # Everybody hears of a revoke; of its IAM side only when something is still owed.
+        self.notify.both(revoked, "revoked", actor, "" if complete else outcome)
+        return revoked, outcome
+
+    def _end_now(self, revoked: AccessRequest) -> tuple[str, bool]:
+        """Write the revoke's cut and remove its trust; say exactly what happened, and
+        whether all of it did."""
         try:
             self.settle_role(revoked.role_arn, also={revoked.id})
+        except TrustWriteFailed as error:
+            telemetry.event(
+                "revoke.partial", logging.WARNING, **_about(revoked), error=str(error.error)
+            )
+            outcome = (
+                "Every session of theirs on this role is denied from now on (the session limit "
+                f"is written), but IAM did not take the trust-policy change ({error.error}); "
+                "the sweep retries it every minute, and any session taken meanwhile is denied."
+            )
         except (AwsUnavailable, LockBusy) as error:
             telemetry.event(
                 "revoke.delayed",
@@ -338,8 +361,13 @@ class Switchback:
                 **_about(revoked),
                 error=str(error),
             )
-        self.notify.both(revoked, "revoked", actor)
-        return revoked
+            outcome = (
+                f"Recorded as revoked, but IAM could not be changed yet ({error}): sessions are "
+                "not cut yet. The sweep retries every minute; the grant's own end still holds."
+            )
+        else:
+            return "The trust is removed and every session of theirs is denied from now on.", True
+        return outcome, False
 
     def _may_end(self, request: AccessRequest, actor: str) -> bool:
         """The requester, or an approver of the role as the policies (and Slack's user groups)
@@ -356,17 +384,20 @@ class Switchback:
         lock_first: bool = True,
     ) -> Settled:
         """Make one role's IAM policies say what the store says, in one locked step: one read,
-        at most one trust write and one session-limit write, then the state changes, then the
-        messages.
+        at most one write of the ledger, the session limits and the trust policy, then the
+        state changes, then the messages.
 
         ``known``: this role's APPROVED and ACTIVE requests as the caller found them (None:
         query them). ``also``: more request ids to look at. ``lock_first=False`` reads first
         without the lock and takes it only if there is something to change (idle roles in the
-        sweep cost two reads and no writes). Raises AwsUnavailable, LockBusy.
+        sweep cost three reads and no writes). Raises AwsUnavailable, LockBusy, and
+        TrustWriteFailed (the session limits are written, the trust policy is not).
         """
         if known is None:
             known = self.store.open_grants(role_arn)
         ids = {r.id for r in known} | set(also)
+        spec = self.catalog.role_by_arn(role_arn)
+        chaining = bool(spec and spec.allow_role_chaining)
         if not lock_first:
             try:
                 view = self.writer.view(role_arn)
@@ -379,7 +410,12 @@ class Switchback:
                 # needs doing, and anything that does is planned again under the lock.
                 fresh = {r.id: r for r in known}
                 plan = roleplan.plan(
-                    view, fresh.values(), self.clock(), self.writer.trust_quota(role_arn)
+                    view,
+                    fresh.values(),
+                    self.clock(),
+                    self.writer.trust_quota(role_arn),
+                    ineligible=self._ineligible(fresh.values()),
+                    allow_chaining=chaining,
                 )
                 if not plan.changes_anything(view):
                     return Settled()
@@ -393,26 +429,76 @@ class Switchback:
                 settled = self._record(roleplan.RolePlan({}, None, expire=expire, fail=fail))
                 settled.missing_role = True
             else:
-                requests = self.store.get_requests(ids | _valid_ids(grant_ids(view.trust)))
+                requests = self.store.get_requests(ids)
                 quota = self.writer.trust_quota(role_arn)
-                plan = roleplan.plan(view, requests, now, quota)
+                ineligible = self._ineligible(requests)
+
+                def planned(view: roleplan.RoleView, rejected=None) -> roleplan.RolePlan:
+                    return roleplan.plan(
+                        view,
+                        requests,
+                        now,
+                        quota,
+                        rejected=rejected,
+                        ineligible=ineligible,
+                        allow_chaining=chaining,
+                    )
+
+                plan = planned(view)
                 try:
-                    self.writer.write(view, plan, lease)
-                except PolicyRejected as error:
+                    settled_written = self.writer.write(view, plan, lease)
+                except (PolicyRejected, TrustWriteFailed) as error:
+                    cause = error.error if isinstance(error, TrustWriteFailed) else error
                     # IAM refused what this step adds (its own size limit, a principal it no
                     # longer knows): those grants fail, everything else is written.
-                    if not plan.added:
-                        raise AwsUnavailable(str(error)) from error
+                    if not isinstance(cause, PolicyRejected) or not plan.added:
+                        raise
                     view = self.writer.view(role_arn)
-                    rejected = dict.fromkeys(plan.added, str(error))
-                    plan = roleplan.plan(view, requests, now, quota, rejected=rejected)
-                    self.writer.write(view, plan, lease)
+                    plan = planned(view, rejected=dict.fromkeys(plan.added, str(cause)))
+                    settled_written = self.writer.write(view, plan, lease)
                 for note in plan.drift:
                     telemetry.event("drift.repaired", logging.WARNING, role_arn=role_arn, what=note)
                 settled = self._record(plan)
                 settled.drift = list(plan.drift)
+                settled.written = settled_written
         self._announce(settled)
         return settled
+
+    def _ineligible(self, requests: Iterable[AccessRequest]) -> dict[str, str]:
+        """Open grants whose requester the policies no longer allow on the role: removed from
+        people.toml, from the role's requesters, or given another IAM user."""
+        found: dict[str, str] = {}
+        for request in requests:
+            if request.state not in (State.ACTIVE, State.APPROVED):
+                continue
+            role = self.catalog.role(request.role)
+            if role is None or role.role_arn != request.role_arn:
+                continue  # a role dropped from the policies keeps its grants to their end
+            person = self.catalog.person(request.requester)
+            if person is None:
+                found[request.id] = (
+                    f"{request.requester_name} was removed from people.toml; access ended"
+                )
+            elif person.aws != request.principal_arn:
+                found[request.id] = (
+                    f"{request.requester_name}'s IAM user changed in people.toml; access ended"
+                )
+            elif not self._still_requester(request, role):
+                found[request.id] = (
+                    f"{request.requester_name} may no longer request {role.name}; access ended"
+                )
+        return found
+
+    def _still_requester(self, request: AccessRequest, role) -> bool:
+        """Whether the policies still let the holder of an open grant hold it (break-glass
+        grants by ``break_glass_requesters``). A Slack user group that cannot be resolved
+        now ends nothing: only what the policy files say does."""
+        try:
+            return may_request(
+                self.catalog, request.requester, role, self.groups, request.break_glass
+            )
+        except GroupsUnavailable:
+            return True
 
     def _record(self, plan: roleplan.RolePlan) -> Settled:
         """The state changes of a written plan, each one conditional write."""
@@ -538,7 +624,7 @@ class Switchback:
                 raise Refused(Refusal.NOT_PENDING, f"There is no request {extension_id}.")
             now = self.clock()
             role = check_decider(self.catalog, current, approver, now, members=self.groups)
-            counted = approve(current, approver, now)
+            counted = approve(current, approver, now, role, self.groups)
             try:
                 if counted.state is State.PENDING:
                     saved = self.store.save_request(counted)
@@ -838,8 +924,3 @@ class Switchback:
     def _sweep_outbox(self, report: SweepReport) -> None:
         self.flush(20.0)
         report.messages_sent = self.notify.outbox.deliver_due(self.clock())
-
-
-def _valid_ids(ids: set[str]) -> set[str]:
-    """Request ids as Sids carry them; anything else in a managed Sid names no request."""
-    return {i for i in ids if is_request_id(i) and i == normalise_request_id(i)}

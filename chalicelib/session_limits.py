@@ -1,38 +1,56 @@
-"""The role's inline policy ``SwitchbackSessionLimits``: ending sessions STS already issued.
+"""The role's inline session-limit policy: ending sessions STS already issued (pure).
 
-Removing a trust statement stops new sessions only. Credentials already issued live on for up
-to the role's MaxSessionDuration, so each person who holds or recently held the role gets a
-Deny on everything for their sessions issued before a cut, effective after it:
+Removing trust stops new sessions only; credentials already issued live on for up to 12 hours
+(the longest MaxSessionDuration). Each deployment keeps its own inline policy on the role,
+``SwitchbackSessionLimits<tag>``, so two deployments never rewrite each other's cuts. It holds,
+per person (``StringLike aws:userid "*:<session name>"``):
 
-    StringEquals    aws:userid          "<RoleId>:<session name>"
-    DateLessThan    aws:TokenIssueTime  <cut>
-    DateGreaterThan aws:CurrentTime     <cut>
+* a **live cut** while they hold a grant: Deny ``*`` when ``aws:CurrentTime`` >= their latest
+  end. Whatever the session's issue time: a session obtained after the end (IAM propagation
+  after a revoke, a trust statement ending later than this person) is denied too.
+* a **closed cut** once a window of theirs ended (expiry, revoke, failure): Deny ``*`` for all
+  their sessions; if they hold a newer grant, only for sessions issued before its start
+  (``DateLessThan aws:TokenIssueTime <start>``), so old sessions never come back while new
+  ones work. A closed cut is kept until 12 hours after the latest moment any trust statement of
+  ours could still let them in (``keep``), whatever the role's MaxSessionDuration says now.
+* the **chaining deny**: unless the role allows chaining, sessions of people holding a grant
+  may not call ``sts:AssumeRole``, ``sts:AssumeRoleWithSAML``,
+  ``sts:AssumeRoleWithWebIdentity`` or ``sts:GetFederationToken``: a chained session would
+  not be covered by this role's cuts.
 
-The *live* cut is the latest end of the person's live grants on the role (overlapping grants
-never cut each other short); a revoke with no other live grant moves it to now. Once a cut has
-passed it is *closed*; a closed cut is kept beside a new live one, so sessions from an ended or
-revoked window do not come back when the same person is granted the role again. A closed cut
-goes once ``cut + MaxSessionDuration`` has passed: no session issued before it can still live.
-
-Pure functions over ``{session name: [cuts]}``; statements without our Sid prefix are kept as
-they are.
+``aws:userid`` of a role session is ``<RoleId>:<session name>`` (AWS: "AWS global condition
+context keys", aws:userid), and an inline policy of a role is evaluated only for that role's
+own sessions, so ``*:<name>`` matches exactly this role's sessions named ``<name>`` (session
+and IAM user names hold no ``:``). Dates use ``aws:CurrentTime`` and ``aws:TokenIssueTime``
+(same page). An explicit Deny overrides any Allow ("Policy evaluation logic").
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from .model import iso, parse_iso, utc
+from .trust import fits, minified
 
-POLICY_NAME = "SwitchbackSessionLimits"
-SID_PREFIX = "SwitchbackSessionLimit"
+POLICY_PREFIX = "SwitchbackSessionLimits"
 # IAM's limit on all of a role's inline policies together, counted without whitespace.
 INLINE_POLICY_QUOTA = 10_240
+LONGEST_SESSION = timedelta(hours=12)  # the highest MaxSessionDuration IAM allows
+PROPAGATION_MARGIN = timedelta(minutes=5)  # IAM changes take seconds, rarely minutes, to apply
+BOUND_STEPS = (3600, 900, 60, 1)
+CHAINING_ACTIONS = [
+    "sts:AssumeRole",
+    "sts:AssumeRoleWithSAML",
+    "sts:AssumeRoleWithWebIdentity",
+    "sts:GetFederationToken",
+]
 
-Cuts = dict[str, list[datetime]]  # session name -> cut times, at most one closed and one live
+
+def policy_name(tag: str) -> str:
+    return f"{POLICY_PREFIX}{tag}"
 
 
 class LimitsTooLarge(Exception):
@@ -41,139 +59,246 @@ class LimitsTooLarge(Exception):
     def __init__(self, size: int, quota: int):
         self.size, self.quota = size, quota
         super().__init__(
-            f"the role's {POLICY_NAME} policy would be {size} characters, over IAM's "
+            f"the role's session-limit policy would be {size} characters, over IAM's "
             f"{quota}-character limit for a role's inline policies; too many people hold or "
             "recently held this role — wait for older sessions to age out"
         )
 
 
-def sid_for(session_name: str, cut: datetime) -> str:
-    # Sids are letters and digits only; the hash keeps two names that clean up alike apart.
-    readable = "".join(ch for ch in session_name if ch.isascii() and ch.isalnum())[:24]
-    digest = hashlib.sha256(session_name.encode()).hexdigest()[:8]
-    return f"{SID_PREFIX}{readable}{digest}T{iso(cut).replace('-', '').replace(':', '')[:-1]}"
+@dataclass(frozen=True)
+class Cut:
+    """What one person's sessions on the role are denied."""
+
+    live_end: datetime | None = None  # every session denied from here on
+    closed: bool = False  # a window of theirs ended: its sessions are denied
+    closed_before: datetime | None = None  # ...only those issued before this (a newer grant)
 
 
-def statement_for(role_id: str, session_name: str, cut: datetime) -> dict:
-    at = iso(cut)
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What the store remembers of one person on one role (IAM need not remember it)."""
+
+    trusted_until: datetime  # the latest end a statement of ours trusted them until
+    keep: datetime  # their closed cut is kept until then
+    closed: bool = False
+    # Every session of their ended windows was issued before this: the end of the trust
+    # they had then (STS checks a statement's DateLessThan when it issues a session).
+    closed_until: datetime | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "trusted_until": iso(self.trusted_until),
+            "keep": iso(self.keep),
+            "closed": self.closed,
+            "closed_until": iso(self.closed_until) if self.closed_until else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> LedgerEntry:
+        until = data.get("closed_until")
+        return cls(
+            trusted_until=parse_iso(data["trusted_until"]),
+            keep=parse_iso(data["keep"]),
+            closed=bool(data.get("closed")),
+            closed_until=parse_iso(until) if until else None,
+        )
+
+
+Ledger = dict[str, LedgerEntry]  # session name -> entry
+
+
+def ledger_to_json(ledger: Ledger) -> str:
+    return json.dumps({name: e.to_dict() for name, e in sorted(ledger.items())}, sort_keys=True)
+
+
+def ledger_from_json(text: str | None) -> Ledger:
+    if not text:
+        return {}
+    return {name: LedgerEntry.from_dict(data) for name, data in json.loads(text).items()}
+
+
+def trusted(ledger: Ledger, name: str, until: datetime) -> Ledger:
+    """``name`` is written into trust until ``until``: remember how long to keep a cut."""
+    until = utc(until)
+    entry = ledger.get(name)
+    if entry is None:
+        entry = LedgerEntry(until, until + LONGEST_SESSION)
+    elif until > entry.trusted_until:
+        entry = replace(entry, trusted_until=until, keep=max(entry.keep, until + LONGEST_SESSION))
+    return {**ledger, name: entry}
+
+
+def closed(ledger: Ledger, name: str, now: datetime, live_start: datetime | None = None) -> Ledger:
+    """A window of ``name`` ended at or before ``now``: their sessions get a closed cut, kept
+    12 hours past the latest end any trust statement of ours gave them (no session can be
+    issued after it). Someone we never trusted (a hand edit) is kept 12 hours past now, and
+    their sessions are taken as issued up to ``PROPAGATION_MARGIN`` after now (the removal of
+    a hand-written statement takes effect only as IAM propagates it)."""
+    now = utc(now)
+    entry = ledger.get(name)
+    if entry is None:
+        entry = LedgerEntry(now + PROPAGATION_MARGIN, now + PROPAGATION_MARGIN + LONGEST_SESSION)
+    keep = max(entry.keep, entry.trusted_until + LONGEST_SESSION)
+    if live_start is None:  # their last window is over: its sessions predate its trust's end
+        until = max(entry.closed_until or entry.trusted_until, entry.trusted_until)
+    else:  # a grant that began at ``live_start`` goes on: deny what was issued before it
+        until = max(entry.closed_until or utc(live_start), utc(live_start))
+    return {**ledger, name: replace(entry, keep=keep, closed=True, closed_until=until)}
+
+
+def aged(ledger: Ledger, live: Mapping[str, object], now: datetime) -> Ledger:
+    """Entries nobody needs any more: no live grant and past ``keep``."""
+    return {n: e for n, e in ledger.items() if n in live or e.keep > utc(now)}
+
+
+def cuts(
+    ledger: Ledger, live: Mapping[str, tuple[datetime, datetime]], now: datetime
+) -> dict[str, Cut]:
+    """Each person's cut now. ``live``: session name -> (start, latest end) of their live
+    grants (start: the earliest approval among them)."""
+    now = utc(now)
+    result: dict[str, Cut] = {}
+    for name in sorted(set(ledger) | set(live)):
+        entry = ledger.get(name)
+        is_closed = bool(entry and entry.closed and entry.keep > now)
+        start, end = live.get(name, (None, None))
+        if end is None and not is_closed:
+            continue
+        before = None
+        if is_closed and start:
+            before = shared_bound(entry.closed_until or entry.trusted_until, utc(start))
+        result[name] = Cut(
+            live_end=utc(end) if end else None, closed=is_closed, closed_before=before
+        )
+    return result
+
+
+def shared_bound(issued_before: datetime, new_start: datetime) -> datetime:
+    """The ``aws:TokenIssueTime`` bound of a closed cut beside a newer grant: any moment from
+    ``issued_before`` (every old session was issued before it) to ``new_start`` (every new
+    session is issued after it) denies exactly the old sessions. Take the roundest such
+    moment, so that people re-granted about the same time share one statement."""
+    if issued_before >= new_start:
+        return new_start
+    for step in BOUND_STEPS:
+        seconds = int(issued_before.timestamp())
+        rounded = datetime.fromtimestamp(-(-seconds // step) * step, UTC)
+        if rounded <= new_start:
+            return rounded
+    return new_start
+
+
+def _userids(names) -> str | list[str]:
+    ids = [f"*:{name}" for name in sorted(names)]
+    return ids[0] if len(ids) == 1 else ids
+
+
+def _deny(names, condition: dict | None = None, actions: str | list[str] = "*") -> dict:
+    statement_condition = {"StringLike": {"aws:userid": _userids(names)}}
+    statement_condition.update(condition or {})
     return {
-        "Sid": sid_for(session_name, cut),
         "Effect": "Deny",
-        "Action": "*",
+        "Action": actions,
         "Resource": "*",
-        "Condition": {
-            "StringEquals": {"aws:userid": f"{role_id}:{session_name}"},
-            "DateLessThan": {"aws:TokenIssueTime": at},
-            "DateGreaterThan": {"aws:CurrentTime": at},
-        },
+        "Condition": statement_condition,
     }
 
 
-def _statements(policy: dict | None) -> list[dict]:
-    if not policy:
-        return []
-    found = policy.get("Statement", [])
-    return [found] if isinstance(found, dict) else list(found)
-
-
-def is_managed(statement: dict) -> bool:
-    sid = statement.get("Sid")
-    return isinstance(sid, str) and sid.startswith(SID_PREFIX)
-
-
-def _read(statement: dict) -> tuple[str, datetime] | None:
-    try:
-        condition = statement["Condition"]
-        userid = condition["StringEquals"]["aws:userid"]
-        cut = parse_iso(condition["DateGreaterThan"]["aws:CurrentTime"])
-    except (KeyError, TypeError, ValueError):
+def document(person_cuts: Mapping[str, Cut], deny_chaining: bool) -> dict | None:
+    """The whole policy for ``person_cuts``; None when nothing is left (delete the policy).
+    People with the same cut share a statement."""
+    closed_all = sorted(n for n, c in person_cuts.items() if c.closed and not c.closed_before)
+    closed_before: dict[datetime, list[str]] = {}
+    live: dict[datetime, list[str]] = {}
+    for name, cut in sorted(person_cuts.items()):
+        if cut.closed and cut.closed_before:
+            closed_before.setdefault(cut.closed_before, []).append(name)
+        if cut.live_end:
+            live.setdefault(cut.live_end, []).append(name)
+    found: list[dict] = []
+    if closed_all:
+        found.append(_deny(closed_all))
+    for before, names in sorted(closed_before.items()):
+        found.append(_deny(names, {"DateLessThan": {"aws:TokenIssueTime": iso(before)}}))
+    for end, names in sorted(live.items()):
+        found.append(_deny(names, {"DateGreaterThanEquals": {"aws:CurrentTime": iso(end)}}))
+    holders = sorted(n for names in live.values() for n in names)
+    if deny_chaining and holders:
+        found.append(_deny(holders, actions=list(CHAINING_ACTIONS)))
+    if not found:
         return None
-    if not isinstance(userid, str) or ":" not in userid:
-        return None
-    return userid.split(":", 1)[1], cut
+    return {"Version": "2012-10-17", "Statement": found}
 
 
-def cuts_of(policy: dict | None) -> Cuts:
-    """The cuts our statements hold, per session name (unreadable ones are dropped)."""
-    found: Cuts = {}
-    for statement in _statements(policy):
-        if is_managed(statement) and (read := _read(statement)):
-            found.setdefault(read[0], []).append(read[1])
-    return {name: sorted(set(cuts)) for name, cuts in found.items()}
+def grant_statements(session_name: str, end: datetime, deny_chaining: bool) -> list[dict]:
+    """The session-limit statements one grant adds for its holder (the review page shows
+    them): the live cut at its end, and the chaining deny unless the role allows chaining."""
+    made = document({session_name: Cut(live_end=utc(end))}, deny_chaining)
+    return made["Statement"] if made else []
 
 
-def settle(
-    current: Cuts,
-    live: Mapping[str, datetime],
-    ended: Mapping[str, datetime],
-    now: datetime,
-    max_session: timedelta,
-) -> Cuts:
-    """The cuts each person should have now.
-
-    ``live``: session name -> latest end of that person's live grants (after ``now``).
-    ``ended``: session name -> when a grant of theirs ended (expiry or revoke), known here.
-    Anybody without a live grant gets a single closed cut, at the latest now: a live cut left
-    behind (a revoke that crashed half-way, a hand edit) is drift and ends now. Closed cuts
-    age out after ``max_session``.
-    """
-    now = utc(now)
-    result: Cuts = {}
-    for name in sorted(set(current) | set(live) | set(ended)):
-        have = current.get(name, [])
-        closed = [c for c in have if c <= now]
-        if name in live:
-            cuts = ([max(closed)] if closed else []) + [utc(live[name])]
-        else:
-            candidates = have + ([utc(ended[name])] if name in ended else [])
-            cuts = [min(max(candidates), now)]
-        cuts = [c for c in cuts if c > now or c + max_session > now]
-        if cuts:
-            result[name] = sorted(set(cuts))
-    return result
-
-
-def document(previous: dict | None, cuts: Cuts, role_id: str) -> dict | None:
-    """The policy holding ``cuts`` (foreign statements of ``previous`` first, as they were);
-    None when nothing is left, so the policy can be deleted."""
-    foreign = [s for s in _statements(previous) if not is_managed(s)]
-    ours = [
-        statement_for(role_id, name, cut) for name in sorted(cuts) for cut in sorted(cuts[name])
-    ]
-    if not foreign and not ours:
-        return None
-    if previous is not None and _statements(previous) == foreign + ours:
-        return previous  # unchanged: callers comparing before and after skip the write
-    result = dict(previous or {})
-    result["Version"] = result.get("Version", "2012-10-17")
-    result["Statement"] = foreign + ours
-    return result
+def read(policy: dict | None) -> tuple[dict[str, Cut], set[str]]:
+    """The cuts (and the names denied chaining) a policy of this shape holds: what a hand
+    edit left. Statements of any other shape are ignored."""
+    people: dict[str, dict] = {}
+    chaining: set[str] = set()
+    found = (policy or {}).get("Statement", [])
+    for statement in [found] if isinstance(found, dict) else found:
+        try:
+            condition = dict(statement["Condition"])
+            ids = condition.pop("StringLike")["aws:userid"]
+            names = [i[2:] for i in ([ids] if isinstance(ids, str) else ids) if i[:2] == "*:"]
+            if statement.get("Effect") != "Deny" or statement.get("Resource") != "*":
+                continue
+            if statement.get("Action") == CHAINING_ACTIONS and not condition:
+                chaining.update(names)
+                continue
+            if statement.get("Action") != "*":
+                continue
+            for name in names:
+                person = people.setdefault(name, {})
+                if not condition:
+                    person["closed"] = True
+                elif list(condition) == ["DateLessThan"]:
+                    before = parse_iso(condition["DateLessThan"]["aws:TokenIssueTime"])
+                    person["closed_before"] = before
+                elif list(condition) == ["DateGreaterThanEquals"]:
+                    person["live_end"] = parse_iso(
+                        condition["DateGreaterThanEquals"]["aws:CurrentTime"]
+                    )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+    result = {}
+    for name, person in people.items():
+        before = person.get("closed_before")
+        result[name] = Cut(
+            live_end=person.get("live_end"),
+            closed=bool(person.get("closed") or before),
+            closed_before=None if person.get("closed") else before,
+        )
+    return result, chaining
 
 
-def minified(policy: dict) -> str:
-    return json.dumps(policy, separators=(",", ":"))
+def weaker(found: Cut | None, needed: Cut) -> str | None:
+    """How ``found`` (read from IAM) denies less than ``needed``, or None if it does not."""
+    if found is None:
+        return "missing"
+    if needed.live_end and (found.live_end is None or found.live_end > needed.live_end):
+        at = iso(found.live_end) if found.live_end else "none"
+        return f"live cut at {at}, not {iso(needed.live_end)}"
+    if needed.closed and not found.closed:
+        return "closed cut missing"
+    if needed.closed and needed.closed_before is None and found.closed_before is not None:
+        return "closed cut narrowed"
+    if needed.closed_before and found.closed_before and found.closed_before < needed.closed_before:
+        return "closed cut narrowed"
+    return None
+
+
+def size(policy: dict | None) -> int:
+    return len(minified(policy)) if policy else 0
 
 
 def check_quota(policy: dict | None, quota: int = INLINE_POLICY_QUOTA) -> None:
-    size = len(minified(policy)) if policy else 0
-    if size > quota:
-        raise LimitsTooLarge(size, quota)
-
-
-def denies(policy: dict | None, userid: str, issued: datetime, at: datetime) -> bool:
-    """Whether ``policy`` denies a session of ``userid`` issued at ``issued``, used at ``at``:
-    IAM's reading of our statements, for tests and for explaining a policy."""
-    for statement in _statements(policy):
-        if statement.get("Effect") != "Deny" or not is_managed(statement):
-            continue
-        condition = statement.get("Condition", {})
-        try:
-            if (
-                condition["StringEquals"]["aws:userid"] == userid
-                and utc(issued) < parse_iso(condition["DateLessThan"]["aws:TokenIssueTime"])
-                and utc(at) > parse_iso(condition["DateGreaterThan"]["aws:CurrentTime"])
-            ):
-                return True
-        except (KeyError, TypeError, ValueError):
-            continue
-    return False
+    if not fits(policy, quota):
+        raise LimitsTooLarge(size(policy), quota)

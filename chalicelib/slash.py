@@ -209,13 +209,13 @@ def _by_id(service: Switchback, user: str, command: IdCommand) -> dict:
             f"Request `{request.id}` for `{escape(request.role)}` is cancelled; "
             "the approvers are told."
         )
-    request = service.revoke(request_id, user)
+    request, outcome = service.revoke_with_outcome(request_id, user)
     whose = (
         "Your access" if request.requester == user else f"{escape(request.requester_name)}'s access"
     )
     return messages.ephemeral(
-        f"{whose} to `{escape(request.role)}` (request `{request.id}`) is revoked: the trust "
-        "is removed and sessions end now."
+        f"{whose} to `{escape(request.role)}` (request `{request.id}`) is revoked. "
+        f"{escape(outcome)}"
     )
 
 

@@ -1,22 +1,43 @@
-"""Editing a role's trust policy: pure functions ``(policy, grants, now) -> policy``.
+"""Editing a role's trust policy: pure functions ``(policy, holders, now) -> policy``.
 
-Switchback owns only statements whose Sid starts with ``Switchback``; everything else in the
-document is carried through untouched and in its original order. Each grant's statement ends
-by itself through ``DateLessThan aws:CurrentTime``, so these functions can drop expired
-statements without asking the store.
+A deployment owns exactly the statements whose Sid matches ``Switchback<tag>A|M<end>``, where
+``tag`` is derived from its DynamoDB table (see ``deployment_tag``). Everything else — a
+hand-written ``SwitchbackBreakGlassAdmins``, another deployment's statements — is carried
+through untouched and in its original order.
+
+People share statements. A statement lists many IAM users and pins the session name with the
+policy variable ``${aws:username}``, so each listed user can only take their own user name as
+session name, never another's (AWS: "IAM policy elements: Variables and tags", and the
+``sts:RoleSessionName`` key in "Available keys for AWS STS", whose example trust policy is
+exactly ``"StringEquals": {"sts:RoleSessionName": "${aws:username}"}``). A statement's
+``DateLessThan aws:CurrentTime`` is its members' latest end rounded up to a step of the
+ladder below: of the steps whose document fits the quota, the one that trusts nobody longer
+past their own end. So a member may be trusted up to
+``MAX_TRUST_LATENESS`` past their own end; that is safe because each person's exact end is
+enforced to the second by the session-limit Deny (chalicelib/session_limits.py), which denies
+every action of every session of theirs from that end on, whenever the session was issued;
+and the sweep takes them out of the statement at their end.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from .model import iso, parse_iso, utc
 
 SID_PREFIX = "Switchback"
 PLACEHOLDER_SID = "SwitchbackPlaceholder"
 DEFAULT_TRUST_QUOTA = 2048  # characters of the minified document; AWS can raise it to 4096
+SESSION_NAME_PIN = "${aws:username}"
+# Steps a statement's end is rounded up to, finest first; None: one statement for everybody,
+# ending at the latest end. Ends lie at most max_duration (12 hours at most) ahead, so no
+# statement ever ends more than 12 hours after one of its members' own end.
+LADDER: tuple[int | None, ...] = (1, 60, 900, 3600, 4 * 3600, None)
+MAX_TRUST_LATENESS = timedelta(hours=12)
 
 # IAM rejects a trust policy without statements; this one trusts nobody.
 PLACEHOLDER = {
@@ -25,6 +46,11 @@ PLACEHOLDER = {
     "Principal": {"AWS": "*"},
     "Action": "sts:AssumeRole",
 }
+
+
+def deployment_tag(table_name: str) -> str:
+    """Eight letters and digits naming one deployment (a Sid allows nothing else)."""
+    return "D" + hashlib.sha256(table_name.encode()).hexdigest()[:7].upper()
 
 
 class QuotaExceeded(Exception):
@@ -49,46 +75,53 @@ class Grant:
     ends: datetime
     require_mfa: bool = False
 
-    @property
-    def sid(self) -> str:
-        return f"{SID_PREFIX}{self.request_id}"
+
+def minified(policy: dict) -> str:
+    return json.dumps(policy, separators=(",", ":"))
 
 
-def statement_for(grant: Grant) -> dict:
+def fits(document: dict | None, quota: int) -> bool:
+    """The one quota check (trust and inline policies alike): IAM counts the minified
+    document, and a document of exactly ``quota`` characters is accepted."""
+    return (len(minified(document)) if document else 0) <= quota
+
+
+def _sid_pattern(tag: str | None) -> re.Pattern:
+    owner = re.escape(tag) if tag else "D[0-9A-F]{7}"
+    return re.compile(rf"{SID_PREFIX}({owner})([AM])(\d{{14}})")
+
+
+def sid_for(tag: str, end: datetime, require_mfa: bool) -> str:
+    return f"{SID_PREFIX}{tag}{'M' if require_mfa else 'A'}{utc(end):%Y%m%d%H%M%S}"
+
+
+def is_ours(statement: dict, tag: str | None) -> bool:
+    """Whether ``statement`` is one this deployment writes (``tag`` None: any deployment)."""
+    sid = statement.get("Sid")
+    return isinstance(sid, str) and _sid_pattern(tag).fullmatch(sid) is not None
+
+
+def group_statement(tag: str, end: datetime, principals: list[str], require_mfa: bool) -> dict:
     condition: dict = {
-        "DateLessThan": {"aws:CurrentTime": iso(grant.ends)},
-        "StringEquals": {"sts:RoleSessionName": grant.session_name},
+        "DateLessThan": {"aws:CurrentTime": iso(end)},
+        "StringEquals": {"sts:RoleSessionName": SESSION_NAME_PIN},
     }
-    if grant.require_mfa:
+    if require_mfa:
         condition["Bool"] = {"aws:MultiFactorAuthPresent": "true"}
+    listed = sorted(set(principals))
     return {
-        "Sid": grant.sid,
+        "Sid": sid_for(tag, end, require_mfa),
         "Effect": "Allow",
-        "Principal": {"AWS": grant.principal_arn},
+        # IAM shows a one-element list as a plain string; write it that way to compare equal.
+        "Principal": {"AWS": listed[0] if len(listed) == 1 else listed},
         "Action": "sts:AssumeRole",
         "Condition": condition,
     }
 
 
-def is_managed(statement: dict) -> bool:
-    sid = statement.get("Sid")
-    return isinstance(sid, str) and sid.startswith(SID_PREFIX)
-
-
-def is_grant_statement(statement: dict) -> bool:
-    return is_managed(statement) and statement.get("Sid") != PLACEHOLDER_SID
-
-
-def request_id_of(statement: dict) -> str:
-    return statement["Sid"][len(SID_PREFIX) :]
-
-
-def statement_end(statement: dict) -> datetime | None:
-    """The end a managed statement carries in its own condition, if readable."""
-    try:
-        return parse_iso(statement["Condition"]["DateLessThan"]["aws:CurrentTime"])
-    except (KeyError, TypeError, ValueError):
-        return None
+def statement_for(grant: Grant, tag: str) -> dict:
+    """The statement a grant writes when it has one to itself (the finest step)."""
+    return group_statement(tag, _round_up(grant.ends, 1), [grant.principal_arn], grant.require_mfa)
 
 
 def statements(policy: dict) -> list[dict]:
@@ -96,122 +129,179 @@ def statements(policy: dict) -> list[dict]:
     return [found] if isinstance(found, dict) else list(found)
 
 
-def grant_sids(policy: dict) -> set[str]:
-    return {s["Sid"] for s in statements(policy) if is_grant_statement(s)}
+def principals_of(statement: dict) -> list[str]:
+    principal = statement.get("Principal", {})
+    aws = principal.get("AWS") if isinstance(principal, dict) else None
+    if isinstance(aws, str):
+        return [aws]
+    return [p for p in aws if isinstance(p, str)] if isinstance(aws, list) else []
+
+
+def statement_end(statement: dict) -> datetime | None:
+    """The end a statement carries in its own condition, if readable."""
+    try:
+        return parse_iso(statement["Condition"]["DateLessThan"]["aws:CurrentTime"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def sid_end(statement: dict) -> datetime | None:
+    match = _sid_pattern(None).fullmatch(str(statement.get("Sid", "")))
+    if not match:
+        return None
+    return datetime.strptime(match.group(3), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+
+
+def is_unique_id(principal: str) -> bool:
+    """IAM shows a deleted user's principal as its unique id (``AIDA…``) instead of an ARN."""
+    return not principal.startswith("arn:")
+
+
+def trusted(policy: dict, tag: str) -> dict[str, datetime]:
+    """Principal ARN -> the latest end any of our statements trusts it until (as IAM holds
+    it, hand edits included; an unreadable end counts as unbounded)."""
+    found: dict[str, datetime] = {}
+    for statement in statements(policy):
+        if not is_ours(statement, tag):
+            continue
+        end = statement_end(statement) or datetime.max.replace(tzinfo=UTC)
+        for principal in principals_of(statement):
+            if principal not in found or found[principal] < end:
+                found[principal] = end
+    return found
+
+
+def _round_up(moment: datetime, step: int) -> datetime:
+    seconds = int(utc(moment).timestamp())
+    return datetime.fromtimestamp(-(-seconds // step) * step, UTC)
+
+
+def holder_statements(tag: str, holders: list[Grant], step: int | None) -> list[dict]:
+    """Our statements for ``holders`` at one step of the ladder, in a stable order."""
+    latest: dict[tuple[str, bool], datetime] = {}
+    for grant in holders:
+        key = (grant.principal_arn, grant.require_mfa)
+        if key not in latest or latest[key] < utc(grant.ends):
+            latest[key] = utc(grant.ends)
+    groups: dict[tuple[datetime, bool], list[str]] = {}
+    for mfa in (False, True):
+        ends = {p: e for (p, m), e in latest.items() if m is mfa}
+        if not ends:
+            continue
+        group_end = _round_up(max(ends.values()), 1)
+        for principal, end in ends.items():
+            bucket = group_end if step is None else _round_up(end, step)
+            groups.setdefault((bucket, mfa), []).append(principal)
+    return [
+        group_statement(tag, end, principals, mfa)
+        for (end, mfa), principals in sorted(groups.items(), key=lambda item: item[0])
+    ]
 
 
 def _with_statements(policy: dict, new_statements: list[dict]) -> dict:
-    has_foreign = any(not is_managed(s) for s in new_statements)
-    has_grants = any(is_grant_statement(s) for s in new_statements)
-    if has_foreign or has_grants:
-        new_statements = [s for s in new_statements if s.get("Sid") != PLACEHOLDER_SID]
-    elif not new_statements:
-        new_statements = [dict(PLACEHOLDER)]
-    if new_statements == statements(policy):
+    kept = [s for s in new_statements if s.get("Sid") != PLACEHOLDER_SID]
+    if not kept:
+        kept = [dict(PLACEHOLDER)]
+    if kept == statements(policy):
         # Nothing changed: hand back the document as it was, so callers comparing before and
         # after skip the IAM write (a single-statement object stays as it is, too).
         return policy
     result = dict(policy)
     result.setdefault("Version", "2012-10-17")
-    result["Statement"] = new_statements
+    result["Statement"] = kept
     return result
 
 
-def add_grants(policy: dict, grants: list[Grant], now: datetime) -> dict:
-    """Put each grant's statement in (replacing one with the same Sid) and drop expired ones.
+def build(policy: dict, tag: str, holders: list[Grant], now: datetime, quota: int) -> dict:
+    """The trust policy trusting exactly ``holders`` (those whose end is after ``now``) through
+    our statements, foreign statements kept as they are, at the finest step that fits.
 
-    New statements go after everything already there, so foreign statements keep their place.
+    Raises QuotaExceeded (with the size at the coarsest step) when nothing fits.
     """
-    # The statement carries the end to the second (truncated), so compare that end: a grant
-    # ending later within the current second would otherwise be written already dead.
-    wanted = {g.sid: statement_for(g) for g in grants if utc(g.ends) > now}
-    kept: list[dict] = []
-    for statement in statements(policy):
-        if is_grant_statement(statement):
-            sid = statement["Sid"]
-            if sid in wanted:
-                kept.append(wanted.pop(sid))
-                continue
-            end = statement_end(statement)
-            if end is not None and end <= now:
-                continue
-        kept.append(statement)
-    kept.extend(wanted.values())
-    return _with_statements(policy, kept)
+    live = [g for g in holders if utc(g.ends) > utc(now)]
+    foreign = [s for s in statements(policy) if not is_ours(s, tag)]
+    document = policy
+    fitting: list[tuple[timedelta, int, dict]] = []
+    for index, step in enumerate(LADDER):
+        document = _with_statements(policy, foreign + holder_statements(tag, live, step))
+        if fits(document, quota):
+            # The step that trusts nobody longer than needed; the finer one on a tie.
+            fitting.append((lateness(document, tag, live), index, document))
+            if fitting[-1][0] == timedelta(0):
+                break
+    if fitting:
+        return min(fitting, key=lambda found: found[:2])[2]
+    raise QuotaExceeded(len(minified(document)), quota)
 
 
-def remove_grants(policy: dict, sids: set[str], now: datetime) -> dict:
-    """Take out the named grant statements and any that have expired by themselves."""
-    kept = []
-    for statement in statements(policy):
-        if is_grant_statement(statement):
-            end = statement_end(statement)
-            if statement["Sid"] in sids or (end is not None and end <= now):
-                continue
-        kept.append(statement)
-    return _with_statements(policy, kept)
+def lateness(policy: dict, tag: str, holders: list[Grant]) -> timedelta:
+    """How long after their own end the policy trusts any holder at most (bench/, docs)."""
+    trusted_until = trusted(policy, tag)
+    late = timedelta(0)
+    for grant in holders:
+        if grant.principal_arn in trusted_until:
+            late = max(late, trusted_until[grant.principal_arn] - utc(grant.ends))
+    return late
 
 
-def keep_only(policy: dict, live_sids: set[str], now: datetime) -> dict:
-    """Drift repair: drop every grant statement not in ``live_sids`` (or expired)."""
-    return remove_grants(policy, grant_sids(policy) - live_sids, now)
-
-
-def drop_unique_id_principals(policy: dict) -> dict:
-    """Managed statements whose principal IAM turned into a unique id (user deleted) are dead."""
-    kept = [
-        s for s in statements(policy) if not (is_grant_statement(s) and principal_is_unique_id(s))
-    ]
-    return _with_statements(policy, kept)
-
-
-def principal_is_unique_id(statement: dict) -> bool:
-    """IAM shows a deleted user's principal as its unique id (``AIDA…``) instead of an ARN."""
-    principal = statement.get("Principal", {})
-    aws = principal.get("AWS") if isinstance(principal, dict) else None
-    return isinstance(aws, str) and not aws.startswith("arn:")
-
-
-def grant_changes(before: dict, after: dict) -> dict[str, list[dict]]:
-    """The grant statements ``after`` adds to and removes from ``before``, each as its request
-    id, principal and end: what an audit line about a trust write needs."""
-
-    def grants(policy: dict) -> dict[str, dict]:
-        return {s["Sid"]: s for s in statements(policy) if is_grant_statement(s)}
-
-    def summary(statement: dict) -> dict:
-        principal = statement.get("Principal", {})
-        end = statement_end(statement)
-        return {
-            "request_id": request_id_of(statement),
-            "principal": principal.get("AWS") if isinstance(principal, dict) else principal,
-            "expires": iso(end) if end else None,
-        }
-
-    old, new = grants(before), grants(after)
+def trust_changes(before: dict, after: dict, tag: str) -> dict[str, list[dict]]:
+    """The principals ``after`` trusts anew (or until another end) and no longer trusts,
+    compared with ``before``: what an audit line about a trust write needs."""
+    old, new = trusted(before, tag), trusted(after, tag)
     return {
-        "added": [summary(new[sid]) for sid in new if new[sid] != old.get(sid)],
-        "removed": [summary(old[sid]) for sid in old if sid not in new],
+        "added": [
+            {"principal": p, "until": iso(new[p])} for p in sorted(new) if new[p] != old.get(p)
+        ],
+        "removed": [{"principal": p} for p in sorted(old) if p not in new],
     }
 
 
-def minified(policy: dict) -> str:
-    return json.dumps(policy, separators=(",", ":"))
+def free_slots(policy: dict, sample: Grant, quota: int, tag: str | None = None) -> int:
+    """How many more people like ``sample`` fit, for `/access roles`: at the coarsest step of
+    the ladder, where each more person costs little more than their ARN in a principal list.
 
+    ``tag`` None counts every deployment's statements as ours (a lone deployment, as `roles`
+    sees it)."""
+    foreign = [s for s in statements(policy) if not is_ours(s, tag)]
+    holders = [
+        Grant("", principal, "", sid_end(s) or sample.ends, s["Sid"][-15] == "M")
+        for s in statements(policy)
+        if is_ours(s, tag)
+        for principal in principals_of(s)
+    ]
+    from . import session_limits  # it reads this module's quota check
 
-def check_quota(policy: dict, quota: int) -> None:
-    size = len(minified(policy))
-    if size > quota:
-        raise QuotaExceeded(size, quota)
+    arn = sample.principal_arn
 
+    def fits_with(extra: int) -> bool:
+        # Stand-ins as long as the sample's ARN, each a different person.
+        more = [
+            Grant("", f"{arn[:-4]}{n:04d}", "", sample.ends, sample.require_mfa)
+            for n in range(extra)
+        ]
+        document = _with_statements(
+            policy, foreign + holder_statements(tag or "D0000000", holders + more, None)
+        )
+        # Each person also needs a live cut in the session-limit policy (10,240 characters
+        # for all of a role's inline policies): at a 4,096 quota that binds first. Closed
+        # cuts are not counted here; the grant itself checks both exactly.
+        people = {g.principal_arn.rsplit("/", 1)[1]: g.ends for g in holders + more}
+        limits = session_limits.document(
+            {
+                name: session_limits.Cut(live_end=sample.ends + timedelta(seconds=n))
+                for n, name in enumerate(sorted(people))
+            },
+            deny_chaining=True,
+        )
+        return fits(document, quota) and fits(limits, session_limits.INLINE_POLICY_QUOTA)
 
-def free_slots(policy: dict, sample: Grant, quota: int) -> int:
-    """How many more grants like ``sample`` fit, for `/access roles`."""
-    # The placeholder goes away with the first grant, and the first statement of an empty
-    # list needs no comma before it.
-    kept = [s for s in statements(policy) if s.get("Sid") != PLACEHOLDER_SID]
-    base_document = dict(policy, Statement=kept)
-    base_document.setdefault("Version", "2012-10-17")
-    base = len(minified(base_document)) - (0 if kept else 1)
-    per_grant = len(minified(statement_for(sample))) + 1  # the comma between statements
-    return max(0, (quota - base) // per_grant)
+    # More people never take less room: search the largest count that fits (about 20
+    # documents built, on Slack's 3-second clock).
+    low, high = 0, 1
+    while high <= 1000 and fits_with(high):
+        low, high = high, high * 2
+    high = min(high, 1001)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if fits_with(middle) else (low, middle)
+    return low

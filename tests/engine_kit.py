@@ -83,13 +83,20 @@ class Engine:
     def trust_sids(self, role: str = "ec2-admin") -> list[str]:
         return [s.get("Sid") for s in self.trust(role)["Statement"]]
 
+    def trusted_names(self, role: str = "ec2-admin") -> list[str]:
+        """The IAM user names this deployment's statements trust, sorted."""
+        from chalicelib.trust import trusted
+
+        found = trusted(self.trust(role), self.service.writer.tag)
+        return sorted(arn.rsplit("/", 1)[1] for arn in found if arn.startswith("arn:"))
+
     def role_id(self, role: str = "ec2-admin") -> str:
         return self.iam.get_role(RoleName=ROLES[role])["Role"]["RoleId"]
 
     def limits(self, role: str = "ec2-admin") -> dict | None:
         try:
             answer = self.iam.get_role_policy(
-                RoleName=ROLES[role], PolicyName="SwitchbackSessionLimits"
+                RoleName=ROLES[role], PolicyName=self.service.writer.limits_policy
             )
         except self.iam.exceptions.NoSuchEntityException:
             return None

@@ -16,6 +16,7 @@ import pytest
 
 from chalicelib import sessions, wiring
 from chalicelib.model import State
+from chalicelib.trust import deployment_tag
 from tests.conftest import (
     BASE_URL,
     COOKIE_KEY,
@@ -25,6 +26,7 @@ from tests.conftest import (
     signed_command,
     trust_policy,
 )
+from tests.trust_view import TABLE, trusted_users
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -213,13 +215,13 @@ def test_approval_grants_trust_and_tells_the_requester(client, slack, pending) -
     policy = trust_policy()
     assert policy["Statement"][0]["Sid"] == "EC2Service"
     assert policy["Statement"][1] == {
-        "Sid": f"Switchback{pending}",
+        "Sid": f"Switchback{deployment_tag(TABLE)}A{request.ends():%Y%m%d%H%M%S}",
         "Effect": "Allow",
         "Principal": {"AWS": "arn:aws:iam::123456789012:user/alice"},
         "Action": "sts:AssumeRole",
         "Condition": {
             "DateLessThan": {"aws:CurrentTime": request.ends_at},
-            "StringEquals": {"sts:RoleSessionName": "alice"},
+            "StringEquals": {"sts:RoleSessionName": "${aws:username}"},
         },
     }
     [granted] = slack.delivered("/response/U0ALICE")
@@ -235,8 +237,8 @@ def test_second_click_is_refused_and_grants_once(client, pending) -> None:
     assert decide(client, pending, "U0BOB").status_code == 303
     assert decide(client, pending, "U0BOB").status_code == 409
     assert decide(client, pending, "U0CAROL").status_code == 409
-    sids = [s["Sid"] for s in trust_policy()["Statement"]]
-    assert sids == ["EC2Service", f"Switchback{pending}"]
+    policy = trust_policy()
+    assert len(policy["Statement"]) == 2 and trusted_users(policy) == ["alice"]
 
 
 def test_deny_tells_the_requester_and_writes_nothing(client, slack, pending) -> None:
@@ -304,8 +306,7 @@ def test_racing_approvals_on_one_role_both_end_up_in_the_policy(client, slack, s
         thread.start()
     for thread in threads:
         thread.join()
-    sids = {s["Sid"] for s in trust_policy()["Statement"]}
-    assert sids == {"EC2Service", *(f"Switchback{i}" for i in ids)}
+    assert trusted_users(trust_policy()) == ["alice", "carol"]
     assert all(stored(i).state is State.ACTIVE for i in ids)
 
 
@@ -323,7 +324,7 @@ def test_a_crash_after_the_iam_write_is_finished_by_the_sweep(
         patched.setattr(service.store, "save_request", die_before_marking_active)
         service.approve(pending, "U0BOB")
     assert stored(pending).state is State.APPROVED
-    assert f"Switchback{pending}" in {s["Sid"] for s in trust_policy()["Statement"]}
+    assert trusted_users(trust_policy()) == ["alice"]
     sweep(client)
     assert stored(pending).state is State.ACTIVE
 

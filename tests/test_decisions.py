@@ -317,6 +317,8 @@ def test_transitions_table_matches_the_design():
             State.DENIED,
             State.CANCELLED,
             State.LAPSED,
+            State.EXTENDED,  # an extension, applied to its grant
+            State.FAILED,  # an extension whose grant ended, or could not move later
         },
         State.APPROVED: {State.ACTIVE, State.FAILED},
         # a grant can become void under it: its role or IAM user deleted
@@ -329,6 +331,7 @@ def test_transitions_table_matches_the_design():
         State.CANCELLED,
         State.LAPSED,
         State.FAILED,
+        State.EXTENDED,
     }
 
 
@@ -407,3 +410,22 @@ def test_may_revoke_only_an_active_grant_and_only_requester_or_approver():
     for state in State:
         if state is not State.ACTIVE:
             assert not may_revoke(catalog(), request(state=state), "U0ALICE")
+
+
+# -- policy changes apply to requests in flight ----------------------------------------------------
+def test_an_approval_counts_only_while_its_approver_still_approves():
+    pending = request(approvals_required=2, approvals=("U0BOB",), state=State.PENDING)
+    # bob was removed from the role's approvers since he approved
+    now_role = role(approvers=("U0CAROL", "U0DAVE"), approvals_required=2)
+    after = approve(pending, "U0CAROL", NOW, now_role)
+    assert after.state is State.PENDING and after.audit[-1].detail == "1 of 2"
+
+
+def test_approvals_are_counted_against_the_current_quorum():
+    pending = request(approvals_required=2, state=State.PENDING)
+    lowered = role(approvals_required=1)
+    assert approve(pending, "U0BOB", NOW, lowered).state is State.APPROVED
+    raised = role(approvals_required=2)
+    single = request(approvals_required=1, state=State.PENDING)
+    after = approve(single, "U0BOB", NOW, raised)
+    assert after.state is State.PENDING and after.approvals_required == 2

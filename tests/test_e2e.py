@@ -18,6 +18,7 @@ import pytest
 from chalicelib.policies import load_catalog
 from tests.aws_calls import compare, read_calls
 from tests.conftest import ROOT, SlackReceiver
+from tests.trust_view import trusted_users
 from tools.slash import send
 from tools.stack_process import StackProcess
 
@@ -110,10 +111,11 @@ def test_request_approve_grant_expire_on_the_local_stack(
         return iam.get_role(RoleName="AWSEC2FULLACCESS")["Role"]["AssumeRolePolicyDocument"]
 
     statements = trust()["Statement"]
-    assert [s["Sid"] for s in statements] == ["EC2Service", f"Switchback{request_id}"]
+    assert statements[0]["Sid"] == "EC2Service" and len(statements) == 2
+    assert trusted_users(trust()) == ["alice"]
     grant = statements[1]
     assert grant["Principal"] == {"AWS": "arn:aws:iam::123456789012:user/alice"}
-    assert grant["Condition"]["StringEquals"] == {"sts:RoleSessionName": "alice"}
+    assert grant["Condition"]["StringEquals"] == {"sts:RoleSessionName": "${aws:username}"}
     assert "aws:CurrentTime" in grant["Condition"]["DateLessThan"]
     granted = slack.wait_for(lambda p: "is granted" in p.get("text", ""))[0]["text"]
     assert "https://signin.aws.amazon.com/switchrole?account=123456789012" in granted

@@ -13,12 +13,13 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from chalicelib import session_limits
 from chalicelib.decisions import Refused
 from chalicelib.model import State
-from chalicelib.roleplan import access_ended_at
-from chalicelib.session_limits import cuts_of, denies
+from chalicelib.trust import PLACEHOLDER_SID, is_ours
 from tests.engine_kit import ROLES, Engine, built_engine
 from tests.faults import Crash
+from tests.iam_eval import session_may
 
 EC2 = "ec2-admin"
 SECOND = timedelta(seconds=1)
@@ -31,29 +32,32 @@ def engine(aws, slack, monkeypatch, tmp_path):
 
 
 def sessions_end_at(engine: Engine, name: str, issued, end, role: str = EC2) -> bool:
-    """A session issued at ``issued`` still works at ``end`` and no longer a second later."""
-    userid = f"{engine.role_id(role)}:{name}"
-    policy = engine.limits(role)
-    return not denies(policy, userid, issued, end) and denies(policy, userid, issued, end + SECOND)
+    """A session issued at ``issued`` still works a second before ``end``, and no longer at
+    ``end`` (read by the independent evaluator in tests/iam_eval.py)."""
+    policies, role_id = [engine.limits(role)], engine.role_id(role)
+    return session_may(policies, role_id, name, issued, end - SECOND) and not session_may(
+        policies, role_id, name, issued, end
+    )
 
 
 def granted_correctly(engine: Engine, request_id: str) -> bool:
     request = engine.stored(request_id)
     return (
         request.state is State.ACTIVE
-        and request.sid in engine.trust_sids()
+        and "alice" in engine.trusted_names()
         and sessions_end_at(engine, "alice", engine.clock.now, request.ends())
     )
 
 
 def revoked_correctly(engine: Engine, request_id: str, issued) -> bool:
     request = engine.stored(request_id)
-    userid = f"{engine.role_id()}:alice"
-    after = engine.clock.now + SECOND
+    now = engine.clock.now
     return (
         request.state is State.REVOKED
-        and request.sid not in engine.trust_sids()
-        and denies(engine.limits(), userid, issued, after)
+        and "alice" not in engine.trusted_names()
+        and not session_may([engine.limits()], engine.role_id(), "alice", issued, now)
+        # a session STS issued after the revoke, IAM still propagating, is denied too
+        and not session_may([engine.limits()], engine.role_id(), "alice", now, now + SECOND)
     )
 
 
@@ -159,7 +163,7 @@ def test_an_expiry_that_crashes_between_iam_and_the_store_is_finished_by_the_nex
     with pytest.raises(Crash):
         engine.service.sweep()
     assert engine.stored(request.id).state is State.ACTIVE
-    assert request.sid not in engine.trust_sids()
+    assert "alice" not in engine.trusted_names()
     assert engine.service.sweep().expired == 1
     assert engine.stored(request.id).state is State.EXPIRED
     engine.service.flush(5)
@@ -224,34 +228,25 @@ def check_iam_matches_the_store(engine: Engine, ids: list[str], baselines: dict)
         assert all(r.ends() > now for r in live)
         assert not [r for r in mine if r.state is State.APPROVED]
         trust = engine.trust(role)["Statement"]
-        assert [s for s in trust if not s.get("Sid", "").startswith("Switchback")] == (
-            baselines[role]
-        )
-        managed = {s["Sid"] for s in trust if s.get("Sid", "").startswith("Switchback")}
-        assert managed - {"SwitchbackPlaceholder"} == {r.sid for r in live}
+        tag = engine.service.writer.tag
+        assert [
+            s for s in trust if not is_ours(s, tag) and s.get("Sid") != PLACEHOLDER_SID
+        ] == baselines[role]
+        assert engine.trusted_names(role) == sorted({r.session_name for r in live})
         limits = engine.limits(role)
-        userid = engine.role_id(role) + ":{}"
+        role_id = engine.role_id(role)
         for name in {r.session_name for r in mine}:
             theirs = [r for r in live if r.session_name == name]
             if theirs:
                 end = max(r.ends() for r in theirs)
-                assert not denies(limits, userid.format(name), now, end)
-                assert denies(limits, userid.format(name), now, end + SECOND)
+                assert session_may([limits], role_id, name, now, end - SECOND)
+                assert not session_may([limits], role_id, name, now, end)
                 continue
-            ended = [
-                access_ended_at(r)
-                for r in mine
-                if r.session_name == name and any(e.action == "granted" for e in r.audit)
-            ]
-            ended = [e for e in ended if e is not None and e + timedelta(hours=1) > now]
-            if ended:
-                issued = max(ended) - SECOND  # the last moment its trust allowed a session
-                assert denies(limits, userid.format(name), issued, now + SECOND)
-        assert all(
-            c <= max([now] + [r.ends() for r in live])
-            for cs in cuts_of(limits).values()
-            for c in cs
-        )
+            if any(e.action == "granted" for r in mine if r.session_name == name for e in r.audit):
+                # ended within the last 12 hours: every session of theirs is denied
+                assert not session_may([limits], role_id, name, now - SECOND, now + SECOND)
+        cuts, _ = session_limits.read(limits)
+        assert {n for n, c in cuts.items() if c.live_end} == {r.session_name for r in live}
 
 
 def run_schedule(engine: Engine, schedule: list[tuple]) -> None:
@@ -306,12 +301,12 @@ def run_schedule(engine: Engine, schedule: list[tuple]) -> None:
     check_iam_matches_the_store(engine, ids, baselines)
     for role in ROLES:
         assert engine.trust(role)["Statement"] == baselines[role]
-        assert all(
-            c <= engine.clock.now for cs in cuts_of(engine.limits(role)).values() for c in cs
-        )
+        cuts, chaining = session_limits.read(engine.limits(role))
+        assert not chaining and all(c.live_end is None for c in cuts.values())
     assert all(engine.stored(i).state not in (State.ACTIVE, State.APPROVED) for i in ids)
-    # And once no session from before the cuts can live, the limits go too.
-    engine.clock.advance(hours=1)
+    # And once no session from before the cuts can live (12 hours, the longest session, past
+    # the last trust), the limits go too.
+    engine.clock.advance(hours=12)
     engine.service.sweep()
     assert all(engine.limits(role) is None for role in ROLES)
 

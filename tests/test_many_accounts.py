@@ -19,6 +19,7 @@ from chalicelib.policies import load_catalog
 from chalicelib.wiring import AccountClients
 from tests.aws_calls import compare
 from tests.conftest import ROOT, Clock
+from tests.trust_view import OUR_SID
 
 HUB = "123456789012"
 SPOKE = "210987654321"
@@ -103,7 +104,7 @@ def test_a_role_in_another_account_is_granted_and_expired_through_its_manager(
     request = service.submit("U0ALICE", command, None)
     granted = service.approve(request.id, "U0BOB")
     assert granted.state is State.ACTIVE
-    assert sids(spoke, "Billing") == ["Ec2", f"Switchback{request.id}"]
+    assert sids(spoke, "Billing") == ["Ec2", OUR_SID]
     hub = boto3.client("iam")
     assert "Billing" not in [r["RoleName"] for r in hub.list_roles()["Roles"]]
 
@@ -111,6 +112,8 @@ def test_a_role_in_another_account_is_granted_and_expired_through_its_manager(
     assert service.sweep().expired == 1
     assert sids(spoke, "Billing") == ["Ec2"]
     assert service.get(request.id).state is State.EXPIRED
+    service.clock.advance(hours=12)  # no session from the window can live any more
+    assert service.sweep().errors == []
 
     assumed = [c for c in calls if c["action"] == "sts:AssumeRole"]
     assert [c["RoleArn"] for c in assumed] == [MANAGER]  # once; its credentials are reused
@@ -129,7 +132,7 @@ def test_a_role_in_another_account_is_granted_and_expired_through_its_manager(
         "iam:GetRolePolicy",
         "iam:PutRolePolicy",
         "iam:UpdateAssumeRolePolicy",
-        "iam:DeleteRolePolicy",  # the session limits, aged out two hours on
+        "iam:DeleteRolePolicy",  # the session limits, aged out 12 hours past the end
     }
     # Every call is allowed: the broker's own by the policy generated for these policies
     # (sts:AssumeRole on the manager only), the manager's by the spoke template's policy.

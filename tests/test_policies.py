@@ -334,3 +334,38 @@ def test_several_problems_are_reported_at_once(tmp_path):
     for file_name, field in expected:
         assert any(file_name in p and field in p for p in problems), (file_name, field, problems)
     assert len(problems) == len(expected), problems
+
+
+# -- one identity per person ---------------------------------------------------------------------
+def test_two_people_naming_one_iam_user_are_refused_naming_both(tmp_path):
+    people = PEOPLE + (
+        '[people.U0MALLORY]\nname = "mallory"\naws = "arn:aws:iam::123456789012:user/alice"\n'
+    )
+    problem = only_problem(tree(tmp_path, people, {"ec2-admin": ROLE}))
+    assert "people.U0MALLORY.aws" in problem and "people.U0ALICE.aws" in problem
+    assert "the same IAM user" in problem
+
+
+def test_same_user_name_in_two_accounts_is_refused_naming_both(tmp_path):
+    people = PEOPLE + (
+        '[people.U0ALICE2]\nname = "alice2"\naws = "arn:aws:iam::210987654321:user/alice"\n'
+    )
+    problem = only_problem(tree(tmp_path, people, {"ec2-admin": ROLE}))
+    assert "people.U0ALICE2.aws" in problem and "people.U0ALICE.aws" in problem
+    assert "arn:aws:iam::210987654321:user/alice" in problem and "sessions are named" in problem
+
+
+# -- role chaining --------------------------------------------------------------------------------
+def test_role_chaining_is_denied_unless_the_role_allows_it(tmp_path):
+    ops = role_with(
+        allow_role_chaining="true", role_arn='"arn:aws:iam::123456789012:role/OPS"'
+    )
+    roles = {"ec2-admin": ROLE, "ops": ops}
+    catalog = load_catalog(tree(tmp_path, roles=roles))
+    assert catalog.role("ec2-admin").allow_role_chaining is False
+    assert catalog.role("ops").allow_role_chaining is True
+
+
+def test_allow_role_chaining_must_be_a_boolean(tmp_path):
+    problem = only_problem(tree(tmp_path, roles={"ops": role_with(allow_role_chaining='"yes"')}))
+    assert "ops.toml: allow_role_chaining: must be true or false" in problem

@@ -18,6 +18,7 @@ import boto3
 import pytest
 
 from tests.conftest import running_stack
+from tests.trust_view import OUR_SID
 from tools.slash import send
 
 pytestmark = pytest.mark.e2e
@@ -153,7 +154,7 @@ def test_twenty_distinct_approvers_at_once_grant_exactly_once(stack) -> None:
     assert len(request.approvals) == 3 and set(request.approvals) == counted
     actions = Counter(entry.action for entry in request.audit)
     assert actions == {"requested": 1, "approval recorded": 2, "approved": 1, "granted": 1}
-    assert grant_statements(stack, "WIDE") == [f"Switchback{request_id}"]
+    assert grant_statements(stack, "WIDE") == [OUR_SID]
     # one "granted" for the approvers and one for the requester, however many clicked
     approvers_told = f"`{request_id}` (requester, `wide`) granted"
     stack.slack.wait_for(lambda p: approvers_told in p.get("text", ""))
@@ -174,7 +175,7 @@ def test_one_approver_clicking_ten_times_at_once_counts_once(stack) -> None:
     second = Approver(stack.api, "U0AP08", request_id)
     assert all_at_once(stack, request_id, [second]) == [("U0AP08", 303)]
     assert stored(stack, request_id).approvals == ("U0AP07", "U0AP08")
-    assert grant_statements(stack, "PAIR") == [f"Switchback{request_id}"]
+    assert grant_statements(stack, "PAIR") == [OUR_SID]
 
 
 def test_the_same_approver_twice_on_a_single_approval_role_grants_once(stack) -> None:
@@ -186,7 +187,7 @@ def test_the_same_approver_twice_on_a_single_approval_role_grants_once(stack) ->
     assert sorted(status for _, status in results) == [303, 409]
     request = stored(stack, request_id)
     assert request.state.value == "ACTIVE" and request.approvals == ("U0AP01",)
-    assert grant_statements(stack, "ONE") == [f"Switchback{request_id}"]
+    assert grant_statements(stack, "ONE") == [OUR_SID]
 
 
 def test_concurrent_pages_each_see_their_own_session(stack) -> None:

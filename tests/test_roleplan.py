@@ -1,32 +1,25 @@
-"""Planning one locked step on a role: both policies and the state changes (pure)."""
+"""Role plans (pure): what one step writes, read by the independent evaluator in
+tests/iam_eval.py — sessions end at each person's own end, revokes beat propagation, chaining is
+denied, 30 people fit, tampering is repaired and reported."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+import pytest
 
-from chalicelib import session_limits
+from chalicelib import session_limits, trust
 from chalicelib.model import AccessRequest, State, iso, transition
-from chalicelib.roleplan import (
-    USER_DELETED,
-    WINDOW_OVER,
-    RolePlan,
-    RoleView,
-    access_ended_at,
-    grant_ids,
-    grant_of,
-    plan,
-    plan_role_missing,
-)
-from chalicelib.trust import PLACEHOLDER, is_managed, minified, statement_for, statements
+from chalicelib.roleplan import RolePlan, RoleView, plan
+from tests.iam_eval import can_assume, session_may
 
 NOW = datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC)
 ROLE_ARN = "arn:aws:iam::123456789012:role/AWSEC2FULLACCESS"
 ROLE_ID = "AROAEXAMPLEROLEID0001"
+TAG = trust.deployment_tag("switchback")
 QUOTA = 2048
+SECOND = timedelta(seconds=1)
 EC2 = {
     "Sid": "EC2Service",
     "Effect": "Allow",
@@ -40,297 +33,330 @@ def at(minutes: float) -> datetime:
     return NOW + timedelta(minutes=minutes)
 
 
-PATHS = {
-    State.APPROVED: [State.APPROVED],
-    State.ACTIVE: [State.APPROVED, State.ACTIVE],
-    State.EXPIRED: [State.APPROVED, State.ACTIVE, State.EXPIRED],
-    State.REVOKED: [State.APPROVED, State.ACTIVE, State.REVOKED],
-    State.FAILED: [State.APPROVED, State.FAILED],
-}
+def arn(user: str) -> str:
+    return f"arn:aws:iam::123456789012:user/{user}"
 
 
-def request(
-    request_id: str,
-    state: State,
-    ends: datetime,
-    user: str = "alice",
-    role_arn: str = ROLE_ARN,
-) -> AccessRequest:
-    """A request that went through the lifecycle to ``state``; a revoke or failure happened a
-    minute ago (or at its end, if that was earlier)."""
+def approved(request_id: str, user: str, approved_at: datetime, minutes: int) -> AccessRequest:
     made = AccessRequest(
         id=request_id,
         role="ec2-admin",
-        role_arn=role_arn,
+        role_arn=ROLE_ARN,
         requester=f"U0{user.upper()}",
         requester_name=user,
-        principal_arn=f"arn:aws:iam::123456789012:user/{user}",
-        duration_seconds=3600,
+        principal_arn=arn(user),
+        duration_seconds=minutes * 60,
         reason="INC-1",
-        created_at=iso(at(-120)),
-        approval_deadline=iso(at(-60)),
+        created_at=iso(approved_at),
+        approval_deadline=iso(approved_at + timedelta(hours=1)),
         approvals_required=1,
-        ends_at=iso(ends),
+        ends_at=iso(approved_at + timedelta(minutes=minutes)),
     )
-    made = transition(made, State.PENDING, made.requester, "requested", at(-120))
-    for step in PATHS[state]:
-        moment = {State.EXPIRED: ends, State.REVOKED: min(ends, at(-1))}.get(step, at(-61))
-        made = transition(made, step, "U0BOB", step.value.lower(), moment)
-    return made
+    made = transition(made, State.PENDING, made.requester, "requested", approved_at)
+    return transition(made, State.APPROVED, "U0BOB", "approved", approved_at)
 
 
-def view(trust: dict = BASELINE, limits: dict | None = None, max_session: int = 3600) -> RoleView:
-    return RoleView(ROLE_ARN, ROLE_ID, trust, limits, timedelta(seconds=max_session))
+class Role:
+    """One role, stepped through plans as the engine would, with IAM's copy kept here."""
 
+    def __init__(self, quota: int = QUOTA, allow_chaining: bool = False):
+        self.view = RoleView(ROLE_ARN, ROLE_ID, BASELINE, None, timedelta(hours=1), {}, TAG)
+        self.requests: dict[str, AccessRequest] = {}
+        self.quota = quota
+        self.allow_chaining = allow_chaining
+        self.last: RolePlan | None = None
+        self.just_ended: set[str] = set()
 
-def with_grants(*requests: AccessRequest, base: dict = BASELINE) -> dict:
-    return dict(base, Statement=statements(base) + [statement_for(grant_of(r)) for r in requests])
-
-
-def limits_for(cuts: dict[str, list[datetime]]) -> dict | None:
-    return session_limits.document(None, cuts, ROLE_ID)
-
-
-def applied(before: RoleView, planned: RolePlan) -> RoleView:
-    return replace(before, trust=planned.trust, limits=planned.limits)
-
-
-# -- granting ----------------------------------------------------------------------------------
-def test_approved_grant_gets_its_statement_and_a_live_cut():
-    grant = request("AAAAAAAAA1", State.APPROVED, at(60))
-    planned = plan(view(), [grant], NOW, QUOTA)
-    assert planned.activate == (grant,) and planned.added == ("AAAAAAAAA1",)
-    assert planned.trust == with_grants(grant)
-    assert session_limits.cuts_of(planned.limits) == {"alice": [at(60)]}
-    assert not planned.fail and not planned.expire and not planned.drift
-
-
-def test_mfa_roles_add_the_mfa_condition():
-    grant = replace(request("AAAAAAAAA1", State.APPROVED, at(60)), require_mfa=True)
-    [_, statement] = plan(view(), [grant], NOW, QUOTA).trust["Statement"]
-    assert statement["Condition"]["Bool"] == {"aws:MultiFactorAuthPresent": "true"}
-
-
-def test_a_second_overlapping_grant_extends_and_never_shortens():
-    first = request("AAAAAAAAA1", State.ACTIVE, at(120))
-    current = view(with_grants(first), limits_for({"alice": [at(120)]}))
-    shorter = request("AAAAAAAAA2", State.APPROVED, at(30))
-    planned = plan(current, [first, shorter], NOW, QUOTA)
-    assert session_limits.cuts_of(planned.limits) == {"alice": [at(120)]}
-    assert grant_ids(planned.trust) == {"AAAAAAAAA1", "AAAAAAAAA2"}
-    longer = request("AAAAAAAAA3", State.APPROVED, at(180))
-    planned = plan(current, [first, longer], NOW, QUOTA)
-    assert session_limits.cuts_of(planned.limits) == {"alice": [at(180)]}
-
-
-def test_a_grant_that_would_overflow_the_trust_quota_fails_and_writes_nothing():
-    grant = request("AAAAAAAAA1", State.APPROVED, at(60))
-    quota = len(minified(BASELINE)) + 50
-    planned = plan(view(), [grant], NOW, quota)
-    assert planned.trust is BASELINE and planned.limits is None
-    [(failed, reason)] = planned.fail
-    assert failed == grant and "over the" in reason and "character limit" in reason
-    assert not planned.activate
-    assert not planned.trust_changed(view()) and not planned.limits_changed(view())
-
-
-def test_a_grant_that_would_overflow_the_limits_quota_fails_and_writes_nothing():
-    grant = request("AAAAAAAAA1", State.APPROVED, at(60))
-    planned = plan(view(), [grant], NOW, QUOTA, limits_quota=100)
-    assert planned.trust is BASELINE and planned.limits is None
-    [(_, reason)] = planned.fail
-    assert "SwitchbackSessionLimits" in reason
-
-
-def test_only_the_grants_that_fit_are_activated():
-    grants = [request(f"AAAAAAAAA{i}", State.APPROVED, at(60), user=f"u{i}") for i in range(1, 9)]
-    planned = plan(view(), grants, NOW, QUOTA)
-    assert len(planned.activate) + len(planned.fail) == 8
-    assert 5 <= len(planned.activate) <= 7
-    assert len(minified(planned.trust)) <= QUOTA
-
-
-def test_an_approved_grant_whose_window_is_over_fails():
-    grant = request("AAAAAAAAA1", State.APPROVED, NOW)
-    planned = plan(view(), [grant], NOW, QUOTA)
-    assert planned.fail == ((grant, WINDOW_OVER),) and planned.trust is BASELINE
-
-
-def test_rejected_grants_fail_with_iams_words():
-    grant = request("AAAAAAAAA1", State.APPROVED, at(60))
-    planned = plan(view(), [grant], NOW, QUOTA, rejected={grant.id: "IAM refused"})
-    assert planned.fail == ((grant, "IAM refused"),) and planned.trust is BASELINE
-
-
-# -- ending ------------------------------------------------------------------------------------
-def test_an_ended_grant_expires_and_its_cut_closes():
-    grant = request("AAAAAAAAA1", State.ACTIVE, at(-1))
-    current = view(with_grants(grant), limits_for({"alice": [at(-1)]}))
-    planned = plan(current, [grant], NOW, QUOTA)
-    assert planned.expire == (grant,) and planned.trust == BASELINE
-    assert session_limits.cuts_of(planned.limits) == {"alice": [at(-1)]}
-    assert not planned.drift
-
-
-def test_a_revoked_grant_loses_trust_and_its_sessions_end_now():
-    revoked = request("AAAAAAAAA1", State.REVOKED, at(60))
-    current = view(with_grants(revoked), limits_for({"alice": [at(60)]}))
-    planned = plan(current, [revoked], NOW, QUOTA)
-    assert planned.trust == BASELINE
-    assert session_limits.cuts_of(planned.limits) == {"alice": [NOW]}
-    assert not planned.drift  # a recorded revoke is no drift
-
-
-def test_revoking_one_of_two_overlapping_grants_does_not_cut_the_other():
-    revoked = request("AAAAAAAAA1", State.REVOKED, at(120))
-    other = request("AAAAAAAAA2", State.ACTIVE, at(60))
-    current = view(with_grants(revoked, other), limits_for({"alice": [at(120)]}))
-    planned = plan(current, [revoked, other], NOW, QUOTA)
-    assert grant_ids(planned.trust) == {"AAAAAAAAA2"}
-    assert session_limits.cuts_of(planned.limits) == {"alice": [at(60)]}
-
-
-def test_cuts_age_out_after_the_roles_max_session_duration():
-    current = view(BASELINE, limits_for({"alice": [at(-59)], "bob": [at(-60)]}))
-    assert session_limits.cuts_of(plan(current, [], NOW, QUOTA).limits) == {"alice": [at(-59)]}
-    assert plan(current, [], at(2), QUOTA).limits is None
-    assert plan(view(BASELINE, limits_for({"bob": [at(-60)]}), 7200), [], NOW, QUOTA).limits
-
-
-def test_the_last_grant_leaves_the_placeholder_when_nothing_else_is_there():
-    grant = request("AAAAAAAAA1", State.ACTIVE, at(-1))
-    only = {"Version": "2012-10-17", "Statement": [statement_for(grant_of(grant))]}
-    planned = plan(view(only), [grant], NOW, QUOTA)
-    assert planned.trust["Statement"] == [PLACEHOLDER]
-
-
-# -- drift -------------------------------------------------------------------------------------
-def test_a_managed_statement_with_no_active_grant_is_removed_and_noted():
-    stray = request("AAAAAAAAA9", State.ACTIVE, at(60))
-    planned = plan(view(with_grants(stray)), [], NOW, QUOTA)
-    assert planned.trust == BASELINE
-    assert planned.drift == ("removed statements with no active grant: AAAAAAAAA9",)
-
-
-def test_a_live_session_limit_with_no_grant_behind_it_ends_now_and_is_noted():
-    planned = plan(view(BASELINE, limits_for({"mallory": [at(60)]})), [], NOW, QUOTA)
-    assert session_limits.cuts_of(planned.limits) == {"mallory": [NOW]}
-    assert planned.drift == ("ended the sessions of mallory now: no live grant behind their limit",)
-
-
-def test_a_missing_statement_of_an_active_grant_is_written_again():
-    grant = request("AAAAAAAAA1", State.ACTIVE, at(60))
-    planned = plan(view(BASELINE, limits_for({"alice": [at(60)]})), [grant], NOW, QUOTA)
-    assert planned.trust == with_grants(grant) and planned.added == ("AAAAAAAAA1",)
-    assert planned.drift == ("wrote the missing statement of AAAAAAAAA1 again",)
-    assert not planned.activate  # already ACTIVE: no new message
-
-
-def test_a_missing_statement_that_no_longer_fits_fails_loudly():
-    grant = request("AAAAAAAAA1", State.ACTIVE, at(60))
-    planned = plan(view(), [grant], NOW, len(minified(BASELINE)) + 10)
-    [(failed, reason)] = planned.fail
-    assert failed == grant and reason.startswith("its trust statement was missing and")
-    assert session_limits.cuts_of(planned.limits) == {"alice": [NOW]}
-
-
-def test_a_hand_edited_statement_is_put_back_in_its_canonical_form():
-    grant = request("AAAAAAAAA1", State.ACTIVE, at(60))
-    edited = with_grants(grant)
-    edited["Statement"][1] = dict(edited["Statement"][1], Condition={})
-    planned = plan(view(edited, limits_for({"alice": [at(60)]})), [grant], NOW, QUOTA)
-    assert planned.trust == with_grants(grant)
-
-
-def test_a_deleted_users_unique_id_is_dropped_and_the_grant_fails():
-    grant = request("AAAAAAAAA1", State.ACTIVE, at(60))
-    other = request("AAAAAAAAA2", State.ACTIVE, at(60), user="bob")
-    trust = with_grants(grant, other)
-    trust["Statement"][1] = dict(trust["Statement"][1], Principal={"AWS": "AIDAEXAMPLEUSERID0001"})
-    current = view(trust, limits_for({"alice": [at(60)], "bob": [at(60)]}))
-    planned = plan(current, [grant, other], NOW, QUOTA)
-    assert planned.trust == with_grants(other)
-    assert planned.fail == ((grant, USER_DELETED),)
-    assert session_limits.cuts_of(planned.limits) == {"alice": [NOW], "bob": [at(60)]}
-    assert planned.drift[0].startswith("dropped statements of deleted IAM users")
-
-
-def test_other_roles_requests_are_ignored():
-    elsewhere = request("AAAAAAAAA1", State.APPROVED, at(60), role_arn=ROLE_ARN + "X")
-    assert not plan(view(), [elsewhere], NOW, QUOTA).changes_anything(view())
-
-
-def test_a_deleted_role_fails_its_open_grants_and_expires_ended_ones():
-    live = request("AAAAAAAAA1", State.ACTIVE, at(60))
-    ended = request("AAAAAAAAA2", State.ACTIVE, at(-1))
-    approved = request("AAAAAAAAA3", State.APPROVED, at(60))
-    expire, fail = plan_role_missing(ROLE_ARN, [live, ended, approved], NOW)
-    assert expire == (ended,)
-    assert [r.id for r, _ in fail] == ["AAAAAAAAA1", "AAAAAAAAA3"]
-    assert all("no longer exists" in reason for _, reason in fail)
-
-
-def test_access_ended_at():
-    assert access_ended_at(request("AAAAAAAAA1", State.EXPIRED, at(-5))) == at(-5)
-    assert access_ended_at(request("AAAAAAAAA1", State.REVOKED, at(60))) == at(-1)
-    assert access_ended_at(request("AAAAAAAAA1", State.ACTIVE, at(60))) is None
-
-
-# -- properties --------------------------------------------------------------------------------
-ids = [f"AAAAAAAAA{i}" for i in range(1, 9)]
-states = st.sampled_from([State.APPROVED, State.ACTIVE, State.EXPIRED, State.REVOKED])
-a_request = st.builds(
-    request,
-    st.sampled_from(ids),
-    states,
-    st.integers(-90, 240).map(at),
-    st.sampled_from(["alice", "bob", "carol"]),
-)
-foreign = st.lists(
-    st.sampled_from(
-        [
-            EC2,
-            {"Effect": "Allow", "Principal": {"AWS": "AIDAFOREIGNUNIQUEID01"}, "Action": "sts:*"},
-            {"Sid": "Ci", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"},
+    def step(self, now: datetime, **kwargs) -> RolePlan:
+        # As the engine does: the open grants, and what a revoke just ended.
+        fed = [
+            r
+            for r in self.requests.values()
+            if r.state in (State.APPROVED, State.ACTIVE) or r.id in self.just_ended
         ]
-    ),
-    min_size=0,
-    max_size=3,
-)
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    st.lists(a_request, max_size=8, unique_by=lambda r: r.id),
-    st.lists(a_request, max_size=4, unique_by=lambda r: r.id),
-    foreign,
-    st.integers(0, 120).map(at),
-)
-def test_planning_converges_in_one_step_and_leaves_foreign_statements_alone(
-    store, in_iam, foreign_statements, now
-):
-    base = {"Version": "2012-10-17", "Statement": foreign_statements or [dict(PLACEHOLDER)]}
-    trust = with_grants(*in_iam, base=base)
-    current = view(trust, limits_for({r.session_name: [r.ends()] for r in in_iam}))
-    planned = plan(current, store, now, 4096)
-    assert [s for s in statements(planned.trust) if not is_managed(s)] == foreign_statements
-    # after recording the state changes, asking again changes nothing
-    changed = {r.id: r for r in store}
-    for r in planned.activate:
-        changed[r.id] = replace(r, state=State.ACTIVE)
-    for r in planned.expire:
-        changed[r.id] = replace(r, state=State.EXPIRED)
-    for r, _ in planned.fail:
-        changed[r.id] = replace(r, state=State.FAILED)
-    again = plan(applied(current, planned), changed.values(), now, 4096)
-    assert not again.changes_anything(applied(current, planned))
-    # exactly the live grants are trusted, and every live holder has a cut at their end
-    live = [r for r in changed.values() if r.state is State.ACTIVE and r.ends() > now]
-    assert grant_ids(planned.trust) == {r.id for r in live}
-    cuts = session_limits.cuts_of(planned.limits)
-    for holder in live:
-        assert max(cuts[holder.session_name]) >= holder.ends()
-        assert (
-            max(r.ends() for r in live if r.session_name == holder.session_name)
-            in cuts[holder.session_name]
+        self.just_ended = set()
+        planned = plan(
+            self.view,
+            fed,
+            now,
+            self.quota,
+            allow_chaining=self.allow_chaining,
+            **kwargs,
         )
+        self.view = replace(
+            self.view, trust=planned.trust, limits=planned.limits, ledger=planned.ledger
+        )
+        for request in planned.activate:
+            self.requests[request.id] = transition(request, State.ACTIVE, "sb", "granted", now)
+        for request in planned.expire:
+            self.requests[request.id] = transition(request, State.EXPIRED, "sb", "expired", now)
+        for request, reason in planned.fail:
+            self.requests[request.id] = transition(
+                request, State.FAILED, "sb", "failed", now, failure=reason
+            )
+        self.last = planned
+        return planned
+
+    def grant(self, request_id: str, user: str, now: datetime, minutes: int) -> AccessRequest:
+        self.requests[request_id] = approved(request_id, user, now, minutes)
+        self.step(now)
+        return self.requests[request_id]
+
+    def revoke(self, request_id: str, now: datetime) -> RolePlan:
+        current = self.requests[request_id]
+        self.requests[request_id] = transition(current, State.REVOKED, "U0BOB", "revoked", now)
+        self.just_ended = {request_id}
+        return self.step(now)
+
+    # -- the independent reading of what IAM holds ------------------------------------------
+    def can_assume(self, user: str, at_: datetime, session_name: str | None = None) -> bool:
+        return can_assume(self.view.trust, arn(user), session_name or user, at_)
+
+    def session_may(self, user: str, issued: datetime, at_: datetime, action: str = "ec2:Run"):
+        return session_may([self.view.limits], ROLE_ID, user, issued, at_, action)
+
+
+# -- exact ends --------------------------------------------------------------------------------
+def test_a_grant_is_usable_in_its_window_and_every_session_dies_at_its_end():
+    role = Role()
+    grant = role.grant("AAAAAAAAA1", "alice", NOW, 60)
+    assert grant.state is State.ACTIVE
+    assert role.can_assume("alice", at(59)) and not role.can_assume("alice", at(60))
+    assert role.session_may("alice", NOW, at(60) - SECOND)
+    assert not role.session_may("alice", NOW, at(60))
+    assert not role.can_assume("alice", at(1), session_name="bob")  # only her own name
+    assert not role.can_assume("mallory", at(1))
+
+
+def test_thirty_people_each_in_their_own_window_fit_both_quotas():
+    """Point 10: 30 people, each ending at a different second, under the default 2,048-char
+    trust quota and the 10,240-char inline limit; each may act only until their own end."""
+    role = Role()
+    people = [f"person{n:02d}" for n in range(30)]
+    for n, user in enumerate(people):
+        role.grant(f"P{n:09d}", user, NOW, 60 + 7 * n)
+    assert all(r.state is State.ACTIVE for r in role.requests.values()), role.last.fail
+    assert trust.fits(role.view.trust, 2048)
+    assert session_limits.size(role.view.limits) <= session_limits.INLINE_POLICY_QUOTA
+    for n, user in enumerate(people):
+        end = at(60 + 7 * n)
+        assert role.can_assume(user, at(59)) and role.session_may(user, NOW, end - SECOND)
+        assert not role.session_may(user, NOW, end)  # to the second
+        assert not role.session_may(user, end, end + SECOND)  # even a late-issued session
+        assert not role.can_assume(user, at(5), session_name=people[(n + 1) % 30])
+    assert not role.can_assume("mallory", at(1))
+
+
+def test_thirty_people_regranted_within_12_hours_still_fit_the_inline_limit():
+    """Points 4 + 10: each of 30 people holds a live grant and, from an earlier window, a
+    closed cut that must outlive 12-hour sessions: the worst case for the inline policy."""
+    role = Role()
+    people = [f"person{n:02d}" for n in range(30)]
+    for n, user in enumerate(people):
+        role.grant(f"A{n:09d}", user, NOW, 30)
+    later = at(31)
+    role.step(later)  # all expire: closed cuts
+    for n, user in enumerate(people):
+        role.grant(f"B{n:09d}", user, later + timedelta(seconds=n), 60 + n)
+    assert all(r.state is State.ACTIVE for r in role.requests.values() if r.id.startswith("B")), (
+        role.last.fail
+    )
+    size = session_limits.size(role.view.limits)
+    assert size <= session_limits.INLINE_POLICY_QUOTA, size
+    for user in people:
+        assert not role.session_may(user, at(10), at(40))  # the old window stays dead
+        assert role.session_may(user, at(32), at(60))  # the new one works
+
+
+def test_overlapping_grants_never_cut_each_other_short():
+    role = Role()
+    role.grant("LONG000001", "alice", NOW, 120)
+    role.grant("SHORT00001", "alice", at(1), 30)
+    assert role.session_may("alice", NOW, at(120) - SECOND)
+    role.step(at(31))
+    assert role.requests["SHORT00001"].state is State.EXPIRED
+    assert role.session_may("alice", at(2), at(119)) and role.can_assume("alice", at(100))
+
+
+# -- revoke beats propagation ----------------------------------------------------------------------
+def test_a_session_issued_60_seconds_after_a_revoke_is_denied():
+    role = Role()
+    role.grant("AAAAAAAAA1", "alice", NOW, 120)
+    revoke_at = at(10)
+    role.revoke("AAAAAAAAA1", revoke_at)
+    assert not role.can_assume("alice", at(11))
+    # IAM still propagating the trust change: STS issues a session at revoke + 60 s
+    late = revoke_at + timedelta(seconds=60)
+    assert not role.session_may("alice", late, late + SECOND)
+    assert not role.session_may("alice", NOW, revoke_at)  # and every earlier one, from now on
+
+
+def test_a_new_grant_after_a_revoke_works_and_the_revoked_sessions_never_come_back():
+    role = Role()
+    role.grant("AAAAAAAAA1", "alice", NOW, 120)
+    role.revoke("AAAAAAAAA1", at(10))
+    propagated = at(10) + timedelta(seconds=30)  # a session from the revoked window, late
+    role.grant("BBBBBBBBB1", "alice", at(20), 60)
+    assert role.can_assume("alice", at(21))
+    assert role.session_may("alice", at(21), at(79))  # the new window's sessions work
+    assert not role.session_may("alice", at(5), at(30))  # the revoked window's never
+    assert not role.session_may("alice", propagated, at(30))
+    assert not role.session_may("alice", at(21), at(80))  # and the new end holds
+
+
+def test_revoking_one_of_two_overlapping_grants_keeps_the_other():
+    role = Role()
+    role.grant("LONG000001", "alice", NOW, 120)
+    role.grant("EXTRA00001", "alice", at(5), 180)
+    role.revoke("EXTRA00001", at(10))
+    assert role.can_assume("alice", at(60))
+    assert role.session_may("alice", at(11), at(120) - SECOND)
+    assert not role.session_may("alice", at(11), at(120))
+
+
+# -- chaining ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "action",
+    [
+        "sts:AssumeRole",
+        "sts:AssumeRoleWithSAML",
+        "sts:AssumeRoleWithWebIdentity",
+        "sts:GetFederationToken",
+    ],
+)
+def test_granted_sessions_may_not_chain_by_default(action):
+    role = Role()
+    role.grant("AAAAAAAAA1", "alice", NOW, 60)
+    assert not role.session_may("alice", NOW, at(1), action)
+    assert role.session_may("alice", NOW, at(1), "ec2:DescribeInstances")
+    # the role's other users (a service's sessions) are not the grant's business
+    assert role.session_may("i-0123456789abcdef0", NOW, at(1), action)
+
+
+def test_a_role_may_allow_chaining():
+    role = Role(allow_chaining=True)
+    role.grant("AAAAAAAAA1", "alice", NOW, 60)
+    assert role.session_may("alice", NOW, at(1), "sts:AssumeRole")
+    assert not role.session_may("alice", NOW, at(60), "sts:AssumeRole")  # not past the end
+
+
+# -- boundaries -----------------------------------------------------------------------------------
+def test_a_grant_whose_end_equals_now_expires_in_that_step():
+    role = Role()
+    role.grant("AAAAAAAAA1", "alice", NOW, 30)
+    planned = role.step(at(30))
+    assert [r.id for r in planned.expire] == ["AAAAAAAAA1"]
+    assert not role.can_assume("alice", at(30))
+
+
+def test_a_grant_that_does_not_fit_fails_and_gets_no_session_cut():
+    role = Role()
+    role.grant("AAAAAAAAA1", "alice", NOW, 60)
+    # the trust policy is now exactly at the quota: alice fits, bob does not
+    role.quota = len(trust.minified(role.view.trust))
+    limits_before = role.view.limits
+    role.requests["BBBBBBBBB1"] = approved("BBBBBBBBB1", "bob", at(1), 60)
+    planned = role.step(at(1))
+    [(failed, reason)] = planned.fail
+    assert failed.id == "BBBBBBBBB1" and "over the" in reason
+    assert role.view.limits == limits_before
+    assert "bob" not in role.view.ledger and not role.can_assume("bob", at(2))
+
+
+def test_iam_rejecting_a_grant_fails_it_without_a_cut():
+    role = Role()
+    role.requests["AAAAAAAAA1"] = approved("AAAAAAAAA1", "alice", NOW, 60)
+    planned = role.step(NOW, rejected={"AAAAAAAAA1": "IAM refused (LimitExceeded)"})
+    assert planned.fail and role.view.limits is None
+
+
+# -- policy changes in flight -----------------------------------------------------------------
+def test_a_grant_whose_requester_is_no_longer_eligible_ends_with_the_reason():
+    role = Role()
+    role.grant("AAAAAAAAA1", "alice", NOW, 60)
+    planned = role.step(at(5), ineligible={"AAAAAAAAA1": "alice was removed from people.toml"})
+    [(ended, reason)] = planned.fail
+    assert ended.id == "AAAAAAAAA1" and "removed" in reason
+    assert not role.can_assume("alice", at(6)) and not role.session_may("alice", NOW, at(6))
+
+
+# -- tampering ------------------------------------------------------------------------------------
+def test_a_deleted_session_limit_policy_is_rebuilt_with_closed_cuts_and_reported():
+    role = Role()
+    role.grant("AAAAAAAAA1", "alice", NOW, 60)
+    role.grant("BBBBBBBBB1", "bob", NOW, 120)
+    role.revoke("AAAAAAAAA1", at(10))
+    wanted = role.view.limits
+    role.view = replace(role.view, limits=None)  # someone deletes the policy by hand
+    assert role.session_may("alice", NOW, at(20))
+    planned = role.step(at(20))
+    assert role.view.limits == wanted
+    assert not role.session_may("alice", NOW, at(20))
+    assert any("alice" in d and "rebuilt" in d for d in planned.drift)
+    assert any("bob" in d for d in planned.drift)
+
+
+def test_an_edited_session_limit_is_rebuilt_and_reported():
+    role = Role()
+    role.grant("AAAAAAAAA1", "alice", NOW, 60)
+    edited = dict(role.view.limits)
+    edited["Statement"] = [
+        dict(
+            s,
+            Condition={
+                **s["Condition"],
+                "DateGreaterThanEquals": {"aws:CurrentTime": iso(at(600))},
+            },
+        )
+        if "DateGreaterThanEquals" in s["Condition"]
+        else s
+        for s in edited["Statement"]
+    ]
+    role.view = replace(role.view, limits=edited)
+    planned = role.step(at(1))
+    assert any("alice" in d and "live cut" in d for d in planned.drift)
+    assert not role.session_may("alice", NOW, at(60))
+
+
+def test_a_hand_widened_statement_is_repaired_and_reported():
+    role = Role()
+    role.grant("AAAAAAAAA1", "alice", NOW, 60)
+    widened = []
+    for statement in role.view.trust["Statement"]:
+        if trust.is_ours(statement, TAG):
+            statement = dict(
+                statement,
+                Principal={"AWS": [arn("alice"), arn("mallory")]},
+                Condition={
+                    **statement["Condition"],
+                    "DateLessThan": {"aws:CurrentTime": iso(at(600))},
+                },
+            )
+        widened.append(statement)
+    role.view = replace(role.view, trust=dict(role.view.trust, Statement=widened))
+    assert role.can_assume("mallory", at(1))
+    planned = role.step(at(1))
+    assert not role.can_assume("mallory", at(2)) and not role.can_assume("alice", at(60))
+    assert role.can_assume("alice", at(59))
+    drift = " | ".join(planned.drift)
+    assert "mallory" in drift and "end was moved" in drift
+    assert not role.session_may("mallory", at(1), at(2))  # whatever mallory took is cut
+
+
+def test_foreign_and_other_deployments_statements_survive_every_step():
+    other_tag = trust.deployment_tag("switchback-dev")
+    theirs = trust.statement_for(trust.Grant("X", arn("zed"), "zed", at(300)), other_tag)
+    break_glass = {
+        "Sid": "SwitchbackBreakGlassAdmins",
+        "Effect": "Allow",
+        "Principal": {"AWS": arn("oncall")},
+        "Action": "sts:AssumeRole",
+    }
+    role = Role()
+    role.view = replace(role.view, trust=dict(BASELINE, Statement=[EC2, break_glass, theirs]))
+    role.grant("AAAAAAAAA1", "alice", NOW, 60)
+    role.revoke("AAAAAAAAA1", at(5))
+    role.step(at(120))
+    role.step(at(60 * 14))
+    assert role.view.trust["Statement"] == [EC2, break_glass, theirs]
+    assert role.last.drift == ()

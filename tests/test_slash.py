@@ -138,8 +138,9 @@ def test_roles_shows_each_role_with_its_terms_and_free_grant_slots(team: Team) -
     assert "2 approvals from <@U0BOB>, <@U0CAROL>" in db
     assert "reason must match `INC-\\d+`" in db
     assert ec2.startswith("• `ec2-admin` — Full EC2 access · default 1h, at most 4h")
-    # 2,048 characters less one foreign statement: this many alice-sized grants fit
-    assert "· 7 grant slots left" in ec2
+    # 2,048 characters less one foreign statement: this many people with alice-sized ARNs fit
+    # (they share statements; see docs/grants.md)
+    assert "· 42 grant slots left" in ec2
     assert "billing" not in text  # alice may not request it
     assert "`billing`" in section_texts(team.slash("U0CAROL", "roles"))
 
@@ -158,7 +159,7 @@ def test_roles_reads_iam_once_a_minute_and_counts_grants(team: Team) -> None:
     slots._clock = lambda: 10**9  # a minute later
     text = section_texts(team.slash("U0ALICE", "roles"))
     assert calls == ["GetRole", "GetRole"]  # the quota is read once per account
-    assert "· 6 grant slots left" in text
+    assert "· 41 grant slots left" in text
 
 
 def test_roles_answers_even_when_iam_cannot_be_read(team: Team, monkeypatch) -> None:
@@ -260,9 +261,10 @@ def test_cancel_of_a_granted_or_unknown_request_is_refused(team: Team) -> None:
 def test_the_requester_revokes_their_own_grant(team: Team) -> None:
     request_id = team.request("U0ALICE", "ec2-admin 30m INC-1 x")
     team.service.approve(request_id, "U0BOB")
-    assert f"Switchback{request_id}" in trust_sids()
+    assert len(trust_sids()) == 2  # EC2Service and the statement trusting alice
     answer = team.slash("U0ALICE", f"revoke {request_id}")
     assert answer["text"].startswith("Your access to `ec2-admin`")
+    assert "trust is removed and every session of theirs is denied" in answer["text"]
     assert team.stored(request_id).state is State.REVOKED
     assert trust_sids() == ["EC2Service"]
     assert team.slack.texts("/webhook/approvers")[-1] == (
@@ -287,7 +289,7 @@ def test_others_cannot_revoke_and_only_active_grants_can_be_revoked(team: Team) 
     answer = team.slash("U0DAVE", f"revoke {request_id}")
     assert "Only the requester or an approver of ec2-admin can revoke it." in answer["text"]
     assert team.stored(request_id).state is State.ACTIVE
-    assert f"Switchback{request_id}" in trust_sids()
+    assert len(trust_sids()) == 2  # alice's trust is still there
 
 
 # -- help, nonsense, our own failures ----------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Trust-policy editing: pure functions ``(policy, grants, now) -> policy``."""
+"""Trust-policy editing: pure functions, property-tested, and read by an independent evaluator."""
 
 from __future__ import annotations
 
@@ -10,500 +10,217 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.model import _ID_ALPHABET, iso
 from chalicelib.trust import (
     DEFAULT_TRUST_QUOTA,
+    LADDER,
+    MAX_TRUST_LATENESS,
     PLACEHOLDER,
-    PLACEHOLDER_SID,
+    SESSION_NAME_PIN,
     Grant,
     QuotaExceeded,
-    add_grants,
-    check_quota,
-    drop_unique_id_principals,
+    build,
+    deployment_tag,
+    fits,
     free_slots,
-    grant_sids,
-    is_grant_statement,
-    is_managed,
-    keep_only,
+    is_ours,
+    lateness,
     minified,
-    remove_grants,
-    statement_end,
     statement_for,
     statements,
+    trusted,
 )
+from tests.iam_eval import can_assume
 
-NOW = datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC)
+TAG = deployment_tag("switchback")
+OTHER = deployment_tag("switchback-dev")
+NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 ACCOUNT = "123456789012"
-SETTINGS = settings(max_examples=150, deadline=None)
-
-EC2_SERVICE = {
+EC2 = {
+    "Sid": "EC2Service",
     "Effect": "Allow",
     "Principal": {"Service": "ec2.amazonaws.com"},
     "Action": "sts:AssumeRole",
 }
+BREAK_GLASS = {
+    "Sid": "SwitchbackBreakGlassAdmins",
+    "Effect": "Allow",
+    "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/oncall"},
+    "Action": "sts:AssumeRole",
+}
 
 
-def user_arn(name: str) -> str:
-    return f"arn:aws:iam::{ACCOUNT}:user/{name}"
+def arn(name: str, account: str = ACCOUNT) -> str:
+    return f"arn:aws:iam::{account}:user/{name}"
 
 
-def grant(
-    request_id: str = "7QK2M9TX4B",
-    user: str = "alice",
-    ends: datetime = NOW + timedelta(hours=1),
-    require_mfa: bool = False,
-) -> Grant:
-    return Grant(
-        request_id=request_id,
-        principal_arn=user_arn(user),
-        session_name=user,
-        ends=ends,
-        require_mfa=require_mfa,
-    )
+def grant(name: str, minutes: int, mfa: bool = False) -> Grant:
+    return Grant("R" + name[:9], arn(name), name, NOW + timedelta(minutes=minutes), mfa)
 
 
-def document(*statement_list: dict) -> dict:
-    return {"Version": "2012-10-17", "Statement": list(statement_list)}
-
-
-PLACEHOLDER_ONLY = document(dict(PLACEHOLDER))
-
-
-def foreign_of(policy: dict) -> list[dict]:
-    return [s for s in statements(policy) if not is_managed(s)]
-
-
-def assert_well_formed(policy: dict) -> None:
-    found = statements(policy)
-    assert found, "IAM rejects a trust policy without statements"
-    sids = [s.get("Sid") for s in found]
-    if PLACEHOLDER_SID in sids:
-        assert len(found) == 1, "the placeholder never sits beside another statement"
-
-
-# -- strategies -------------------------------------------------------------------------------
-
-names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789.-_", min_size=1, max_size=20)
-request_ids = st.text(alphabet=_ID_ALPHABET, min_size=10, max_size=10)
-foreign_sids = st.text(
-    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
-    min_size=1,
-    max_size=16,
-).filter(lambda sid: not sid.startswith("Switchback"))
-foreign_principals = st.one_of(
-    names.map(lambda n: {"AWS": user_arn(n)}),
-    names.map(lambda n: {"AWS": [user_arn(n), f"arn:aws:iam::{ACCOUNT}:root"]}),
-    st.sampled_from(["ec2.amazonaws.com", "lambda.amazonaws.com"]).map(lambda s: {"Service": s}),
-    st.just({"AWS": "AIDAJQABLZS4A3QDU576Q"}),  # a foreign statement with a unique id: not ours
-    st.just({"Federated": "cognito-identity.amazonaws.com"}),
-)
-foreign_conditions = st.one_of(
-    st.none(),
-    names.map(lambda n: {"StringEquals": {"sts:ExternalId": n}}),
-    st.just({"Bool": {"aws:MultiFactorAuthPresent": "true"}}),
-    # looks like one of ours but is not: must never be treated as expired
-    st.just({"DateLessThan": {"aws:CurrentTime": "2001-01-01T00:00:00Z"}}),
-)
-
-
-@st.composite
-def foreign_statements(draw) -> dict:
-    statement: dict = {}
-    sid = draw(st.one_of(st.none(), foreign_sids))
-    if sid is not None:
-        statement["Sid"] = sid
-    statement["Effect"] = draw(st.sampled_from(["Allow", "Deny"]))
-    statement["Principal"] = draw(foreign_principals)
-    statement["Action"] = draw(
-        st.sampled_from(["sts:AssumeRole", ["sts:AssumeRole", "sts:TagSession"]])
-    )
-    condition = draw(foreign_conditions)
-    if condition is not None:
-        statement["Condition"] = condition
-    return statement
-
-
-baselines = st.one_of(
-    st.lists(foreign_statements(), min_size=1, max_size=4).map(lambda s: document(*s)),
-    st.just(PLACEHOLDER_ONLY),
-)
-
-# Ends from 3 days ago to 3 days ahead, sometimes exactly now, sometimes with microseconds.
-offsets = st.one_of(
-    st.just(0),
-    st.integers(min_value=-3 * 86400, max_value=3 * 86400),
-)
-microseconds = st.one_of(st.just(0), st.integers(min_value=0, max_value=999_999))
-nows = microseconds.map(lambda us: NOW.replace(microsecond=us))
-
-
-@st.composite
-def grant_lists(draw, max_size: int = 6) -> list[Grant]:
-    ids = draw(st.lists(request_ids, min_size=0, max_size=max_size, unique=True))
-    out = []
-    for request_id in ids:
-        user = draw(names)
-        ends = NOW + timedelta(seconds=draw(offsets), microseconds=draw(microseconds))
-        out.append(
-            Grant(
-                request_id=request_id,
-                principal_arn=user_arn(user),
-                session_name=user,
-                ends=ends,
-                require_mfa=draw(st.booleans()),
-            )
-        )
-    return out
-
-
-# -- properties --------------------------------------------------------------------------------
-
-
-@SETTINGS
-@given(baselines, grant_lists(), nows)
-def test_add_grants_is_idempotent(baseline, grants, now):
-    once = add_grants(baseline, grants, now)
-    assert add_grants(once, grants, now) == once
-
-
-@SETTINGS
-@given(baselines, grant_lists(), nows)
-def test_inputs_are_never_mutated(baseline, grants, now):
-    before = copy.deepcopy(baseline)
-    with_grants = add_grants(baseline, grants, now)
-    assert baseline == before
-    snapshot = copy.deepcopy(with_grants)
-    remove_grants(with_grants, {g.sid for g in grants}, now)
-    keep_only(with_grants, set(), now)
-    drop_unique_id_principals(with_grants)
-    assert with_grants == snapshot
-
-
-@SETTINGS
-@given(baselines, grant_lists(), nows)
-def test_removing_every_grant_restores_the_baseline(baseline, grants, now):
-    with_grants = add_grants(baseline, grants, now)
-    restored = remove_grants(with_grants, {g.sid for g in grants}, now)
-    if foreign_of(baseline):
-        assert restored == baseline
-    else:
-        assert restored == PLACEHOLDER_ONLY
-    # and it does not matter whether the grants were still running or had ended by then
-    later = remove_grants(with_grants, set(), now + timedelta(days=4))
-    assert later == restored
-
-
-@SETTINGS
-@given(baselines, grant_lists(), grant_lists(), nows)
-def test_foreign_statements_are_untouched_and_keep_their_order(baseline, first, second, now):
-    policy = add_grants(baseline, first, now)
-    assert foreign_of(policy) == foreign_of(baseline)
-    policy = add_grants(policy, second, now + timedelta(minutes=5))
-    assert foreign_of(policy) == foreign_of(baseline)
-    policy = remove_grants(policy, {g.sid for g in first[:2]}, now + timedelta(hours=1))
-    assert foreign_of(policy) == foreign_of(baseline)
-    policy = keep_only(policy, {g.sid for g in second[:1]}, now + timedelta(hours=2))
-    assert foreign_of(policy) == foreign_of(baseline)
-    policy = drop_unique_id_principals(policy)
-    assert foreign_of(policy) == foreign_of(baseline)
-    # grants go after the statements that were already there
-    found = statements(add_grants(baseline, first, now))
-    kinds = [is_grant_statement(s) for s in found]
-    assert kinds == sorted(kinds)
-
-
-@SETTINGS
-@given(baselines, grant_lists(), grant_lists(), nows, st.integers(0, 4 * 86400))
-def test_nothing_that_has_ended_survives_an_edit(baseline, first, second, now, later):
-    policy = add_grants(baseline, first, now)
-    then = now + timedelta(seconds=later)
-    for edited in (
-        add_grants(policy, second, then),
-        remove_grants(policy, set(), then),
-        keep_only(policy, grant_sids(policy), then),
-    ):
-        for statement in statements(edited):
-            if is_grant_statement(statement):
-                end = statement_end(statement)
-                assert end is not None and end > then, statement
-
-
-@SETTINGS
-@given(baselines, grant_lists(), nows)
-def test_live_grants_are_all_present_with_their_end(baseline, grants, now):
-    policy = add_grants(baseline, grants, now)
-    by_sid = {s["Sid"]: s for s in statements(policy) if is_grant_statement(s)}
-    live = [g for g in grants if g.ends.replace(microsecond=0) > now]
-    assert set(by_sid) == {g.sid for g in live}
-    for g in live:
-        assert by_sid[g.sid] == statement_for(g)
-
-
-@SETTINGS
-@given(
-    baselines,
-    st.lists(
-        st.tuples(
-            st.sampled_from(["add", "remove", "keep_only", "drop"]),
-            grant_lists(max_size=3),
-            st.integers(0, 7200),
-        ),
-        min_size=1,
-        max_size=6,
-    ),
-)
-def test_placeholder_is_alone_and_statements_never_empty(baseline, operations):
-    policy, now = baseline, NOW
-    seen: list[Grant] = []
-    for operation, grants, step in operations:
-        now += timedelta(seconds=step)
-        seen += grants
-        if operation == "add":
-            policy = add_grants(policy, grants, now)
-        elif operation == "remove":
-            policy = remove_grants(policy, {g.sid for g in seen[::2]}, now)
-        elif operation == "keep_only":
-            policy = keep_only(policy, {g.sid for g in grants}, now)
-        else:
-            policy = drop_unique_id_principals(policy)
-        assert_well_formed(policy)
-        assert foreign_of(policy) == foreign_of(baseline)
-        assert json.loads(minified(policy)) == policy
-
-
-@SETTINGS
-@given(baselines, grant_lists(), st.data())
-def test_keep_only_drops_grant_statements_not_listed(baseline, grants, data):
-    policy = add_grants(baseline, grants, NOW)
-    present = sorted(grant_sids(policy))
-    live = set(data.draw(st.lists(st.sampled_from(present), unique=True))) if present else set()
-    kept = keep_only(policy, live | {"SwitchbackNOTPRESENT"}, NOW)
-    assert grant_sids(kept) == live
-    assert foreign_of(kept) == foreign_of(baseline)
-    for statement in statements(kept):
-        if is_grant_statement(statement):
-            assert statement in statements(policy)
-
-
-@SETTINGS
-@given(baselines, grant_lists(), st.data())
-def test_drop_unique_id_principals_only_touches_managed_statements(baseline, grants, data):
-    policy = add_grants(baseline, grants, NOW)
-    sids = sorted(grant_sids(policy))
-    dead = set(data.draw(st.lists(st.sampled_from(sids), unique=True))) if sids else set()
-    # IAM shows a deleted user's ARN as its unique id (AIDA…)
-    turned = copy.deepcopy(policy)
-    for statement in statements(turned):
-        if statement.get("Sid") in dead:
-            statement["Principal"] = {"AWS": "AIDA" + statement["Sid"][-10:] + "ABCDEFG"}
-    cleaned = drop_unique_id_principals(turned)
-    assert grant_sids(cleaned) == grant_sids(policy) - dead
-    assert foreign_of(cleaned) == foreign_of(baseline)
-    assert_well_formed(cleaned)
-
-
-# -- examples ----------------------------------------------------------------------------------
-
-
-def test_statement_matches_the_design_document_exactly():
-    design = """{"Sid": "Switchback<REQUESTID>", "Effect": "Allow",
- "Principal": {"AWS": "arn:aws:iam::123456789012:user/alice"}, "Action": "sts:AssumeRole",
- "Condition": {"DateLessThan": {"aws:CurrentTime": "2026-11-28T11:00:00Z"},
-               "StringEquals": {"sts:RoleSessionName": "alice"}}}"""
-    expected = json.loads(design.replace("<REQUESTID>", "7QK2M9TX4B"))
-    got = statement_for(grant("7QK2M9TX4B", "alice", datetime(2026, 11, 28, 11, tzinfo=UTC)))
-    assert got == expected
-    assert minified(got) == minified(expected)  # same key order too
-    assert got["Sid"].isalnum()
-
-
-def test_statement_with_mfa_adds_the_bool_condition_only_then():
-    plain = statement_for(grant(require_mfa=False))
-    mfa = statement_for(grant(require_mfa=True))
-    assert "Bool" not in plain["Condition"]
-    assert mfa["Condition"]["Bool"] == {"aws:MultiFactorAuthPresent": "true"}
-    assert {k: v for k, v in mfa["Condition"].items() if k != "Bool"} == plain["Condition"]
-
-
-def test_statement_end_is_utc_to_the_second():
-    from zoneinfo import ZoneInfo
-
-    local = datetime(2026, 11, 28, 12, 30, 15, 999_999, tzinfo=ZoneInfo("Europe/Berlin"))
-    statement = statement_for(grant(ends=local))
-    assert statement["Condition"]["DateLessThan"]["aws:CurrentTime"] == "2026-11-28T11:30:15Z"
-
-
-def test_session_name_is_the_iam_user_name():
-    g = Grant("7QK2M9TX4B", "arn:aws:iam::123456789012:user/team/bob.smith", "bob.smith", NOW)
-    statement = statement_for(g)
-    assert statement["Condition"]["StringEquals"] == {"sts:RoleSessionName": "bob.smith"}
-    assert statement["Principal"] == {"AWS": "arn:aws:iam::123456789012:user/team/bob.smith"}
-
-
-def test_single_statement_object_is_read_as_a_list_of_one():
-    baseline = {"Version": "2012-10-17", "Statement": dict(EC2_SERVICE)}
-    with_grant = add_grants(baseline, [grant()], NOW)
-    assert statements(with_grant) == [EC2_SERVICE, statement_for(grant())]
-    restored = remove_grants(with_grant, {grant().sid}, NOW)
-    assert restored == {"Version": "2012-10-17", "Statement": [EC2_SERVICE]}
-
-
-def test_editing_nothing_returns_the_document_unchanged():
-    # The sweep compares before/after to skip needless IAM writes.
-    for baseline in (
-        document(EC2_SERVICE),
-        {"Version": "2012-10-17", "Statement": dict(EC2_SERVICE)},
-        {"Statement": [EC2_SERVICE]},
-        PLACEHOLDER_ONLY,
-    ):
-        assert remove_grants(baseline, {"Switchback0000000000"}, NOW) == baseline
-        assert keep_only(baseline, set(), NOW) == baseline
-        assert drop_unique_id_principals(baseline) == baseline
-        assert add_grants(baseline, [], NOW) == baseline
-
-
-def test_expired_grant_is_not_written_and_an_existing_one_is_replaced_in_place():
-    old = grant("AAAAAAAAAA", ends=NOW + timedelta(minutes=10))
-    other = grant("BBBBBBBBBB", user="bob")
-    policy = add_grants(document(EC2_SERVICE), [old, other], NOW)
-    longer = grant("AAAAAAAAAA", ends=NOW + timedelta(hours=2))
-    updated = add_grants(policy, [longer], NOW)
-    assert statements(updated) == [EC2_SERVICE, statement_for(longer), statement_for(other)]
-    ended = grant("CCCCCCCCCC", ends=NOW)
-    assert add_grants(document(EC2_SERVICE), [ended], NOW) == document(EC2_SERVICE)
-    assert add_grants(PLACEHOLDER_ONLY, [ended], NOW) == PLACEHOLDER_ONLY
-
-
-def test_grant_ending_within_the_current_second_is_not_written():
-    now = NOW.replace(microsecond=300_000)
-    almost = grant(ends=NOW.replace(microsecond=800_000))  # written as ...T10:00:00Z <= now
-    assert add_grants(PLACEHOLDER_ONLY, [almost], now) == PLACEHOLDER_ONLY
-
-
-def test_placeholder_replaces_the_last_grant_and_goes_when_one_comes():
-    only_grant = add_grants(PLACEHOLDER_ONLY, [grant()], NOW)
-    assert statements(only_grant) == [statement_for(grant())]
-    emptied = remove_grants(only_grant, {grant().sid}, NOW)
-    assert statements(emptied) == [PLACEHOLDER]
-    assert statements(emptied)[0]["Effect"] == "Deny"
-    # a document with no statements at all (as a broken edit could leave) gets the placeholder
-    assert statements(remove_grants({"Version": "2012-10-17", "Statement": []}, set(), NOW)) == [
-        PLACEHOLDER
-    ]
-
-
-def test_unreadable_managed_statement_is_kept_until_named():
-    odd = {"Sid": "SwitchbackXYZ", "Effect": "Allow", "Principal": {"AWS": user_arn("x")}}
-    policy = document(EC2_SERVICE, odd)
-    assert remove_grants(policy, set(), NOW + timedelta(days=999)) == policy
-    assert statements(remove_grants(policy, {"SwitchbackXYZ"}, NOW)) == [EC2_SERVICE]
-
-
-def test_drop_unique_id_principals_examples():
-    live = statement_for(grant("AAAAAAAAAA"))
-    dead = dict(statement_for(grant("BBBBBBBBBB")), Principal={"AWS": "AIDAJQABLZS4A3QDU576Q"})
-    foreign_dead = {"Sid": "Old", "Effect": "Allow", "Principal": {"AWS": "AIDAXXXXXXXXXXXXXXXXX"}}
-    policy = document(foreign_dead, dead, live)
-    assert statements(drop_unique_id_principals(policy)) == [foreign_dead, live]
-    assert drop_unique_id_principals(document(dead)) == PLACEHOLDER_ONLY
-
-
-def _padded_to(size: int) -> dict:
-    base = document({"Sid": "Pad", "Effect": "Allow", "Principal": {"AWS": "x"}})
-    missing = size - len(minified(base))
-    assert missing >= 0
-    base["Statement"][0]["Principal"]["AWS"] = "x" * (1 + missing)
-    assert len(minified(base)) == size
-    return base
-
-
-def test_check_quota_at_and_over_the_limit():
-    check_quota(_padded_to(2048), 2048)
-    check_quota(_padded_to(2000), 2048)
-    with pytest.raises(QuotaExceeded) as raised:
-        check_quota(_padded_to(2049), 2048)
-    assert (raised.value.size, raised.value.quota) == (2049, 2048)
-    assert "2049" in str(raised.value) and "2048" in str(raised.value)
-    check_quota(_padded_to(4096), 4096)
-    with pytest.raises(QuotaExceeded):
-        check_quota(_padded_to(4097), 4096)
-
-
-def test_check_quota_counts_the_minified_document():
-    policy = _padded_to(2040)
-    assert len(json.dumps(policy, indent=4)) > 2048
-    check_quota(policy, 2048)
-
-
-@pytest.mark.parametrize(
-    ("user", "require_mfa", "expected"),
+names = st.text("abcdefghij", min_size=1, max_size=8)
+grant_lists = st.lists(st.builds(grant, names, st.integers(-60, 720), st.booleans()), max_size=12)
+other_deployment = build(
+    {"Version": "2012-10-17", "Statement": [EC2]}, OTHER, [grant("zed", 90)], NOW, 10**6
+)["Statement"][-1]
+baselines = st.sampled_from(
     [
-        ("alice", False, 7),
-        ("firstname.lastname", False, 6),
-        ("firstname.lastname", True, 5),
-    ],
-)
-def test_about_six_typical_grants_fit_the_default_quota(user, require_mfa, expected):
-    baseline = document(EC2_SERVICE)
-    ends = NOW + timedelta(hours=1)
-    sample = grant("0000000000", user, ends, require_mfa)
-    slots = free_slots(baseline, sample, DEFAULT_TRUST_QUOTA)
-    grants = [
-        grant(f"{n:010d}".translate(str.maketrans("01", "AB")), user, ends, require_mfa)
-        for n in range(20)
+        {"Version": "2012-10-17", "Statement": [EC2]},
+        {"Version": "2012-10-17", "Statement": [EC2, BREAK_GLASS, other_deployment]},
+        {"Version": "2012-10-17", "Statement": [dict(PLACEHOLDER)]},
+        {"Version": "2012-10-17", "Statement": EC2},  # a lone statement as an object
     ]
-    fitting = 0
-    while True:
-        try:
-            check_quota(add_grants(baseline, grants[: fitting + 1], NOW), DEFAULT_TRUST_QUOTA)
-        except QuotaExceeded:
-            break
-        fitting += 1
-    assert slots == fitting == expected
+)
 
 
-@SETTINGS
-@given(baselines, names, st.booleans(), st.integers(min_value=300, max_value=4096))
-def test_free_slots_is_exactly_how_many_more_fit(baseline, user, require_mfa, quota):
-    ends = NOW + timedelta(hours=1)
-    sample = grant("0000000000", user, ends, require_mfa)
-    slots = free_slots(baseline, sample, quota)
-    ids = ["".join(_ID_ALPHABET[(n >> (5 * i)) & 31] for i in range(10)) for n in range(60)]
-    many = [grant(i, user, ends, require_mfa) for i in ids]
-
-    def fits(count: int) -> bool:
-        return len(minified(add_grants(baseline, many[:count], NOW))) <= quota
-
-    assert slots < len(many)
-    assert slots == 0 or fits(slots)
-    assert not fits(slots + 1)
+def foreign(policy: dict) -> list[dict]:
+    return [s for s in statements(policy) if not is_ours(s, TAG) and s != PLACEHOLDER]
 
 
-def test_grant_sid_and_helpers():
-    g = grant("7QK2M9TX4B")
-    assert g.sid == "Switchback7QK2M9TX4B"
-    assert is_grant_statement(statement_for(g))
-    assert is_managed(PLACEHOLDER) and not is_grant_statement(PLACEHOLDER)
-    assert not is_managed(EC2_SERVICE)
-    assert statement_end(statement_for(g)) == NOW + timedelta(hours=1)
-    assert statement_end(EC2_SERVICE) is None
-    assert iso(statement_end(statement_for(g))) == "2026-11-28T11:00:00Z"
+@settings(max_examples=150)
+@given(baselines, grant_lists)
+def test_build_is_idempotent_and_never_mutates_its_input(baseline, grants):
+    before = copy.deepcopy(baseline)
+    once = build(baseline, TAG, grants, NOW, 10**6)
+    assert baseline == before
+    assert build(once, TAG, grants, NOW, 10**6) == once
 
 
-def test_grant_changes_name_each_added_and_removed_grant_for_the_audit_line():
-    from chalicelib.trust import grant_changes
+@settings(max_examples=150)
+@given(baselines, grant_lists, grant_lists)
+def test_foreign_statements_are_untouched_and_keep_their_order(baseline, first, second):
+    step = build(build(baseline, TAG, first, NOW, 10**6), TAG, second, NOW, 10**6)
+    assert foreign(step) == foreign(baseline)
 
-    ends = NOW + timedelta(hours=1)
-    alice = Grant("AAAAAAAAAA", "arn:aws:iam::123456789012:user/alice", "alice", ends)
-    bob = Grant("BBBBBBBBBB", "arn:aws:iam::123456789012:user/bob", "bob", ends)
-    before = add_grants({"Version": "2012-10-17", "Statement": [EC2_SERVICE]}, [alice], NOW)
-    after = add_grants(remove_grants(before, {alice.sid}, NOW), [bob], NOW)
-    assert grant_changes(before, after) == {
-        "added": [
-            {"request_id": "BBBBBBBBBB", "principal": bob.principal_arn, "expires": iso(ends)}
-        ],
-        "removed": [
-            {"request_id": "AAAAAAAAAA", "principal": alice.principal_arn, "expires": iso(ends)}
-        ],
+
+@settings(max_examples=150)
+@given(baselines, grant_lists)
+def test_granting_nobody_restores_the_baseline(baseline, grants):
+    restored = build(build(baseline, TAG, grants, NOW, 10**6), TAG, [], NOW, 10**6)
+    assert foreign(restored) == foreign(baseline)
+    assert [s for s in statements(restored) if is_ours(s, TAG)] == []
+    assert statements(restored)  # never empty: the placeholder stands in
+
+
+@settings(max_examples=150)
+@given(baselines, grant_lists, st.integers(0, 4 * 3600))
+def test_each_live_holder_is_trusted_in_their_window_only_by_their_own_name(
+    baseline, grants, offset
+):
+    """Read by the independent evaluator: inside their window, a holder may assume with their
+    own user name as session name and with no other; nobody else is ever let in."""
+    policy = build(baseline, TAG, grants, NOW, 10**6)
+    at = NOW + timedelta(seconds=offset)
+    latest: dict[str, datetime] = {}
+    for g in grants:
+        if g.ends > NOW:
+            latest[g.session_name] = max(latest.get(g.session_name, g.ends), g.ends)
+    for g in grants:
+        name = g.session_name
+        if name in latest and at < latest[name]:
+            assert can_assume(policy, arn(name), name, at, mfa=True)
+        if name not in latest or at >= latest[name] + MAX_TRUST_LATENESS:
+            assert not can_assume(policy, arn(name), name, at, mfa=True)
+        assert not can_assume(policy, arn(name), name + "x", at, mfa=True)  # another name
+    assert not can_assume(policy, arn("mallory"), "mallory", at, mfa=True)
+    assert not can_assume(policy, arn("alice", "999999999999"), "alice", at, mfa=True)
+
+
+def test_the_statement_shape():
+    alice = grant("alice", 30)
+    assert statement_for(alice, TAG) == {
+        "Sid": f"Switchback{TAG}A20261128103000",
+        "Effect": "Allow",
+        "Principal": {"AWS": arn("alice")},
+        "Action": "sts:AssumeRole",
+        "Condition": {
+            "DateLessThan": {"aws:CurrentTime": "2026-11-28T10:30:00Z"},
+            "StringEquals": {"sts:RoleSessionName": SESSION_NAME_PIN},
+        },
     }
-    assert grant_changes(after, after) == {"added": [], "removed": []}
+    mfa = statement_for(grant("alice", 30, mfa=True), TAG)
+    assert mfa["Sid"] == f"Switchback{TAG}M20261128103000"
+    assert mfa["Condition"]["Bool"] == {"aws:MultiFactorAuthPresent": "true"}
+
+
+def test_people_with_one_end_share_one_statement_and_each_keeps_their_own_session_name():
+    policy = build({"Statement": [EC2]}, TAG, [grant("alice", 30), grant("bob", 30)], NOW, 2048)
+    [_, shared] = policy["Statement"]
+    assert shared["Principal"] == {"AWS": [arn("alice"), arn("bob")]}
+    at = NOW + timedelta(minutes=5)
+    assert can_assume(policy, arn("alice"), "alice", at)
+    assert not can_assume(policy, arn("alice"), "bob", at)  # bob's session name: never
+    assert not can_assume(policy, arn("bob"), "alice", at)
+    assert not can_assume(policy, arn("alice"), "alice", NOW + timedelta(minutes=30))
+
+
+def test_only_this_deployments_exact_sids_are_ours():
+    ours = statement_for(grant("alice", 30), TAG)
+    assert is_ours(ours, TAG) and not is_ours(ours, OTHER)
+    for sid in (
+        "SwitchbackBreakGlassAdmins",
+        "SwitchbackPlaceholder",
+        "Switchback0123456789",
+        ours["Sid"] + "0",
+        ours["Sid"].lower(),
+    ):
+        assert not is_ours({"Sid": sid}, TAG)
+    assert deployment_tag("switchback") != deployment_tag("switchback-prod")
+
+
+def test_the_finest_step_that_fits_is_chosen_and_lateness_stays_bounded():
+    # Thirty people, each ending a minute after the last: one statement each does not fit.
+    people = [grant(f"person{n:02d}", 60 + n) for n in range(30)]
+    policy = build({"Version": "2012-10-17", "Statement": [EC2]}, TAG, people, NOW, 2048)
+    assert fits(policy, 2048)
+    assert set(trusted(policy, TAG)) == {g.principal_arn for g in people}
+    assert timedelta(0) < lateness(policy, TAG, people) <= MAX_TRUST_LATENESS
+    roomy = build({"Version": "2012-10-17", "Statement": [EC2]}, TAG, people[:3], NOW, 2048)
+    assert lateness(roomy, TAG, people[:3]) == timedelta(0)  # exact ends while they fit
+    assert LADDER[0] == 1 and LADDER[-1] is None
+
+
+def test_a_document_exactly_at_the_quota_fits_and_one_character_over_does_not():
+    policy = build(
+        {"Version": "2012-10-17", "Statement": [EC2]}, TAG, [grant("alice", 30)], NOW, 10**6
+    )
+    size = len(minified(policy))
+    assert fits(policy, size) and not fits(policy, size - 1)
+    assert build(policy, TAG, [grant("alice", 30)], NOW, size) == policy
+    with pytest.raises(QuotaExceeded) as raised:
+        build(
+            {"Version": "2012-10-17", "Statement": [EC2]}, TAG, [grant("alice", 30)], NOW, size - 1
+        )
+    assert raised.value.size == size and "over the" in str(raised.value)
+
+
+def test_a_grant_ending_now_is_not_trusted():
+    assert trusted(build({"Statement": [EC2]}, TAG, [grant("alice", 0)], NOW, 2048), TAG) == {}
+
+
+@given(st.integers(300, 2048), st.booleans())  # up to 2,048 the trust policy binds first
+def test_free_slots_is_exactly_how_many_more_fit(quota, mfa):
+    base = build(
+        {"Version": "2012-10-17", "Statement": [EC2]}, TAG, [grant("carol", 50)], NOW, 10**6
+    )
+    sample = grant("alice", 60, mfa)
+    slots = free_slots(base, sample, quota, TAG)
+    more = [grant(f"a{n:04d}", 60, mfa) for n in range(slots + 1)]  # alice-sized ARNs
+    holders = [grant("carol", 50)]
+    if slots:
+        build(base, TAG, holders + more[:slots], NOW, quota)  # fits
+    with pytest.raises(QuotaExceeded):
+        build(base, TAG, holders + more, NOW, quota)
+
+
+def test_thirty_people_fit_the_default_quota_beside_a_foreign_statement():
+    policy = {"Version": "2012-10-17", "Statement": [EC2]}
+    sample = Grant("X", arn("firstname.lastname"), "firstname.lastname", NOW, False)
+    assert free_slots(policy, sample, DEFAULT_TRUST_QUOTA, TAG) >= 30
+    assert json.dumps(policy)  # unchanged input
+
+
+def test_free_slots_at_4096_is_bounded_by_the_session_limit_policy():
+    policy = {"Version": "2012-10-17", "Statement": [EC2]}
+    sample = grant("alice", 60)
+    slots = free_slots(policy, sample, 4096, TAG)
+    assert 30 <= slots < 100  # the trust policy alone would take about 95

@@ -1,0 +1,136 @@
+"""How many people can hold one role at once: the trust policy at 2,048 and 4,096 characters,
+and the session-limit inline policy (10,240 for all of a role's inline policies) at 30 people.
+
+Pure: it runs the same planning code a grant runs (chalicelib/roleplan.py) on a role that
+already trusts an EC2 service statement, each person ending at a different second.
+
+    .venv/bin/python bench/capacity.py
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from chalicelib import session_limits, trust  # noqa: E402
+from chalicelib.model import AccessRequest, State, iso, transition  # noqa: E402
+from chalicelib.roleplan import RoleView, plan  # noqa: E402
+
+NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+ROLE_ARN = "arn:aws:iam::123456789012:role/AWSEC2FULLACCESS"
+TAG = trust.deployment_tag("switchback")
+BASELINE = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "EC2Service",
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def approved(n: int, name: str, at: datetime, seconds: int) -> AccessRequest:
+    made = AccessRequest(
+        id=f"R{n:09d}",
+        role="ec2-admin",
+        role_arn=ROLE_ARN,
+        requester=f"U{n:08d}",
+        requester_name=name,
+        principal_arn=f"arn:aws:iam::123456789012:user/{name}",
+        duration_seconds=seconds,
+        reason="bench",
+        created_at=iso(at),
+        approval_deadline=iso(at + timedelta(hours=1)),
+        approvals_required=1,
+        ends_at=iso(at + timedelta(seconds=seconds)),
+    )
+    made = transition(made, State.PENDING, made.requester, "requested", at)
+    return transition(made, State.APPROVED, "U0BOB", "approved", at)
+
+
+class Role:
+    def __init__(self, quota: int):
+        self.view = RoleView(ROLE_ARN, "AROAEXAMPLE", BASELINE, None, timedelta(hours=1), {}, TAG)
+        self.quota = quota
+        self.open: dict[str, AccessRequest] = {}
+
+    def step(self, now: datetime, *new: AccessRequest):
+        for request in new:
+            self.open[request.id] = request
+        planned = plan(self.view, self.open.values(), now, self.quota)
+        self.view = replace(
+            self.view, trust=planned.trust, limits=planned.limits, ledger=planned.ledger
+        )
+        for request in planned.activate:
+            self.open[request.id] = transition(request, State.ACTIVE, "sb", "granted", now)
+        for request in planned.expire:
+            del self.open[request.id]
+        for request, _ in planned.fail:
+            del self.open[request.id]
+        return planned
+
+
+def name_of(n: int, length: int) -> str:
+    return f"p{n:03d}".ljust(length, "x")
+
+
+def concurrent_capacity(quota: int, name_length: int) -> tuple[int, str]:
+    """Grant people one by one (each ending 7 s after the last) until one fails."""
+    role = Role(quota)
+    for n in range(1000):
+        planned = role.step(NOW, approved(n, name_of(n, name_length), NOW, 3600 + 7 * n))
+        if planned.fail:
+            [(_, reason)] = planned.fail
+            stop = "trust quota" if "trust policy" in reason else "inline-policy limit"
+            holders = [r for r in role.open.values() if r.state is State.ACTIVE]
+            grants = [trust.Grant(r.id, r.principal_arn, r.session_name, r.ends()) for r in holders]
+            late = trust.lateness(role.view.trust, TAG, grants)
+            statements = len(
+                [s for s in trust.statements(role.view.trust) if trust.is_ours(s, TAG)]
+            )
+            return n, (
+                f"{statements} statement(s), trust at most {late} past an end; "
+                f"the next one exceeds the {stop}"
+            )
+    return 1000, ""
+
+
+def limits_size(people: int, name_length: int, regranted: bool) -> int:
+    """The session-limit policy with ``people`` holding a grant; with ``regranted``, each also
+    keeps a closed cut from an earlier window (ended 1 minute before they were granted again):
+    the largest it gets, as cuts are kept 12 hours."""
+    role = Role(10**6)
+    names = [name_of(n, name_length) for n in range(people)]
+    if regranted:
+        role.step(NOW, *(approved(n, name, NOW, 1800) for n, name in enumerate(names)))
+        role.step(NOW + timedelta(minutes=30))
+    later = NOW + timedelta(minutes=31)
+    for n, name in enumerate(names):
+        role.step(later + timedelta(seconds=n), approved(1000 + n, name, later, 3600 + 7 * n))
+    return session_limits.size(role.view.limits)
+
+
+def main() -> None:
+    print("Concurrent people on one role (each ending at a different second), with one")
+    print("foreign EC2 service statement in the trust policy:")
+    for length in (8, 18):
+        for quota in (2048, 4096):
+            count, how = concurrent_capacity(quota, length)
+            print(f"  trust quota {quota}, {length:2}-character user names: {count} people ({how})")
+    print("Session-limit inline policy (IAM limit 10,240 for all of a role's inline policies):")
+    for length in (8, 18):
+        for regranted in (False, True):
+            size = limits_size(30, length, regranted)
+            what = "each re-granted within 12 h" if regranted else "first grant each"
+            print(f"  30 people, {length:2}-character names, {what}: {size} characters")
+
+
+if __name__ == "__main__":
+    main()
