@@ -7,11 +7,15 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import boto3
 import pytest
 
+from chalicelib import wiring
 from chalicelib.model import State, iso
 from tests.beyond_site import Site, start_site
 from tests.conftest import SlackReceiver, people_toml, trust_policy
+from tests.iam_eval import can_assume, session_may
+from tests.trust_view import TABLE
 
 PEOPLE = people_toml("alice", "bob", "carol", "dave")
 EC2 = """
@@ -36,13 +40,33 @@ def site(client, slack: SlackReceiver, tmp_path: Path, monkeypatch) -> Site:
 
 
 def trusted_until(user: str = "alice") -> str | None:
-    """The latest DateLessThan of any trust statement naming ``user``."""
-    found = None
-    for statement in trust_policy()["Statement"]:
-        text = json.dumps(statement)
-        if f"user/{user}" in text or "aws:username" in text and user in text:
-            found = max(found or "", statement["Condition"]["DateLessThan"]["aws:CurrentTime"])
-    return found
+    """When this deployment's trust of ``user`` ends, as IAM holds it (None: not trusted)."""
+    from chalicelib.trust import deployment_tag, trusted
+
+    found = {
+        arn.rsplit("/", 1)[1]: until
+        for arn, until in trusted(trust_policy(), deployment_tag(TABLE)).items()
+    }
+    return iso(found[user]) if user in found else None
+
+
+def may_work(at, issued, user: str = "alice") -> tuple[bool, bool]:
+    """(may assume the role at ``at``, may a session issued at ``issued`` act at ``at``), as an
+    independent reading of the trust and session-limit policies says."""
+    iam = boto3.client("iam")
+    role = iam.get_role(RoleName="AWSEC2FULLACCESS")["Role"]
+    try:
+        limits = iam.get_role_policy(
+            RoleName="AWSEC2FULLACCESS", PolicyName=wiring.service().writer.limits_policy
+        )["PolicyDocument"]
+    except iam.exceptions.NoSuchEntityException:
+        limits = None
+    limits = json.loads(limits) if isinstance(limits, str) else limits
+    arn = f"arn:aws:iam::123456789012:user/{user}"
+    return (
+        can_assume(trust_policy(), arn, user, at),
+        session_may([limits], role["RoleId"], user, issued, at),
+    )
 
 
 def granted(site: Site, duration: str = "30m") -> str:
@@ -68,6 +92,11 @@ def test_an_approved_extension_moves_the_end_later_in_trust_and_store(site: Site
     assert after.ends() - after.duration == before.ends() - before.duration  # same start
     assert after.extensions == (ext,) and after.state is State.ACTIVE
     assert trusted_until() == after.ends_at  # trust moved in the same step
+    second = timedelta(seconds=1)
+    issued = site.clock.now  # a session taken before the old end goes on past it
+    assert may_work(before.ends() + second, issued) == (True, True)
+    assert may_work(after.ends() - second, issued) == (True, True)
+    assert may_work(after.ends(), issued) == (False, False)  # and ends with the new window
     texts = site.slack.texts()
     assert any("extended by <@U0CAROL>" in t for t in texts)
 
@@ -137,6 +166,8 @@ def test_break_glass_grants_at_once_loudly_within_its_max(site: Site, logs, caps
     assert request.state is State.ACTIVE and request.break_glass and request.approvals == ()
     assert request.duration == timedelta(minutes=30)  # break_glass_max by default
     assert trusted_until() == request.ends_at
+    assert may_work(site.clock.now, site.clock.now) == (True, True)
+    assert may_work(request.ends(), site.clock.now) == (False, False)
     loud = site.slack.delivered("/webhook/approvers")[0]
     assert loud["blocks"][0]["type"] == "header" and "BREAK-GLASS" in loud["text"]
     assert site.slack.delivered("/webhook/security")[0]["text"] == loud["text"]
@@ -173,7 +204,8 @@ def test_a_flag_revokes_and_tells_everyone(site: Site) -> None:
     site.post(rid, "U0BOB", "flag", reason="no incident")
     done = site.stored(rid)
     assert done.state is State.REVOKED and done.review == "flagged"
-    assert trusted_until() is None or trusted_until() <= iso(site.clock.now)
+    taken = site.clock.now - timedelta(seconds=1)
+    assert may_work(site.clock.now, taken) == (False, False)  # trust gone, session cut
     for path in ("/webhook/approvers", "/webhook/security", "/response/U0ALICE"):
         assert any("FLAGGED" in t or "flagged" in t for t in site.slack.texts(path)), path
 
