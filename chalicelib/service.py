@@ -1,9 +1,11 @@
 """Use cases: request, approve, deny, cancel, revoke, grant and the sweep.
 
 Each state change is one conditional write (StoreConflict means someone else moved first, so
-we re-read and decide again). Every IAM change is one locked step per role (``settle_role``):
-read the role, plan both policies from the store (chalicelib/roleplan.py), write each at most
-once, record the state changes.
+we re-read and decide again), and the messages it owes are stored in that same write
+(``_commit``): a process that dies after any write has either changed nothing or left the
+change and its messages for the sweep to deliver. Every IAM change is one locked step per
+role (``settle_role``): read the role, plan both policies from the store
+(chalicelib/roleplan.py), write each at most once, record the state changes.
 """
 
 from __future__ import annotations
@@ -137,8 +139,12 @@ class Switchback:
             require_mfa=role.require_mfa,
             response_url=response_url,
         )
-        request = self.store.create_request(
-            transition(request, State.PENDING, requester, "requested", now, detail=command.reason)
+        request = self._commit(
+            transition(request, State.PENDING, requester, "requested", now, detail=command.reason),
+            lambda r: self.notify.approvers(
+                r, messages.approvers_new_request(r, role, self.base_url), "approvers.new"
+            ),
+            new=True,
         )
         telemetry.event(
             "access.requested",
@@ -146,9 +152,6 @@ class Switchback:
             seconds=request.duration_seconds,
         )
         telemetry.metric("requests")
-        self.notify.approvers(
-            request, messages.approvers_new_request(request, role, self.base_url), "approvers.new"
-        )
         return request
 
     def get(self, request_id: str) -> AccessRequest | None:
@@ -160,7 +163,17 @@ class Switchback:
             check_decider(self.catalog, current, approver, now)  # raises Refused
             return approve(current, approver, now)
 
-        request = self._change(request_id, decide)
+        def owes(request: AccessRequest) -> None:
+            if request.state is State.APPROVED:
+                self.notify.approvers(
+                    request,
+                    messages.approvers_update(request, "approved", approver),
+                    "approvers.approved",
+                )
+            elif request.state is State.PENDING:  # counted; more approvals needed
+                self.notify.both(request, "approval", approver, messages.approval_progress(request))
+
+        request = self._change(request_id, decide, owes)
         telemetry.event(
             "access.approved",
             **_about(request),
@@ -170,15 +183,7 @@ class Switchback:
         )
         telemetry.metric("approvals")
         if request.state is State.APPROVED:
-            self.notify.approvers(
-                request,
-                messages.approvers_update(request, "approved", approver),
-                "approvers.approved",
-            )
             request = self.grant(request)
-        elif request.state is State.PENDING:  # counted; more approvals needed
-            progress = messages.approval_progress(request)
-            self.notify.both(request, "approval", approver, progress)
         return request
 
     def deny(self, request_id: str, approver: str, reason: str = "") -> AccessRequest:
@@ -186,13 +191,14 @@ class Switchback:
             check_decider(self.catalog, current, approver, now, approving=False)
             return deny(current, approver, now, reason)
 
-        request = self._change(request_id, decide)
+        request = self._change(
+            request_id, decide, lambda r: self.notify.both(r, "denied", approver, reason)
+        )
         telemetry.event(
             "access.denied",
             **_about(request),
             approver=approver,
         )
-        self.notify.both(request, "denied", approver, reason)
         return request
 
     def cancel(self, request_id: str, requester: str) -> AccessRequest:
@@ -208,28 +214,33 @@ class Switchback:
                 )
             return transition(current, State.CANCELLED, requester, "cancelled", now)
 
-        request = self._change(request_id, cancel)
+        request = self._change(
+            request_id,
+            cancel,
+            lambda r: self.notify.approvers(
+                r, messages.approvers_update(r, "cancelled", requester), "approvers.cancelled"
+            ),
+        )
         telemetry.event(
             "access.cancelled",
             **_about(request),
         )
-        self.notify.approvers(
-            request,
-            messages.approvers_update(request, "cancelled", requester),
-            "approvers.cancelled",
-        )
         return request
 
     def _change(
-        self, request_id: str, decide: Callable[[AccessRequest, datetime], AccessRequest]
+        self,
+        request_id: str,
+        decide: Callable[[AccessRequest, datetime], AccessRequest],
+        owes: Callable[[AccessRequest], None],
     ) -> AccessRequest:
-        """Read, decide, conditionally write; on a lost race read again and decide again."""
+        """Read, decide, conditionally write with the messages the change ``owes``; on a lost
+        race read again and decide again."""
         for attempt in range(CONFLICT_RETRIES):
             current = self.store.get_request(request_id)
             if current is None:
                 raise Refused(Refusal.NOT_PENDING, f"There is no request {request_id}.")
             try:
-                return self.store.save_request(decide(current, self.clock()))
+                return self._commit(decide(current, self.clock()), owes)
             except StoreConflict:
                 # Full jitter: a burst of clicks spreads out instead of colliding again.
                 time.sleep(random.uniform(0, min(0.25, 0.01 * 2**attempt)))
@@ -237,6 +248,19 @@ class Switchback:
             except TransitionError as error:
                 raise Refused(Refusal.NOT_PENDING, str(error)) from error
         raise LockBusy(f"request {request_id} is changing too fast; try again")
+
+    def _commit(
+        self, changed: AccessRequest, owes: Callable[[AccessRequest], None], new: bool = False
+    ) -> AccessRequest:
+        """Write one state change and the messages it owes (queued by ``owes``) in one
+        conditional write. Raises StoreConflict, AwsUnavailable (AwsUncertain: it may have
+        been written)."""
+        with self.notify.owing() as owed:
+            owes(changed)
+        write = self.store.create_request if new else self.store.save_request
+        saved = write(changed, owed)
+        self.notify.stored(owed)
+        return saved
 
     # -- granting and ending -------------------------------------------------------------------
     def grant(self, request: AccessRequest) -> AccessRequest:
@@ -283,7 +307,7 @@ class Switchback:
                 current, State.REVOKED, actor, "revoked", now, detail="access ended early"
             )
 
-        revoked = self._change(request_id, revoke)
+        revoked = self._change(request_id, revoke, lambda r: self.notify.both(r, "revoked", actor))
         telemetry.event(
             "access.revoked",
             **_about(revoked),
@@ -299,7 +323,6 @@ class Switchback:
                 **_about(revoked),
                 error=str(error),
             )
-        self.notify.both(revoked, "revoked", actor)
         return revoked
 
     def settle_role(
@@ -369,54 +392,78 @@ class Switchback:
         return settled
 
     def _record(self, plan: roleplan.RolePlan) -> Settled:
-        """The state changes of a written plan, each one conditional write."""
+        """The state changes of a written plan, each one conditional write with its messages."""
         settled = Settled()
         for request in plan.activate:
-            done = self._save(request, State.ACTIVE, "granted", f"trusted until {request.ends_at}")
+            done = self._save(
+                request, State.ACTIVE, "granted", f"trusted until {request.ends_at}", self._granted
+            )
             if done:
                 settled.activated.append(done)
         for request in plan.expire:
-            if done := self._save(request, State.EXPIRED, "expired", "trust removed"):
+            if done := self._save(
+                request,
+                State.EXPIRED,
+                "expired",
+                "trust removed",
+                lambda r: self.notify.both(r, "expired", BROKER),
+            ):
                 settled.expired.append(done)
         for request, reason in plan.fail:
-            if done := self._save(request, State.FAILED, "grant failed", reason, failure=reason):
+            if done := self._save(
+                request,
+                State.FAILED,
+                "grant failed",
+                reason,
+                lambda r: self.notify.both(r, "failed", None, r.failure or ""),
+                failure=reason,
+            ):
                 settled.failed.append(done)
         return settled
 
+    def _granted(self, active: AccessRequest) -> None:
+        self.notify.requester(
+            active,
+            messages.requester_granted(active, self.catalog.role(active.role)),
+            "requester.granted",
+        )
+        self.notify.approvers(
+            active,
+            messages.approvers_update(active, "granted", None, f"until {active.ends_at}"),
+            "approvers.granted",
+        )
+
     def _save(
-        self, request: AccessRequest, to: State, action: str, detail: str, **changes
+        self,
+        request: AccessRequest,
+        to: State,
+        action: str,
+        detail: str,
+        owes: Callable[[AccessRequest], None],
+        **changes,
     ) -> AccessRequest | None:
         try:
-            return self.store.save_request(
-                transition(request, to, BROKER, action, self.clock(), detail=detail, **changes)
+            return self._commit(
+                transition(request, to, BROKER, action, self.clock(), detail=detail, **changes),
+                owes,
             )
         except (StoreConflict, TransitionError):
             return None  # someone else moved it first (a revoke, a concurrent step)
 
     def _announce(self, settled: Settled) -> None:
+        """Events for what a step recorded (its messages were stored with each change)."""
         for active in settled.activated:
             telemetry.event(
                 "access.granted",
                 **_about(active),
             )
             telemetry.metric("grants")
-            self.notify.requester(
-                active,
-                messages.requester_granted(active, self.catalog.role(active.role)),
-                "requester.granted",
-            )
-            self.notify.approvers(
-                active,
-                messages.approvers_update(active, "granted", None, f"until {active.ends_at}"),
-                "approvers.granted",
-            )
         for done in settled.expired:
             telemetry.event(
                 "access.expired",
                 **_about(done),
             )
             telemetry.metric("expiries")
-            self.notify.both(done, "expired", BROKER)
         for failed in settled.failed:
             telemetry.event(
                 "grant.failed",
@@ -425,7 +472,6 @@ class Switchback:
                 reason=failed.failure,
             )
             telemetry.metric("failures")
-            self.notify.both(failed, "failed", None, failed.failure or "")
 
     # -- the sweep ---------------------------------------------------------------------------
     def sweep(self) -> SweepReport:
@@ -446,7 +492,7 @@ class Switchback:
     def _sweep_lapse_undecided(self, now: datetime, report: SweepReport) -> None:
         for request in self.store.due_requests(State.PENDING, iso(now)):
             try:
-                lapsed = self.store.save_request(
+                self._commit(
                     transition(
                         request,
                         State.LAPSED,
@@ -454,12 +500,17 @@ class Switchback:
                         "lapsed",
                         self.clock(),
                         detail="nobody decided in time",
-                    )
+                    ),
+                    lambda r: self.notify.both(
+                        r, "lapsed", None, "nobody decided in time", approvers_detail=""
+                    ),
                 )
             except (StoreConflict, TransitionError):
                 continue
+            except AwsUnavailable as error:  # the next sweep lapses it, with its messages
+                report.errors.append(f"lapse {request.id}: {error}")
+                continue
             report.lapsed += 1
-            self.notify.both(lapsed, "lapsed", None, "nobody decided in time", approvers_detail="")
 
     def _sweep_roles(self, now: datetime, report: SweepReport) -> None:
         """Settle each managed role, and any other role an open grant names: two Queries for
