@@ -186,14 +186,19 @@ class Store:
                 raise
             raise AwsUnavailable(f"DynamoDB {operation}: {error}") from error
 
-    def _written_by_us(self, key: dict, token: str) -> bool:
-        """Whether the item at ``key`` holds ``token``: our own write landed (its answer lost
-        to a timeout, and botocore's retry then failed our own condition)."""
+    def _maybe_ours(self, error: Exception) -> bool:
+        """Whether the write that failed may have been done by an earlier attempt of its own:
+        its fate is unknown, or botocore sent it more than once."""
+        return isinstance(error, AwsUncertain) or getattr(self._attempts, "sent", 0) > 1
+
+    def _written_by_us(self, key: dict, token: str, attribute: str = "write_token") -> bool:
+        """Whether the item at ``key`` holds our ``token``: our own write landed (its answer
+        lost to a timeout, and botocore's retry then failed our own condition)."""
         try:
             found = self._call("get_item", Key=self._item(key), ConsistentRead=True).get("Item")
         except AwsUnavailable:
             return False
-        return bool(found) and found.get("write_token", {}).get("S") == token
+        return bool(found) and found.get(attribute, {}).get("S") == token
 
     def _put_own(self, item: dict, condition: dict, messages: list[OutboxMessage] = ()) -> None:
         """Put ``item`` (with ``condition``) and ``messages`` (new) in one write; success if
@@ -207,8 +212,8 @@ class Store:
                 self._transact(item, condition, messages, token)
             else:
                 self._call("put_item", Item=self._item(item), **condition)
-        except (StoreConflict, AwsUncertain):
-            if self._written_by_us(key, token):
+        except (StoreConflict, AwsUncertain) as error:
+            if self._maybe_ours(error) and self._written_by_us(key, token):
                 return
             raise
 
@@ -454,7 +459,11 @@ class Store:
                     ExpressionAttributeValues=self._item({":now": int(now)}),
                 )
                 break
-            except StoreConflict:
+            except (StoreConflict, AwsUncertain) as error:
+                if self._maybe_ours(error) and self._written_by_us(key, owner, "owner"):
+                    break  # an earlier attempt took it; its answer was lost
+                if isinstance(error, AwsUncertain):
+                    raise
                 if now >= give_up:
                     raise LockBusy(f"{name} is locked by another process") from None
                 sleep(pause)
