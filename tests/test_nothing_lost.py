@@ -174,9 +174,7 @@ def test_a_process_killed_after_any_write_loses_no_message(
             following = next_process(engine)
             owed = owed_by_the_store(following)
             assert delivered(following) == owed, f"killed after write {index} ({write})"
-            assert all(
-                i["state"] not in (State.APPROVED.value,) for i in _items(following, "REQ#")
-            )
+            assert all(i["state"] not in (State.APPROVED.value,) for i in _items(following, "REQ#"))
 
 
 # -- lost answers: botocore retries a write AWS already did ---------------------------------------
@@ -227,7 +225,8 @@ def test_a_write_whose_every_answer_is_lost_is_confirmed_by_reading_it_back(engi
     request = engine.service.submit(
         "U0ALICE", RequestCommand("ec2-admin", parse_duration("30m"), "INC-1"), None
     )
-    assert len(faults.injected) == 6  # botocore gave up (1 + 5 retries); a consistent read found our token
+    # botocore gave up (1 + 5 retries); a consistent read found our token
+    assert len(faults.injected) == 6
     assert engine.stored(request.id).state is State.PENDING
 
 
