@@ -13,10 +13,10 @@ from urllib.parse import parse_qs, urlencode
 
 from chalice import Chalice, Rate, Response
 
-from chalicelib import pages, sessions, slack_signature, telemetry
+from chalicelib import deadline, pages, sessions, slack_signature, telemetry
 from chalicelib.config import ConfigError, settings
 from chalicelib.decisions import Refused, check_decider, may_revoke
-from chalicelib.errors import AwsUnavailable, LockBusy
+from chalicelib.errors import AwsUnavailable, AwsUncertain, LockBusy
 from chalicelib.model import is_request_id, normalise_request_id
 from chalicelib.trust import Grant, statement_for
 
@@ -26,6 +26,11 @@ logging.getLogger("switchback").setLevel(logging.INFO)
 
 FORM = ["application/x-www-form-urlencoded"]
 ACK_BUDGET_SECONDS = 1.5  # inline sends stop here, so Slack gets its answer well within 3 s
+# Slack waits 3 s for the answer: AWS calls of a command end by then, whatever AWS does
+# (chalicelib/deadline.py); what could not be done is said, never claimed.
+COMMAND_BUDGET_SECONDS = 2.5
+# API Gateway gives up after 29 s: a review-page button answers with a page well before.
+PAGE_BUDGET_SECONDS = 25.0
 
 
 @app.middleware("all")
@@ -112,14 +117,15 @@ def slack_command() -> Response:
     except Exception:  # bad deploy (policies, table): say so in Slack, not with a 500
         app.log.exception("cannot build the service")
         return Response(body=messages.ephemeral(slash.sorry(command)), status_code=200)
-    answer = slash.handle(
-        service,
-        form.get("user_id", ""),
-        form.get("text", ""),
-        form.get("response_url"),
-        command,
-    )
-    service.flush(max(0.0, ACK_BUDGET_SECONDS - (time.monotonic() - started)))
+    with deadline.within(COMMAND_BUDGET_SECONDS - (time.monotonic() - started)):
+        answer = slash.handle(
+            service,
+            form.get("user_id", ""),
+            form.get("text", ""),
+            form.get("response_url"),
+            command,
+        )
+        service.flush(max(0.0, ACK_BUDGET_SECONDS - (time.monotonic() - started)))
     return Response(body=answer, status_code=200, headers={"Content-Type": "application/json"})
 
 
@@ -189,6 +195,39 @@ def _sign_out_url() -> str:
 
 
 def _decide(request_id: str, action: str) -> Response:
+    with deadline.within(PAGE_BUDGET_SECONDS):
+        try:
+            return _decide_within_budget(request_id, action)
+        except AwsUncertain:
+            return _html(
+                pages.message_page(
+                    "Not confirmed",
+                    "AWS is slow right now, and Switchback could not confirm that your "
+                    "click was recorded. Reload the request page in a minute to see.",
+                ),
+                503,
+            )
+        except AwsUnavailable as error:
+            return _html(
+                pages.message_page(
+                    "Try again",
+                    f"AWS is slow right now ({error}); nothing was changed. Try again in a minute.",
+                ),
+                503,
+            )
+        except Exception:  # our own bug: a page that says so, never a bare 500
+            app.log.exception("%s of %s failed", action, request_id)
+            return _html(
+                pages.message_page(
+                    "Something went wrong",
+                    "Switchback failed on its side; it is logged for the platform team. "
+                    "Reload the request page before you try again.",
+                ),
+                500,
+            )
+
+
+def _decide_within_budget(request_id: str, action: str) -> Response:
     found, missing = _request_or_page(request_id)
     if missing:
         return missing
@@ -221,15 +260,18 @@ def _decide(request_id: str, action: str) -> Response:
             service.deny(found.id, session.user, form.get("reason", "")[:500])
     except Refused as refusal:
         return _html(pages.message_page("Not done", refusal.message), 409)
-    except (AwsUnavailable, LockBusy) as error:
+    except LockBusy as error:
         return _html(
             pages.message_page(
-                "Try again", f"AWS is busy ({error}); nothing was lost, try again in a minute."
+                "Try again", f"AWS is busy ({error}); nothing was changed, try again in a minute."
             ),
             503,
         )
     finally:
-        service.flush(5.0)
+        budget = deadline.current()
+        service.flush(min(5.0, budget.remaining()) if budget else 5.0)
+    # The page shows what was recorded (an approval whose grant AWS delayed shows as
+    # approved; the next sweep grants it).
     return _redirect(f"{_base_url()}/requests/{found.id}")
 
 

@@ -41,6 +41,7 @@ class Budget:
 
 
 _current: ContextVar[Budget | None] = ContextVar("switchback_budget", default=None)
+_patience: ContextVar[float | None] = ContextVar("switchback_lock_patience", default=None)
 
 
 def current() -> Budget | None:
@@ -66,9 +67,22 @@ def within(seconds: float, clock: Callable[[], float] = time.monotonic) -> Itera
             outer.refused += budget.refused
 
 
+@contextmanager
+def lock_patience(seconds: float) -> Iterator[None]:
+    """Wait at most ``seconds`` for a lock in this block (0: one try; the sweep's first pass)."""
+    token = _patience.set(seconds)
+    try:
+        yield
+    finally:
+        _patience.reset(token)
+
+
 def lock_wait(wanted: float, reserve: float) -> float:
-    """How long to wait for a lock: ``wanted``, but never past the budget less ``reserve``
-    (the time the locked step needs to do its work and answer)."""
+    """How long to wait for a lock: ``wanted``, no longer than the block's patience, and never
+    past the budget less ``reserve`` (the time the locked step needs to work and answer)."""
+    patience = _patience.get()
+    if patience is not None:
+        wanted = min(wanted, patience)
     budget = _current.get()
     if budget is None:
         return wanted

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from . import messages, roleplan, telemetry
+from . import deadline, messages, roleplan, telemetry
 from .commands import RequestCommand
 from .decisions import Refusal, Refused, approve, check_decider, check_request, deny
 from .errors import AwsUnavailable, LockBusy, PolicyRejected, RoleMissing, StoreConflict
@@ -283,12 +283,17 @@ class Switchback:
         return settled.find(request.id) or self.store.get_request(request.id) or request
 
     def revoke(self, request_id: str, actor: str) -> AccessRequest:
+        return self.revoke_now(request_id, actor)[0]
+
+    def revoke_now(self, request_id: str, actor: str) -> tuple[AccessRequest, bool]:
         """End an ACTIVE grant now: recorded REVOKED first, then its trust statement removed
         and its holder's session limit moved to now (unless another grant of theirs on the role
         is still live), in one locked step.
 
         Recorded first so that a crash between the writes can only leave IAM behind the store,
         which the next sweep repairs; never an ACTIVE grant whose trust was already removed.
+        Returns the request and whether IAM was changed too (False: AWS was slow or the role
+        busy, and the next sweep finishes it).
         """
 
         def revoke(current: AccessRequest, now: datetime) -> AccessRequest:
@@ -323,7 +328,8 @@ class Switchback:
                 **_about(revoked),
                 error=str(error),
             )
-        return revoked
+            return revoked, False
+        return revoked, True
 
     def settle_role(
         self,
@@ -514,33 +520,61 @@ class Switchback:
 
     def _sweep_roles(self, now: datetime, report: SweepReport) -> None:
         """Settle each managed role, and any other role an open grant names: two Queries for
-        all roles, then per role one IAM read and at most one write of each policy."""
+        all roles, then per role one IAM read and at most one write of each policy.
+
+        A role whose lock is held (by a live step, or by a dead process until its lease
+        lapses) is tried once and left for the end, so it delays only itself: every other role
+        is settled first, then the held ones are waited for."""
         by_role: dict[str, list[AccessRequest]] = defaultdict(list)
         for state in (State.APPROVED, State.ACTIVE):
             for request in self.store.requests_in(state):
                 by_role[request.role_arn].append(request)
         roles = sorted({r.role_arn for r in self.catalog.roles.values()} | set(by_role))
+        held = []
         for role_arn in roles:
-            known = by_role.get(role_arn, [])
-            due = any(r.state is State.APPROVED or r.ends() <= now for r in known)
-            try:
-                settled = self.settle_role(role_arn, known=known, lock_first=due)
-            except (AwsUnavailable, LockBusy) as error:
-                report.errors.append(f"{role_arn}: {error}")
-                telemetry.event(
-                    "sweep.role_failed", logging.WARNING, role_arn=role_arn, error=str(error)
-                )
-                continue
-            except Exception as error:  # one broken role must not stop the others
-                logging.getLogger("switchback").exception("sweep.role_crashed %s", role_arn)
-                report.errors.append(f"{role_arn}: {type(error).__name__}: {error}")
-                continue
-            report.granted += len(settled.activated)
-            report.expired += len(settled.expired)
-            report.failed += len(settled.failed)
-            report.drift += [f"{role_arn}: {note}" for note in settled.drift]
-            if settled.missing_role:
-                report.errors.append(f"{role_arn}: the role does not exist")
+            with deadline.lock_patience(0.0):
+                if not self._sweep_role(role_arn, by_role.get(role_arn, []), now, report, True):
+                    held.append(role_arn)
+        for role_arn in held:
+            self._sweep_role(role_arn, by_role.get(role_arn, []), now, report, False)
+
+    def _sweep_role(
+        self,
+        role_arn: str,
+        known: list[AccessRequest],
+        now: datetime,
+        report: SweepReport,
+        may_defer: bool,
+    ) -> bool:
+        """Settle one role into ``report``; False if its lock is held and ``may_defer``."""
+        due = any(r.state is State.APPROVED or r.ends() <= now for r in known)
+        try:
+            settled = self.settle_role(role_arn, known=known, lock_first=due)
+        except LockBusy as error:
+            if may_defer:
+                return False
+            report.errors.append(f"{role_arn}: {error}")
+            telemetry.event(
+                "sweep.role_failed", logging.WARNING, role_arn=role_arn, error=str(error)
+            )
+            return True
+        except AwsUnavailable as error:
+            report.errors.append(f"{role_arn}: {error}")
+            telemetry.event(
+                "sweep.role_failed", logging.WARNING, role_arn=role_arn, error=str(error)
+            )
+            return True
+        except Exception as error:  # one broken role must not stop the others
+            logging.getLogger("switchback").exception("sweep.role_crashed %s", role_arn)
+            report.errors.append(f"{role_arn}: {type(error).__name__}: {error}")
+            return True
+        report.granted += len(settled.activated)
+        report.expired += len(settled.expired)
+        report.failed += len(settled.failed)
+        report.drift += [f"{role_arn}: {note}" for note in settled.drift]
+        if settled.missing_role:
+            report.errors.append(f"{role_arn}: the role does not exist")
+        return True
 
     def remind_ending(self, now: datetime) -> int:
         """Tell each requester, once, shortly before their access ends (a sweep step)."""
