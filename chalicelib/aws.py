@@ -25,7 +25,7 @@ _state: dict[str, Any] = {}
 _observers: list[CallObserver] = []
 
 
-CONNECT_TIMEOUT = 1.0  # a regional endpoint that takes longer to connect to is failing: retry
+CONNECT_TIMEOUT = 0.5  # a regional endpoint that takes longer to connect to is failing: retry
 READ_TIMEOUT = 10.0
 SHORTEST_READ = 0.25  # an attempt with less time than this to answer is not worth sending
 

@@ -68,6 +68,20 @@ def within(seconds: float, clock: Callable[[], float] = time.monotonic) -> Itera
 
 
 @contextmanager
+def cleanup(seconds: float, clock: Callable[[], float] = time.monotonic) -> Iterator[None]:
+    """Give a block that undoes something (releasing a lock) ``seconds`` of its own, even if
+    the caller's budget is spent; with no budget open, nothing changes."""
+    if _current.get() is None:
+        yield
+        return
+    token = _current.set(Budget(clock() + seconds, clock))
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+@contextmanager
 def lock_patience(seconds: float) -> Iterator[None]:
     """Wait at most ``seconds`` for a lock in this block (0: one try; the sweep's first pass)."""
     token = _patience.set(seconds)

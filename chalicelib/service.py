@@ -279,8 +279,16 @@ class Switchback:
                 **_about(request),
                 error=str(error),
             )
+            return self._latest(request)
+        return settled.find(request.id) or self._latest(request)
+
+    def _latest(self, request: AccessRequest) -> AccessRequest:
+        """``request`` as stored now; as we last wrote it if AWS cannot say (it was recorded:
+        a caller must never hear that nothing changed)."""
+        try:
             return self.store.get_request(request.id) or request
-        return settled.find(request.id) or self.store.get_request(request.id) or request
+        except AwsUnavailable:
+            return request
 
     def revoke(self, request_id: str, actor: str) -> AccessRequest:
         return self.revoke_now(request_id, actor)[0]

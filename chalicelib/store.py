@@ -50,6 +50,9 @@ _WRITES = {"put_item", "delete_item", "transact_write_items"}
 TTL_ATTRIBUTE = "expires"
 # What a locked step needs once it holds the lock, kept free of a caller's budget when waiting.
 LOCKED_STEP_SECONDS = 5.0
+# Releasing a lock may run past a spent budget by this much (a lock left behind would hold
+# its role up for a whole lease); one attempt of one DeleteItem.
+LOCK_RELEASE_SECONDS = 0.8
 RETENTION_SECONDS = 400 * 86400  # a year and a bit of history in the table; CloudTrail has more
 # States whose requests the sweeper must look at, keyed by the time that matters.
 _DUE_KEY = {State.PENDING: "approval_deadline", State.APPROVED: "ends_at", State.ACTIVE: "ends_at"}
@@ -472,13 +475,14 @@ class Store:
             yield
         finally:
             try:
-                self._call(
-                    "delete_item",
-                    Key=self._item(key),
-                    ConditionExpression="#o = :me",
-                    ExpressionAttributeNames={"#o": "owner"},
-                    ExpressionAttributeValues=self._item({":me": owner}),
-                )
+                with deadline.cleanup(LOCK_RELEASE_SECONDS):  # even when the budget is spent
+                    self._call(
+                        "delete_item",
+                        Key=self._item(key),
+                        ConditionExpression="#o = :me",
+                        ExpressionAttributeNames={"#o": "owner"},
+                        ExpressionAttributeValues=self._item({":me": owner}),
+                    )
             except StoreConflict:
                 pass  # our lease lapsed and someone else holds it now: not ours to delete
             except AwsUnavailable:
