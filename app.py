@@ -32,6 +32,9 @@ ACK_BUDGET_SECONDS = 1.5  # inline sends stop here, so Slack gets its answer wel
 COMMAND_BUDGET_SECONDS = 2.1
 # API Gateway gives up after 29 s: a review-page button answers with a page well before.
 PAGE_BUDGET_SECONDS = 25.0
+# A click waits this long at most for a role lock another step holds; then its approval stays
+# recorded and that step, or the next sweep, grants it (the page says "approved").
+CLICK_LOCK_PATIENCE_SECONDS = 5.0
 
 
 @app.middleware("all")
@@ -196,7 +199,7 @@ def _sign_out_url() -> str:
 
 
 def _decide(request_id: str, action: str) -> Response:
-    with deadline.within(PAGE_BUDGET_SECONDS):
+    with deadline.within(PAGE_BUDGET_SECONDS), deadline.lock_patience(CLICK_LOCK_PATIENCE_SECONDS):
         try:
             return _decide_within_budget(request_id, action)
         except AwsUncertain:
