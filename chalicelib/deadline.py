@@ -35,9 +35,7 @@ class Budget:
         if self.remaining() < worst_case:
             self.spent = True
             self.refused.append(operation)
-            raise BudgetSpent(
-                f"no time left for {operation} (AWS is slow right now)", sent_before=sent_before
-            )
+            raise BudgetSpent(f"no time left for {operation}", sent_before=sent_before)
 
 
 _current: ContextVar[Budget | None] = ContextVar("switchback_budget", default=None)
