@@ -30,12 +30,12 @@ class Budget:
     def remaining(self) -> float:
         return self.ends_at - self.clock()
 
-    def allow(self, operation: str, worst_case: float, sent_before: bool = False) -> None:
+    def allow(self, operation: str, worst_case: float) -> None:
         """Raise BudgetSpent unless an attempt taking up to ``worst_case`` seconds still fits."""
         if self.remaining() < worst_case:
             self.spent = True
             self.refused.append(operation)
-            raise BudgetSpent(f"no time left for {operation}", sent_before=sent_before)
+            raise BudgetSpent(f"no time left for {operation}")
 
 
 _current: ContextVar[Budget | None] = ContextVar("switchback_budget", default=None)

@@ -29,8 +29,4 @@ class AwsUncertain(AwsUnavailable):
 
 class BudgetSpent(AwsUnavailable):
     """The caller's time budget (Slack's 3 s, API Gateway's 29 s) has no room for another AWS
-    call: it was not sent. ``sent_before``: an earlier attempt of the same call was sent."""
-
-    def __init__(self, message: str, sent_before: bool = False):
-        super().__init__(message)
-        self.sent_before = sent_before
+    call: it was not sent (the store tells whether earlier attempts of the call were)."""
