@@ -14,11 +14,11 @@ from urllib.parse import parse_qs, urlencode
 
 from chalice import Chalice, Rate, Response
 
-from chalicelib import pages, sessions, slack_signature, telemetry
+from chalicelib import deadline, pages, sessions, slack_signature, telemetry
 from chalicelib.breakglass import ACKNOWLEDGED, FLAGGED, check_reviewer
 from chalicelib.config import ConfigError, settings
 from chalicelib.decisions import Refused, check_decider, may_revoke
-from chalicelib.errors import AwsUnavailable, LockBusy
+from chalicelib.errors import AwsUnavailable, AwsUncertain, LockBusy
 from chalicelib.model import is_request_id, normalise_request_id
 from chalicelib.session_limits import grant_statements
 from chalicelib.trust import Grant, statement_for
@@ -29,6 +29,15 @@ logging.getLogger("switchback").setLevel(logging.INFO)
 
 FORM = ["application/x-www-form-urlencoded"]
 ACK_BUDGET_SECONDS = 1.5  # inline sends stop here, so Slack gets its answer well within 3 s
+# Slack waits 3 s for the answer: a command's AWS calls end within this budget whatever AWS
+# does (chalicelib/deadline.py), and releasing a role lock may take up to 0.8 s more
+# (chalicelib/store.py LOCK_RELEASE_SECONDS); what could not be done is said, never claimed.
+COMMAND_BUDGET_SECONDS = 2.1
+# API Gateway gives up after 29 s: a review-page button answers with a page well before.
+PAGE_BUDGET_SECONDS = 25.0
+# A click waits this long at most for a role lock another step holds; then its approval stays
+# recorded and that step, or the next sweep, grants it (the page says "approved").
+CLICK_LOCK_PATIENCE_SECONDS = 5.0
 
 
 @app.middleware("all")
@@ -165,32 +174,36 @@ def slack_command() -> Response:
     timestamp = request.headers["x-slack-request-timestamp"]
     seen = slack_signature.replay_key(timestamp, request.headers["x-slack-signature"])
     forget_at = slack_signature.forget_at(timestamp)
-    try:
-        first, earlier_answer = service.store.first_arrival(seen, forget_at)
-    except AwsUnavailable:
-        busy = "AWS is busy right now; nothing was changed. Try again in a minute."
-        return _json(messages.ephemeral(busy))
-    except Exception:  # the table is missing or refuses us: say so in Slack, not with a 500
-        app.log.exception("cannot check the command against replays")
-        return _json(messages.ephemeral(slash.sorry(command)))
-    retry = slack_signature.is_retry(request.headers.get("x-slack-retry-num"))
-    if not first or retry:
-        telemetry.event("slack.replay", logging.WARNING, retry=retry, first=first)
-        if earlier_answer:
-            return _json(earlier_answer)
-        return _json(messages.ephemeral(slack_signature.REPLAY_REFUSAL.format(command=command)))
-    answer = slash.handle(
-        service,
-        form.get("user_id", ""),
-        form.get("text", ""),
-        form.get("response_url"),
-        command,
-    )
-    try:
-        service.store.keep_answer(seen, json.dumps(answer), forget_at)
-    except Exception:  # the answer still goes out; a copy arriving later gets the refusal
-        app.log.warning("could not keep the answer for replays", exc_info=True)
-    service.flush(max(0.0, ACK_BUDGET_SECONDS - (time.monotonic() - started)))
+    with deadline.within(COMMAND_BUDGET_SECONDS - (time.monotonic() - started)) as budget:
+        try:
+            first, earlier_answer = service.store.first_arrival(seen, forget_at)
+        except AwsUnavailable:
+            busy = "AWS is busy right now; nothing was changed. Try again in a minute."
+            return _json(messages.ephemeral(busy))
+        except Exception:  # the table is missing or refuses us: say so in Slack, not a 500
+            app.log.exception("cannot check the command against replays")
+            return _json(messages.ephemeral(slash.sorry(command)))
+        retry = slack_signature.is_retry(request.headers.get("x-slack-retry-num"))
+        if not first or retry:
+            telemetry.event("slack.replay", logging.WARNING, retry=retry, first=first)
+            if earlier_answer:
+                return _json(earlier_answer)
+            refusal = slack_signature.REPLAY_REFUSAL.format(command=command)
+            return _json(messages.ephemeral(refusal))
+        answer = slash.handle(
+            service,
+            form.get("user_id", ""),
+            form.get("text", ""),
+            form.get("response_url"),
+            command,
+        )
+        try:
+            service.store.keep_answer(seen, json.dumps(answer), forget_at)
+        except Exception:  # the answer still goes out; a copy arriving later gets the refusal
+            app.log.warning("could not keep the answer for replays", exc_info=True)
+        # Inline sends stop in time to record what they did (one DynamoDB write each).
+        sending = min(ACK_BUDGET_SECONDS - (time.monotonic() - started), budget.remaining() - 1.0)
+        service.flush(max(0.0, sending))
     return _json(answer)
 
 
@@ -290,6 +303,39 @@ def _sign_out_url() -> str:
 
 
 def _decide(request_id: str, action: str) -> Response:
+    with deadline.within(PAGE_BUDGET_SECONDS), deadline.lock_patience(CLICK_LOCK_PATIENCE_SECONDS):
+        try:
+            return _decide_within_budget(request_id, action)
+        except AwsUncertain:
+            return _html(
+                pages.message_page(
+                    "Not confirmed",
+                    "AWS is slow right now, and Switchback could not confirm that your "
+                    "click was recorded. Reload the request page in a minute to see.",
+                ),
+                503,
+            )
+        except AwsUnavailable as error:
+            return _html(
+                pages.message_page(
+                    "Try again",
+                    f"AWS is slow right now ({error}); nothing was changed. Try again in a minute.",
+                ),
+                503,
+            )
+        except Exception:  # our own bug: a page that says so, never a bare 500
+            app.log.exception("%s of %s failed", action, request_id)
+            return _html(
+                pages.message_page(
+                    "Something went wrong",
+                    "Switchback failed on its side; it is logged for the platform team. "
+                    "Reload the request page before you try again.",
+                ),
+                500,
+            )
+
+
+def _decide_within_budget(request_id: str, action: str) -> Response:
     found, missing = _request_or_page(request_id)
     if missing:
         return missing
@@ -324,15 +370,18 @@ def _decide(request_id: str, action: str) -> Response:
             service.deny(found.id, session.user, form.get("reason", "")[:500])
     except Refused as refusal:
         return _html(pages.message_page("Not done", refusal.message), 409)
-    except (AwsUnavailable, LockBusy) as error:
+    except LockBusy as error:
         return _html(
             pages.message_page(
-                "Try again", f"AWS is busy ({error}); nothing was lost, try again in a minute."
+                "Try again", f"AWS is busy ({error}); nothing was changed, try again in a minute."
             ),
             503,
         )
     finally:
-        service.flush(5.0)
+        budget = deadline.current()
+        service.flush(min(5.0, budget.remaining()) if budget else 5.0)
+    # The page shows what was recorded (an approval whose grant AWS delayed shows as
+    # approved; the next sweep grants it).
     return _redirect(f"{_base_url()}/requests/{found.id}")
 
 

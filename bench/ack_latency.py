@@ -244,6 +244,10 @@ def cold_commands(runs: int) -> None:
 
     from moto.server import ThreadedMotoServer
 
+    from tools.moto_guard import serialise_dynamodb_writes
+
+    serialise_dynamodb_writes()
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()

@@ -120,6 +120,10 @@ def main() -> None:
 
     from moto.server import ThreadedMotoServer
 
+    from tools.moto_guard import serialise_dynamodb_writes
+
+    serialise_dynamodb_writes()
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     logging.getLogger("switchback").setLevel(logging.ERROR)
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -2,6 +2,11 @@
 
 Throttling and 5xx are retried by botocore with backoff, a bounded number of times. Observers
 see every AWS call a client makes (the tests record them to check the deploy policy).
+
+Every client honours the caller's time budget (chalicelib/deadline.py): before each HTTP
+attempt, one that could not finish within what is left is not sent (BudgetSpent), and the
+attempt's read timeout is cut to what is left. A slash command's AWS calls therefore end in
+time whatever AWS does; the sweep, which opens no budget, keeps the full timeouts.
 """
 
 from __future__ import annotations
@@ -20,11 +25,18 @@ _state: dict[str, Any] = {}
 _observers: list[CallObserver] = []
 
 
+CONNECT_TIMEOUT = 0.5  # a regional endpoint that takes longer to connect to is failing: retry
+READ_TIMEOUT = 10.0
+SHORTEST_READ = 0.25  # an attempt with less time than this to answer is not worth sending
+
+
 def _config():
     from botocore.config import Config
 
     return Config(
-        retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10
+        retries={"mode": "standard", "max_attempts": 5},
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
     )
 
 
@@ -45,7 +57,22 @@ def client(service_name: str, assumed_role: str | None = None, **credentials: st
     made.meta.events.register(
         "before-parameter-build.*.*", partial(_tell_observers, assumed_role=assumed_role)
     )
+    made.meta.events.register("before-send.*.*", within_budget)
     return made
+
+
+def within_budget(event_name: str, request: Any, **_: Any) -> None:
+    """Send this attempt only if it can end within the open budget, and no later than that."""
+    from . import deadline
+
+    budget = deadline.current()
+    if budget is None:
+        return
+    operation = ".".join(event_name.split(".")[1:3])
+    budget.allow(operation, CONNECT_TIMEOUT + SHORTEST_READ)
+    context = getattr(request, "context", None)
+    if context is not None:  # botocore's per-request read timeout (the pool's is the config's)
+        context["read_timeout"] = min(READ_TIMEOUT, budget.remaining() - CONNECT_TIMEOUT)
 
 
 def observe(observer: CallObserver) -> None:

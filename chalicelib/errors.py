@@ -20,3 +20,13 @@ class AwsUnavailable(Exception):
 class PolicyRejected(Exception):
     """IAM refused a policy document for good (over its size limit, an invalid principal);
     retrying the same document cannot help."""
+
+
+class AwsUncertain(AwsUnavailable):
+    """A write was sent but its answer never came (a timeout, a dropped connection): it may or
+    may not have been applied. Never tell anyone "nothing was changed" after this one."""
+
+
+class BudgetSpent(AwsUnavailable):
+    """The caller's time budget (Slack's 3 s, API Gateway's 29 s) has no room for another AWS
+    call: it was not sent (the store tells whether earlier attempts of the call were)."""

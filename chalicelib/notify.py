@@ -7,14 +7,16 @@ the response_url carries that later route as its fallback, so one Slack refuses 
 past the half hour still arrives.
 
 Messages go into the outbox (stored first), and ``flush`` sends what this call queued within a
-deadline; anything unsent is the sweep's to deliver.
+deadline; anything unsent is the sweep's to deliver. Inside ``owing()`` they are only collected:
+the caller stores them in the same write as the state change that owes them.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from . import messages
@@ -23,6 +25,7 @@ from .groups import Members, expand, no_groups
 from .model import AccessRequest, parse_iso
 from .outbox import Outbox
 from .policies import Catalog
+from .store import OutboxMessage, as_added
 
 RESPONSE_URL_LIFETIME = timedelta(minutes=30)  # Slack's limit on a slash command's response_url
 # Stop using it a minute early: a message queued at 29:59 would reach Slack too late.
@@ -176,9 +179,30 @@ class Notifier:
             messages.to_requester_in_channel(request.requester, text),
         )
 
+    @contextmanager
+    def owing(self) -> Iterator[list[OutboxMessage]]:
+        """Collect, instead of storing, the messages queued in this block (this thread only);
+        the caller writes them with its state change, then hands them to ``stored``."""
+        outer = self._local.__dict__.get("owing")
+        self._local.owing = owed = []
+        try:
+            yield owed
+        finally:
+            self._local.owing = outer
+
+    def stored(self, messages: list[OutboxMessage]) -> None:
+        """``messages`` were written (with their state change): send them at the next flush."""
+        self._local.__dict__.setdefault("unsent", []).extend(as_added(m) for m in messages)
+
     def _queue(
         self, url: str | None, payload: dict, kind: str, request: AccessRequest, **options
     ) -> bool:
+        owing = self._local.__dict__.get("owing")
+        if owing is not None:
+            prepared = self.outbox.prepare(url, payload, kind, request.id, self.clock(), **options)
+            if prepared is not None:
+                owing.append(prepared)
+            return prepared is not None
         message = self.outbox.enqueue(url, payload, kind, request.id, self.clock(), **options)
         self._local.__dict__.setdefault("unsent", []).append(message)
         return message is not None

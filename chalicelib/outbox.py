@@ -63,6 +63,37 @@ class Outbox:
     ) -> OutboxMessage | None:
         """Store a message to send. A ``message_id`` makes it once-only: a second enqueue with
         the same id stores nothing and returns None (reminders use this)."""
+        message = self.prepare(
+            url,
+            payload,
+            kind,
+            request_id,
+            now,
+            message_id=message_id,
+            fallback=fallback,
+            url_expires_at=url_expires_at,
+        )
+        if message is None:
+            return None
+        try:
+            return self._store.add_message(message)
+        except StoreConflict:
+            return None  # a message with this id was queued before
+
+    def prepare(
+        self,
+        url: str | None,
+        payload: dict,
+        kind: str,
+        request_id: str,
+        now: datetime,
+        *,
+        message_id: str | None = None,
+        fallback: tuple[str | None, dict] | None = None,
+        url_expires_at: datetime | None = None,
+    ) -> OutboxMessage | None:
+        """The message to store, not stored yet (it is written with the state change that
+        owes it); None if it has nowhere to go."""
         fallback_url, fallback_payload = fallback if fallback else (None, None)
         if not url and fallback_url:
             url, payload, fallback_url = fallback_url, fallback_payload or {}, None
@@ -90,10 +121,7 @@ class Outbox:
             fallback_payload=json.dumps(fallback_payload) if fallback_url else None,
             url_expires_at=iso(url_expires_at) if fallback_url and url_expires_at else None,
         )
-        try:
-            return self._store.add_message(message)
-        except StoreConflict:
-            return None  # a message with this id was queued before
+        return message
 
     def already_queued(self, message_id: str) -> bool:
         return self._store.get_message(message_id) is not None

@@ -1,9 +1,11 @@
 """Use cases: request, approve, deny, cancel, revoke, grant and the sweep.
 
 Each state change is one conditional write (StoreConflict means someone else moved first, so
-we re-read and decide again). Every IAM change is one locked step per role (``settle_role``):
-read the role, plan both policies from the store (chalicelib/roleplan.py), write each at most
-once, record the state changes.
+we re-read and decide again), and the messages it owes are stored in that same write
+(``_commit``): a process that dies after any write has either changed nothing or left the
+change and its messages for the sweep to deliver. Every IAM change is one locked step per
+role (``settle_role``): read the role, plan both policies from the store
+(chalicelib/roleplan.py), write each at most once, record the state changes.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from . import messages, roleplan, telemetry
+from . import deadline, messages, roleplan, telemetry
 from .breakglass import FLAGGED, check_reviewer, reviewed
 from .commands import ExtendCommand, RequestCommand
 from .decisions import (
@@ -160,8 +162,12 @@ class Switchback:
             response_url=response_url,
             told=self.notify.direct_recipients(role.name, requester),
         )
-        request = self.store.create_request(
-            transition(request, State.PENDING, requester, "requested", now, detail=command.reason)
+        request = self._commit(
+            transition(request, State.PENDING, requester, "requested", now, detail=command.reason),
+            lambda r: self.notify.approvers(
+                r, messages.approvers_new_request(r, role, self.base_url), "approvers.new"
+            ),
+            new=True,
         )
         telemetry.event(
             "access.requested",
@@ -169,9 +175,6 @@ class Switchback:
             seconds=request.duration_seconds,
         )
         telemetry.metric("requests")
-        self.notify.approvers(
-            request, messages.approvers_new_request(request, role, self.base_url), "approvers.new"
-        )
         return request
 
     def get(self, request_id: str) -> AccessRequest | None:
@@ -187,7 +190,18 @@ class Switchback:
             role = check_decider(self.catalog, current, approver, now, members=self.groups)
             return approve(current, approver, now, role, self.groups)
 
-        request = self._change(request_id, decide)
+        def owes(request: AccessRequest) -> None:
+            if request.state is State.APPROVED:
+                self.notify.approvers(
+                    request,
+                    messages.approvers_update(request, "approved", approver),
+                    "approvers.approved",
+                    approver,
+                )
+            elif request.state is State.PENDING:  # counted; more approvals needed
+                self.notify.both(request, "approval", approver, messages.approval_progress(request))
+
+        request = self._change(request_id, decide, owes)
         telemetry.event(
             "access.approved",
             **_about(request),
@@ -197,16 +211,7 @@ class Switchback:
         )
         telemetry.metric("approvals")
         if request.state is State.APPROVED:
-            self.notify.approvers(
-                request,
-                messages.approvers_update(request, "approved", approver),
-                "approvers.approved",
-                approver,
-            )
             request = self.grant(request)
-        elif request.state is State.PENDING:  # counted; more approvals needed
-            progress = messages.approval_progress(request)
-            self.notify.both(request, "approval", approver, progress)
         return request
 
     def deny(self, request_id: str, approver: str, reason: str = "") -> AccessRequest:
@@ -216,13 +221,14 @@ class Switchback:
             )
             return deny(current, approver, now, reason)
 
-        request = self._change(request_id, decide)
+        request = self._change(
+            request_id, decide, lambda r: self.notify.both(r, "denied", approver, reason)
+        )
         telemetry.event(
             "access.denied",
             **_about(request),
             approver=approver,
         )
-        self.notify.both(request, "denied", approver, reason)
         return request
 
     def cancel(self, request_id: str, requester: str) -> AccessRequest:
@@ -238,29 +244,36 @@ class Switchback:
                 )
             return transition(current, State.CANCELLED, requester, "cancelled", now)
 
-        request = self._change(request_id, cancel)
+        request = self._change(
+            request_id,
+            cancel,
+            lambda r: self.notify.approvers(
+                r,
+                messages.approvers_update(r, "cancelled", requester),
+                "approvers.cancelled",
+                requester,
+            ),
+        )
         telemetry.event(
             "access.cancelled",
             **_about(request),
         )
-        self.notify.approvers(
-            request,
-            messages.approvers_update(request, "cancelled", requester),
-            "approvers.cancelled",
-            requester,
-        )
         return request
 
     def _change(
-        self, request_id: str, decide: Callable[[AccessRequest, datetime], AccessRequest]
+        self,
+        request_id: str,
+        decide: Callable[[AccessRequest, datetime], AccessRequest],
+        owes: Callable[[AccessRequest], None],
     ) -> AccessRequest:
-        """Read, decide, conditionally write; on a lost race read again and decide again."""
+        """Read, decide, conditionally write with the messages the change ``owes``; on a lost
+        race read again and decide again."""
         for attempt in range(CONFLICT_RETRIES):
             current = self.store.get_request(request_id)
             if current is None:
                 raise Refused(Refusal.NOT_PENDING, f"There is no request {request_id}.")
             try:
-                return self.store.save_request(decide(current, self.clock()))
+                return self._commit(decide(current, self.clock()), owes)
             except StoreConflict:
                 # Full jitter: a burst of clicks spreads out instead of colliding again.
                 time.sleep(random.uniform(0, min(0.25, 0.01 * 2**attempt)))
@@ -268,6 +281,19 @@ class Switchback:
             except TransitionError as error:
                 raise Refused(Refusal.NOT_PENDING, str(error)) from error
         raise LockBusy(f"request {request_id} is changing too fast; try again")
+
+    def _commit(
+        self, changed: AccessRequest, owes: Callable[[AccessRequest], None], new: bool = False
+    ) -> AccessRequest:
+        """Write one state change and the messages it owes (queued by ``owes``) in one
+        conditional write. Raises StoreConflict, AwsUnavailable (AwsUncertain: it may have
+        been written)."""
+        with self.notify.owing() as owed:
+            owes(changed)
+        write = self.store.create_request if new else self.store.save_request
+        saved = write(changed, owed)
+        self.notify.stored(owed)
+        return saved
 
     # -- granting and ending -------------------------------------------------------------------
     def grant(self, request: AccessRequest) -> AccessRequest:
@@ -286,14 +312,24 @@ class Switchback:
                 **_about(request),
                 error=str(error),
             )
+            return self._latest(request)
+        return settled.find(request.id) or self._latest(request)
+
+    def _latest(self, request: AccessRequest) -> AccessRequest:
+        """``request`` as stored now; as we last wrote it if AWS cannot say (it was recorded:
+        a caller must never hear that nothing changed)."""
+        try:
             return self.store.get_request(request.id) or request
-        return settled.find(request.id) or self.store.get_request(request.id) or request
+        except AwsUnavailable:
+            return request
 
     def record(self, request_id: str, actor: str, action: str, detail: str = "") -> AccessRequest:
         """Add an entry to the request's audit trail without changing its state (an operator
         looked at it)."""
         return self._change(
-            request_id, lambda current, now: note(current, actor, action, now, detail)
+            request_id,
+            lambda current, now: note(current, actor, action, now, detail),
+            lambda _: None,  # a note owes nobody a message
         )
 
     def revoke(self, request_id: str, actor: str, operator: bool = False) -> AccessRequest:
@@ -311,6 +347,9 @@ class Switchback:
 
         ``operator``: the actor is an operator with AWS credentials on the table (the operator
         CLI, ``aws:<their ARN>``), who may end any grant; Slack users are checked as usual.
+
+        Returns the request and, in words for the revoker, what happened in IAM (AWS slow or the
+        role busy: the next sweep finishes it).
         """
 
         def revoke(current: AccessRequest, now: datetime) -> AccessRequest:
@@ -328,16 +367,18 @@ class Switchback:
                 current, State.REVOKED, actor, "revoked", now, detail="access ended early"
             )
 
-        revoked = self._change(request_id, revoke)
+        revoked = self._change(request_id, revoke, lambda r: self.notify.both(r, "revoked", actor))
         telemetry.event(
             "access.revoked",
             **_about(revoked),
             by=actor,
         )
         telemetry.metric("revokes")
+        # Everybody hears of the revoke (committed with it, above); the revoker also hears
+        # exactly what happened in IAM.
         outcome, complete = self._end_now(revoked)
-        # Everybody hears of a revoke; of its IAM side only when something is still owed.
-        self.notify.both(revoked, "revoked", actor, "" if complete else outcome)
+        if not complete:  # what is still owed in IAM: everybody hears it, not only the revoker
+            self.notify.both(revoked, "revoked", actor, outcome)
         return revoked, outcome
 
     def _end_now(self, revoked: AccessRequest) -> tuple[str, bool]:
@@ -362,8 +403,9 @@ class Switchback:
                 error=str(error),
             )
             outcome = (
-                f"Recorded as revoked, but IAM could not be changed yet ({error}): sessions are "
-                "not cut yet. The sweep retries every minute; the grant's own end still holds."
+                f"AWS is slow right now and IAM could not be changed yet ({error}): sessions are "
+                "not cut yet. The next sweep finishes it within a minute or two; the grant's own "
+                "end still holds."
             )
         else:
             return "The trust is removed and every session of theirs is denied from now on.", True
@@ -501,31 +543,66 @@ class Switchback:
             return True
 
     def _record(self, plan: roleplan.RolePlan) -> Settled:
-        """The state changes of a written plan, each one conditional write."""
+        """The state changes of a written plan, each one conditional write with its messages."""
         settled = Settled()
         for request in plan.activate:
-            done = self._save(request, State.ACTIVE, "granted", f"trusted until {request.ends_at}")
+            done = self._save(
+                request, State.ACTIVE, "granted", f"trusted until {request.ends_at}", self._granted
+            )
             if done:
                 settled.activated.append(done)
         for request in plan.expire:
-            if done := self._save(request, State.EXPIRED, "expired", "trust removed"):
+            if done := self._save(
+                request,
+                State.EXPIRED,
+                "expired",
+                "trust removed",
+                lambda r: self.notify.both(r, "expired", BROKER),
+            ):
                 settled.expired.append(done)
         for request, reason in plan.fail:
-            if done := self._save(request, State.FAILED, "grant failed", reason, failure=reason):
+            if done := self._save(
+                request,
+                State.FAILED,
+                "grant failed",
+                reason,
+                lambda r: self.notify.both(r, "failed", None, r.failure or ""),
+                failure=reason,
+            ):
                 settled.failed.append(done)
         return settled
 
+    def _granted(self, active: AccessRequest) -> None:
+        self.notify.requester(
+            active,
+            messages.requester_granted(active, self.catalog.role(active.role)),
+            "requester.granted",
+        )
+        self.notify.approvers(
+            active,
+            messages.approvers_update(active, "granted", None, f"until {active.ends_at}"),
+            "approvers.granted",
+        )
+
     def _save(
-        self, request: AccessRequest, to: State, action: str, detail: str, **changes
+        self,
+        request: AccessRequest,
+        to: State,
+        action: str,
+        detail: str,
+        owes: Callable[[AccessRequest], None],
+        **changes,
     ) -> AccessRequest | None:
         try:
-            return self.store.save_request(
-                transition(request, to, BROKER, action, self.clock(), detail=detail, **changes)
+            return self._commit(
+                transition(request, to, BROKER, action, self.clock(), detail=detail, **changes),
+                owes,
             )
         except (StoreConflict, TransitionError):
             return None  # someone else moved it first (a revoke, a concurrent step)
 
     def _announce(self, settled: Settled) -> None:
+        """Events for what a step recorded (its messages were stored with each change)."""
         for active in settled.activated:
             telemetry.event(
                 "access.granted",
@@ -535,23 +612,12 @@ class Switchback:
             telemetry.metric("grants")
             if active.break_glass:
                 telemetry.metric("breakglass")
-            self.notify.requester(
-                active,
-                messages.requester_granted(active, self.catalog.role(active.role)),
-                "requester.granted",
-            )
-            self.notify.approvers(
-                active,
-                messages.approvers_update(active, "granted", None, f"until {active.ends_at}"),
-                "approvers.granted",
-            )
         for done in settled.expired:
             telemetry.event(
                 "access.expired",
                 **_about(done),
             )
             telemetry.metric("expiries")
-            self.notify.both(done, "expired", BROKER)
         for failed in settled.failed:
             telemetry.event(
                 "grant.failed",
@@ -560,7 +626,6 @@ class Switchback:
                 reason=failed.failure,
             )
             telemetry.metric("failures")
-            self.notify.both(failed, "failed", None, failed.failure or "")
 
     # -- extending a grant -----------------------------------------------------------------------
     def extend(
@@ -590,7 +655,7 @@ class Switchback:
             told=self.notify.direct_recipients(role.name, requester),
             extends=grant.id,
         )
-        extension = self.store.create_request(
+        extension = self._commit(
             transition(
                 extension,
                 State.PENDING,
@@ -598,18 +663,17 @@ class Switchback:
                 "extension requested",
                 now,
                 detail=f"{messages.extension_title(extension)}: {command.reason}".rstrip(": "),
-            )
+            ),
+            lambda r: self.notify.approvers(
+                r, messages.approvers_new_extension(r, grant, self.base_url), "approvers.new"
+            ),
+            new=True,
         )
         telemetry.event(
             "access.extension_requested",
             **_about(extension),
             extends=grant.id,
             seconds=extension.duration_seconds,
-        )
-        self.notify.approvers(
-            extension,
-            messages.approvers_new_extension(extension, grant, self.base_url),
-            "approvers.new",
         )
         return extension
 
@@ -627,9 +691,12 @@ class Switchback:
             counted = approve(current, approver, now, role, self.groups)
             try:
                 if counted.state is State.PENDING:
-                    saved = self.store.save_request(counted)
-                    self.notify.both(saved, "approval", approver, messages.approval_progress(saved))
-                    return saved
+                    return self._commit(
+                        counted,
+                        lambda r: self.notify.both(
+                            r, "approval", approver, messages.approval_progress(r)
+                        ),
+                    )
                 grant = self.store.get_request(current.extends or "")
                 new_end = None
                 if grant and grant.state is State.ACTIVE and grant.ends() > now:
@@ -641,7 +708,7 @@ class Switchback:
                         if grant and grant.state is State.ACTIVE and grant.ends() > now
                         else f"the grant {current.extends} is no longer active"
                     )
-                    failed = self.store.save_request(
+                    failed = self._commit(
                         transition(
                             current,
                             State.FAILED,
@@ -651,9 +718,9 @@ class Switchback:
                             detail=why,
                             approvals=counted.approvals,
                             failure=why,
-                        )
+                        ),
+                        lambda r: self.notify.both(r, "failed", None, r.failure or ""),
                     )
-                    self.notify.both(failed, "failed", None, why)
                     return failed
                 done = transition(
                     current,
@@ -665,7 +732,11 @@ class Switchback:
                     approvals=counted.approvals,
                     ends_at=iso(new_end),
                 )
-                done, moved = self.store.save_pair(done, extended(grant, done, new_end, now))
+                moved = extended(grant, done, new_end, now)
+                with self.notify.owing() as owed:
+                    self._extension_owes(done, moved, approver)
+                done, moved = self.store.save_pair(done, moved, owed)
+                self.notify.stored(owed)
             except StoreConflict:
                 time.sleep(random.uniform(0, min(0.25, 0.01 * 2**attempt)))
                 continue
@@ -677,30 +748,34 @@ class Switchback:
                 by=approver,
             )
             telemetry.metric("extensions")
-            self.notify.requester(
-                moved,
-                messages.requester_update(
-                    moved, "extended", approver, f"now until {messages.utc_text(moved.ends_at)}"
-                ),
-                "requester.extended",
-            )
-            self.notify.approvers(
-                done,
-                messages.approvers_update(
-                    done, "extended", approver, f"{grant.id} now ends {moved.ends_at}"
-                ),
-                "approvers.approved",
-                approver,
-            )
             self._settle_now(moved)
             return done
         raise LockBusy(f"request {extension_id} is changing too fast; try again")
+
+    def _extension_owes(self, done: AccessRequest, moved: AccessRequest, approver: str) -> None:
+        """What an applied extension owes: the requester, the channel and the approvers told
+        directly hear the grant's new end."""
+        self.notify.requester(
+            moved,
+            messages.requester_update(
+                moved, "extended", approver, f"now until {messages.utc_text(moved.ends_at)}"
+            ),
+            "requester.extended",
+        )
+        self.notify.approvers(
+            done,
+            messages.approvers_update(
+                done, "extended", approver, f"{moved.id} now ends {moved.ends_at}"
+            ),
+            "approvers.approved",
+            approver,
+        )
 
     def _settle_now(self, request: AccessRequest) -> None:
         """Write the role's policies for ``request`` now (the sweep retries if AWS is busy)."""
         try:
             self.settle_role(request.role_arn, also={request.id})
-        except (AwsUnavailable, LockBusy) as error:
+        except (AwsUnavailable, LockBusy, TrustWriteFailed) as error:
             telemetry.event("settle.delayed", logging.WARNING, **_about(request), error=str(error))
 
     # -- break-glass -----------------------------------------------------------------------------
@@ -752,7 +827,13 @@ class Switchback:
         # The review is awaited before the grant exists: a crash in between leaves a review
         # of nothing (dropped by the sweep), never a grant nobody is asked to review.
         self.store.await_review(request.id, iso(now + role.break_glass_review_within))
-        approved = self.store.create_request(approved)
+        approved = self._commit(
+            approved,
+            lambda r: self.notify.break_glass(
+                r, messages.break_glass_alarm(r, role, self.base_url), "approvers.new"
+            ),
+            new=True,
+        )
         telemetry.event(
             "access.requested",
             **_about(approved),
@@ -760,11 +841,6 @@ class Switchback:
             break_glass=True,
         )
         telemetry.metric("requests")
-        self.notify.break_glass(
-            approved,
-            messages.break_glass_alarm(approved, role, self.base_url),
-            "approvers.new",
-        )
         return self.grant(approved)
 
     def review(self, request_id: str, actor: str, verdict: str, why: str = "") -> AccessRequest:
@@ -778,7 +854,18 @@ class Switchback:
             was_active[:] = [current.state is State.ACTIVE]
             return reviewed(current, actor, verdict, now, why)
 
-        done = self._change(request_id, decide)
+        def owes(done: AccessRequest) -> None:
+            if verdict == FLAGGED:
+                self.notify.requester(
+                    done,
+                    messages.requester_update(done, "flagged", actor, why),
+                    "requester.flagged",
+                )
+            self.notify.break_glass(
+                done, messages.approvers_update(done, verdict, actor, why), f"approvers.{verdict}"
+            )
+
+        done = self._change(request_id, decide, owes)
         self.store.reviewed(done.id)
         telemetry.event(f"breakglass.{verdict}", **_about(done), by=actor, break_glass=True)
         if verdict == FLAGGED:
@@ -787,12 +874,6 @@ class Switchback:
                 telemetry.event("access.revoked", **_about(done), by=actor, break_glass=True)
                 telemetry.metric("revokes")
                 self._settle_now(done)
-            self.notify.requester(
-                done, messages.requester_update(done, "flagged", actor, why), "requester.flagged"
-            )
-        self.notify.break_glass(
-            done, messages.approvers_update(done, verdict, actor, why), f"approvers.{verdict}"
-        )
         return done
 
     def remind_unreviewed(self, now: datetime) -> int:
@@ -838,7 +919,7 @@ class Switchback:
     def _sweep_lapse_undecided(self, now: datetime, report: SweepReport) -> None:
         for request in self.store.due_requests(State.PENDING, iso(now)):
             try:
-                lapsed = self.store.save_request(
+                self._commit(
                     transition(
                         request,
                         State.LAPSED,
@@ -846,42 +927,75 @@ class Switchback:
                         "lapsed",
                         self.clock(),
                         detail="nobody decided in time",
-                    )
+                    ),
+                    lambda r: self.notify.both(
+                        r, "lapsed", None, "nobody decided in time", approvers_detail=""
+                    ),
                 )
             except (StoreConflict, TransitionError):
                 continue
+            except AwsUnavailable as error:  # the next sweep lapses it, with its messages
+                report.errors.append(f"lapse {request.id}: {error}")
+                continue
             report.lapsed += 1
-            self.notify.both(lapsed, "lapsed", None, "nobody decided in time", approvers_detail="")
 
     def _sweep_roles(self, now: datetime, report: SweepReport) -> None:
         """Settle each managed role, and any other role an open grant names: two Queries for
-        all roles, then per role one IAM read and at most one write of each policy."""
+        all roles, then per role one IAM read and at most one write of each policy.
+
+        A role whose lock is held (by a live step, or by a dead process until its lease
+        lapses) is tried once and left for the end, so it delays only itself: every other role
+        is settled first, then the held ones are waited for."""
         by_role: dict[str, list[AccessRequest]] = defaultdict(list)
         for state in (State.APPROVED, State.ACTIVE):
             for request in self.store.requests_in(state):
                 by_role[request.role_arn].append(request)
         roles = sorted({r.role_arn for r in self.catalog.roles.values()} | set(by_role))
+        held = []
         for role_arn in roles:
-            known = by_role.get(role_arn, [])
-            due = any(r.state is State.APPROVED or r.ends() <= now for r in known)
-            try:
-                settled = self.settle_role(role_arn, known=known, lock_first=due)
-            except (AwsUnavailable, LockBusy) as error:
-                report.errors.append(f"{role_arn}: {error}")
-                telemetry.event(
-                    "sweep.role_failed", logging.WARNING, role_arn=role_arn, error=str(error)
-                )
-                continue
-            except Exception as error:  # one broken role must not stop the others
-                logging.getLogger("switchback").exception("sweep.role_crashed %s", role_arn)
-                report.errors.append(f"{role_arn}: {type(error).__name__}: {error}")
-                continue
-            report.granted += len(settled.activated)
-            report.expired += len(settled.expired)
-            report.failed += len(settled.failed)
-            report.drift += [f"{role_arn}: {note}" for note in settled.drift]
-            if settled.missing_role:
-                report.errors.append(f"{role_arn}: the role does not exist")
+            with deadline.lock_patience(0.0):
+                if not self._sweep_role(role_arn, by_role.get(role_arn, []), now, report, True):
+                    held.append(role_arn)
+        for role_arn in held:
+            self._sweep_role(role_arn, by_role.get(role_arn, []), now, report, False)
+
+    def _sweep_role(
+        self,
+        role_arn: str,
+        known: list[AccessRequest],
+        now: datetime,
+        report: SweepReport,
+        may_defer: bool,
+    ) -> bool:
+        """Settle one role into ``report``; False if its lock is held and ``may_defer``."""
+        due = any(r.state is State.APPROVED or r.ends() <= now for r in known)
+        try:
+            settled = self.settle_role(role_arn, known=known, lock_first=due)
+        except LockBusy as error:
+            if may_defer:
+                return False
+            report.errors.append(f"{role_arn}: {error}")
+            telemetry.event(
+                "sweep.role_failed", logging.WARNING, role_arn=role_arn, error=str(error)
+            )
+            return True
+        except AwsUnavailable as error:
+            report.errors.append(f"{role_arn}: {error}")
+            telemetry.event(
+                "sweep.role_failed", logging.WARNING, role_arn=role_arn, error=str(error)
+            )
+            return True
+        except Exception as error:  # one broken role must not stop the others
+            logging.getLogger("switchback").exception("sweep.role_crashed %s", role_arn)
+            report.errors.append(f"{role_arn}: {type(error).__name__}: {error}")
+            return True
+        report.granted += len(settled.activated)
+        report.expired += len(settled.expired)
+        report.failed += len(settled.failed)
+        report.drift += [f"{role_arn}: {note}" for note in settled.drift]
+        if settled.missing_role:
+            report.errors.append(f"{role_arn}: the role does not exist")
+        return True
 
     def remind_ending(self, now: datetime) -> int:
         """Tell each requester, once, shortly before their access ends (a sweep step)."""

@@ -11,11 +11,14 @@ import threading
 import time
 from collections.abc import Callable
 
+from . import deadline
 from .delivery import SLACK_API_URL
 from .groups import GroupsUnavailable
 
 CACHE_SECONDS = 300.0  # at most five minutes between Slack's answer and a decision using it
 LOOKUP_TIMEOUT = 2.0  # seconds: a decision waits this long at most (Slack's 3 s for commands)
+ANSWER_RESERVE = 0.5  # seconds of a caller's budget left for its own work and answer
+MIN_LOOKUP = 0.2  # seconds: less than this is not worth asking
 
 
 class SlackGroups:
@@ -52,7 +55,13 @@ class SlackGroups:
         from slack_sdk.errors import SlackApiError
         from slack_sdk.web import WebClient
 
-        client = WebClient(token=self._token, base_url=self._api_url, timeout=self._timeout)  # type: ignore[arg-type]
+        timeout = self._timeout
+        budget = deadline.current()
+        if budget is not None:  # a slash command or a click: answer within its budget
+            timeout = min(timeout, budget.remaining() - ANSWER_RESERVE)
+            if timeout < MIN_LOOKUP:
+                raise GroupsUnavailable(f"no time left to ask Slack who is in {group}")
+        client = WebClient(token=self._token, base_url=self._api_url, timeout=timeout)  # type: ignore[arg-type]
         self.lookups += 1
         try:
             answer = client.usergroups_users_list(usergroup=group)

@@ -24,13 +24,14 @@ from .commands import (
 )
 from .decisions import Refusal, Refused, is_approver, requestable_roles
 from .durations import format_duration
-from .errors import AwsUnavailable, LockBusy
+from .errors import AwsUnavailable, AwsUncertain, LockBusy
 from .groups import GroupsUnavailable
 from .iam import IamGateway
 from .messages import escape
 from .model import AccessRequest, State, is_request_id, normalise_request_id, parse_iso
 from .policies import Person, RoleSpec
 from .service import Switchback
+from .store import LIVE_STATES
 from .trust import Grant, free_slots
 
 log = logging.getLogger("switchback.slash")
@@ -83,9 +84,21 @@ def handle(
         return messages.ephemeral(usage(command_name))
     except Refused as refusal:
         return messages.ephemeral(escape(refusal.message))
+    except AwsUncertain:
+        # A write was sent and its answer never came: it may have been done. Say so.
+        what = "your request" if isinstance(command, RequestCommand) else "this"
+        later = (
+            " If it was, the approvers will hear of it."
+            if isinstance(command, RequestCommand)
+            else ""
+        )
+        return messages.ephemeral(
+            f"AWS is slow right now, and I could not confirm that {what} was recorded.{later} "
+            f"Check `{command_name} list` in a minute before you try again."
+        )
     except (AwsUnavailable, LockBusy) as error:
         return messages.ephemeral(
-            f"AWS is busy right now ({escape(str(error))}); nothing was "
+            f"AWS is slow right now ({escape(str(error))}); nothing was "
             "changed. Try again in a minute."
         )
     except Exception:
@@ -214,8 +227,8 @@ def _by_id(service: Switchback, user: str, command: IdCommand) -> dict:
         "Your access" if request.requester == user else f"{escape(request.requester_name)}'s access"
     )
     return messages.ephemeral(
-        f"{whose} to `{escape(request.role)}` (request `{request.id}`) is revoked. "
-        f"{escape(outcome)}"
+        f"{whose} to `{escape(request.role)}` (request `{request.id}`) is revoked and "
+        f"recorded. {escape(outcome)}"
     )
 
 
@@ -246,13 +259,12 @@ def _roles(service: Switchback, user: str) -> list[str]:
 
 
 def _list(service: Switchback, user: str, now: datetime) -> list[str]:
-    # Three Queries of the sparse due index: they read live work only, never anyone's history,
-    # and the pending ones serve both halves of the answer.
-    pending = service.store.requests_in(State.PENDING)
-    live = pending + [
-        r for state in (State.APPROVED, State.ACTIVE) for r in service.store.requests_in(state)
-    ]
-    mine = [r for r in live if r.requester == user]
+    # Only what concerns the caller, so the cost does not grow with everyone else's requests:
+    # their own latest requests (the by-person index), and the pending requests of each role
+    # they approve (the live index), one Query each.
+    mine = [r for r in service.store.requests_of(user) if r.state in LIVE_STATES]
+    theirs = sorted({s.role_arn for s in service.catalog.roles.values() if user in s.approvers})
+    pending = [r for role_arn in theirs for r in service.store.pending_of_role(role_arn)]
     waiting = [
         r
         for r in pending

@@ -1,13 +1,23 @@
 """DynamoDB adapter: requests, the outbox and role locks in one table.
 
 Every change of a request is one conditional put on its ``version``, so two approvers racing
-cannot both win. The ``due`` index is sparse: only requests and messages that still need work
-carry its keys, so the sweeper's Queries grow with the work due, not with the history kept.
+cannot both win; the messages the change owes are written in the same TransactWriteItems, so a
+process that dies after the change can never have lost them. The ``due`` index is sparse: only
+requests and messages that still need work carry its keys, so the sweeper's Queries grow with
+the work due, not with the history kept. The ``live`` index holds each role's PENDING,
+APPROVED and ACTIVE requests (also sparse), so a role's open work is read without anyone
+else's.
+
+Writes are idempotent across botocore's retries: each carries a fresh ``write_token``, and a
+conditional failure on an item that holds our own token means an earlier attempt, whose answer
+was lost, did the write: that is success. Timeouts and dropped connections become
+AwsUnavailable, or AwsUncertain when a write was sent and its fate is unknown.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,7 +25,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from .errors import AwsUnavailable, LockBusy, StoreConflict
+from . import deadline
+from .errors import AwsUnavailable, AwsUncertain, BudgetSpent, LockBusy, StoreConflict
 from .model import FINAL_STATES, AccessRequest, AuditEntry, State, parse_iso
 
 # Every DynamoDB action the store calls (the deploy policy is generated from these). Items are
@@ -23,7 +34,7 @@ from .model import FINAL_STATES, AccessRequest, AuditEntry, State, parse_iso
 ITEM_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",  # a role's requests, read consistently in one call by the sweep
-    "dynamodb:PutItem",
+    "dynamodb:PutItem",  # also what TransactWriteItems of puts needs: IAM has no action for it
     "dynamodb:DeleteItem",
 )
 INDEX_ACTIONS = ("dynamodb:Query",)
@@ -31,9 +42,18 @@ INDEX_ACTIONS = ("dynamodb:Query",)
 DUE_INDEX = "due"
 UNREVIEWED = "BREAKGLASS#UNREVIEWED"  # due index key of break-glass grants awaiting review
 PERSON_INDEX = "by-person"
+LIVE_INDEX = "live"  # a role's PENDING, APPROVED and ACTIVE requests
+LIVE_STATES = (State.PENDING, State.APPROVED, State.ACTIVE)
+TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems (and 4 MB in all)
+_WRITES = {"put_item", "delete_item", "transact_write_items"}
 # The table's TTL attribute (epoch seconds): DynamoDB deletes an item some time after it.
 # Locks carry their lease end here; finished requests and messages their retention end.
 TTL_ATTRIBUTE = "expires"
+# What a locked step needs once it holds the lock, kept free of a caller's budget when waiting.
+LOCKED_STEP_SECONDS = 5.0
+# Releasing a lock may run past a spent budget by this much (a lock left behind would hold
+# its role up for a whole lease); one attempt of one DeleteItem.
+LOCK_RELEASE_SECONDS = 0.8
 RETENTION_SECONDS = 400 * 86400  # a year and a bit of history in the table; CloudTrail has more
 # States whose requests the sweeper must look at, keyed by the time that matters.
 _DUE_KEY = {State.PENDING: "approval_deadline", State.APPROVED: "ends_at", State.ACTIVE: "ends_at"}
@@ -63,7 +83,16 @@ def table_definition(name: str) -> dict:
         "BillingMode": "PAY_PER_REQUEST",
         "AttributeDefinitions": [
             {"AttributeName": a, "AttributeType": "S"}
-            for a in ("pk", "sk", "due_pk", "due_at", "person_pk", "created_at")
+            for a in (
+                "pk",
+                "sk",
+                "due_pk",
+                "due_at",
+                "person_pk",
+                "created_at",
+                "live_pk",
+                "live_sk",
+            )
         ],
         "KeySchema": [
             {"AttributeName": "pk", "KeyType": "HASH"},
@@ -72,6 +101,7 @@ def table_definition(name: str) -> dict:
         "GlobalSecondaryIndexes": [
             index(DUE_INDEX, "due_pk", "due_at"),
             index(PERSON_INDEX, "person_pk", "created_at"),
+            index(LIVE_INDEX, "live_pk", "live_sk"),
         ],
     }
 
@@ -104,6 +134,19 @@ class Store:
         self._table = table_name
         self._to_dynamo = TypeSerializer().serialize
         self._from_dynamo = TypeDeserializer().deserialize
+        # Per thread: how many HTTP attempts the current call has sent (0 means a failed
+        # write certainly changed nothing). Registered after the budget check, so an attempt
+        # the budget refused is not counted.
+        self._attempts = threading.local()
+        events = client.meta.events
+        events.register("before-call.dynamodb", self._call_starts)
+        events.register("before-send.dynamodb", self._attempt_sent)
+
+    def _call_starts(self, **_: Any) -> None:
+        self._attempts.sent = 0
+
+    def _attempt_sent(self, **_: Any) -> None:
+        self._attempts.sent = getattr(self._attempts, "sent", 0) + 1
 
     @property
     def client(self) -> Any:
@@ -118,17 +161,86 @@ class Store:
         return {k: self._from_dynamo(v) for k, v in item.items()}
 
     def _call(self, operation: str, **kwargs) -> dict:
-        from botocore.exceptions import ClientError
+        if operation != "transact_write_items":
+            kwargs["TableName"] = self._table
+        return self._guarded(operation, lambda: getattr(self._client, operation)(**kwargs))
+
+    def _guarded(self, operation: str, call) -> dict:
+        """Run one client call; translate what it raises into the project's errors."""
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return getattr(self._client, operation)(TableName=self._table, **kwargs)
+            return call()
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             if code == "ConditionalCheckFailedException":
                 raise StoreConflict(operation) from error
+            if code == "TransactionCanceledException":
+                reasons = {r.get("Code") for r in error.response.get("CancellationReasons", [])}
+                if reasons & {"ConditionalCheckFailed", "TransactionConflict"}:
+                    raise StoreConflict(operation) from error
+                raise AwsUnavailable(f"DynamoDB {operation}: {sorted(reasons)}") from error
             if code in _TRANSIENT:
                 raise AwsUnavailable(f"DynamoDB {operation}: {code}") from error
             raise
+        except (BotoCoreError, BudgetSpent) as error:  # timeouts, dropped connections, no time
+            if operation in _WRITES and getattr(self._attempts, "sent", 0):
+                raise AwsUncertain(f"DynamoDB {operation}: {error}") from error
+            if isinstance(error, BudgetSpent):
+                raise
+            raise AwsUnavailable(f"DynamoDB {operation}: {error}") from error
+
+    def _maybe_ours(self, error: Exception) -> bool:
+        """Whether the write that failed may have been done by an earlier attempt of its own:
+        its fate is unknown, or botocore sent it more than once."""
+        return isinstance(error, AwsUncertain) or getattr(self._attempts, "sent", 0) > 1
+
+    def _written_by_us(self, key: dict, token: str, attribute: str = "write_token") -> bool:
+        """Whether the item at ``key`` holds our ``token``: our own write landed (its answer
+        lost to a timeout, and botocore's retry then failed our own condition)."""
+        try:
+            found = self._call("get_item", Key=self._item(key), ConsistentRead=True).get("Item")
+        except AwsUnavailable:
+            return False
+        return bool(found) and found.get(attribute, {}).get("S") == token
+
+    def _put_own(self, item: dict, condition: dict, messages: list[OutboxMessage] = ()) -> None:
+        """Put ``item`` (with ``condition``) and ``messages`` (new) in one write; success if
+        the item already holds this write's token. Raises StoreConflict, AwsUnavailable,
+        AwsUncertain."""
+        token = uuid.uuid4().hex
+        item = {**item, "write_token": token}
+        key = {"pk": item["pk"], "sk": item["sk"]}
+        try:
+            if messages:
+                self._transact(item, condition, messages, token)
+            else:
+                self._call("put_item", Item=self._item(item), **condition)
+        except (StoreConflict, AwsUncertain) as error:
+            if self._maybe_ours(error) and self._written_by_us(key, token):
+                return
+            raise
+
+    def _transact(
+        self, item: dict, condition: dict, messages: list[OutboxMessage], token: str
+    ) -> None:
+        if 1 + len(messages) > TRANSACTION_ITEMS:
+            raise ValueError(f"{len(messages)} messages do not fit in one transaction")
+        puts = [{"Put": {"TableName": self._table, "Item": self._item(item), **condition}}]
+        puts += [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": self._item(_message_item(as_added(m))),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for m in messages
+        ]
+        # The token also makes DynamoDB itself treat a retry within 10 minutes as the same
+        # transaction (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/
+        # API_TransactWriteItems.html, ClientRequestToken).
+        self._call("transact_write_items", TransactItems=puts, ClientRequestToken=token)
 
     def _query(self, **kwargs) -> Iterator[dict]:
         while True:
@@ -148,23 +260,29 @@ class Store:
         ).get("Item")
         return _request_from(self._plain(found)) if found else None
 
-    def create_request(self, request: AccessRequest) -> AccessRequest:
+    def create_request(
+        self, request: AccessRequest, messages: list[OutboxMessage] = ()
+    ) -> AccessRequest:
+        """Store a new request and the messages it owes, together."""
         saved = replace(request, version=1)
-        self._call(
-            "put_item",
-            Item=self._item(_request_item(saved)),
-            ConditionExpression="attribute_not_exists(pk)",
+        self._put_own(
+            _request_item(saved), {"ConditionExpression": "attribute_not_exists(pk)"}, messages
         )
         return saved
 
-    def save_request(self, request: AccessRequest) -> AccessRequest:
-        """Write ``request`` if nobody changed it since it was read; raise StoreConflict if so."""
+    def save_request(
+        self, request: AccessRequest, messages: list[OutboxMessage] = ()
+    ) -> AccessRequest:
+        """Write ``request`` and the messages its change owes, together, if nobody changed it
+        since it was read; raise StoreConflict if so."""
         saved = replace(request, version=request.version + 1)
-        self._call(
-            "put_item",
-            Item=self._item(_request_item(saved)),
-            ConditionExpression="version = :read",
-            ExpressionAttributeValues=self._item({":read": request.version}),
+        self._put_own(
+            _request_item(saved),
+            {
+                "ConditionExpression": "version = :read",
+                "ExpressionAttributeValues": self._item({":read": request.version}),
+            },
+            messages,
         )
         return saved
 
@@ -185,22 +303,32 @@ class Store:
         return self.due_requests(state, "9999")
 
     def open_grants(self, role_arn: str) -> list[AccessRequest]:
-        """APPROVED and ACTIVE requests of one role: Queries on the sparse due index, so the
-        cost follows the grants open now, not the history kept."""
-        found = []
-        for state in (State.APPROVED, State.ACTIVE):
-            found += [
-                _request_from(i)
-                for i in self._query(
-                    IndexName=DUE_INDEX,
-                    KeyConditionExpression="due_pk = :pk",
-                    FilterExpression="role_arn = :role",
-                    ExpressionAttributeValues=self._item(
-                        {":pk": f"STATE#{state.value}", ":role": role_arn}
-                    ),
-                )
-            ]
-        return found
+        """APPROVED and ACTIVE requests of one role: one Query of the sparse live index, so the
+        cost follows this role's open grants, not other roles' nor the history kept."""
+        return [
+            _request_from(i)
+            for i in self._query(
+                IndexName=LIVE_INDEX,
+                # ACTIVE#… and APPROVED#… sort before PENDING#…
+                KeyConditionExpression="live_pk = :pk AND live_sk < :pending",
+                ExpressionAttributeValues=self._item(
+                    {":pk": f"ROLE#{role_arn}", ":pending": f"{State.PENDING.value}#"}
+                ),
+            )
+        ]
+
+    def pending_of_role(self, role_arn: str) -> list[AccessRequest]:
+        """The role's PENDING requests, oldest first: one Query of the live index."""
+        return [
+            _request_from(i)
+            for i in self._query(
+                IndexName=LIVE_INDEX,
+                KeyConditionExpression="live_pk = :pk AND begins_with(live_sk, :pending)",
+                ExpressionAttributeValues=self._item(
+                    {":pk": f"ROLE#{role_arn}", ":pending": f"{State.PENDING.value}#"}
+                ),
+            )
+        ]
 
     def get_requests(self, request_ids: set[str]) -> list[AccessRequest]:
         """Strongly consistent reads of these requests (the index may lag a moment behind);
@@ -226,15 +354,9 @@ class Store:
         return sorted(found, key=lambda r: r.id)
 
     def _batch_get(self, request_items: dict) -> dict:
-        from botocore.exceptions import ClientError
-
-        try:
-            return self._client.batch_get_item(RequestItems=request_items)
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code in _TRANSIENT:
-                raise AwsUnavailable(f"DynamoDB BatchGetItem: {code}") from error
-            raise
+        return self._guarded(
+            "batch_get_item", lambda: self._client.batch_get_item(RequestItems=request_items)
+        )
 
     def requests_of(self, slack_id: str, limit: int = 50) -> list[AccessRequest]:
         items = self._query(
@@ -301,21 +423,18 @@ class Store:
         self._call("put_item", Item=self._item(item))
 
     def add_message(self, message: OutboxMessage) -> OutboxMessage:
-        saved = replace(message, version=1)
-        self._call(
-            "put_item",
-            Item=self._item(_message_item(saved)),
-            ConditionExpression="attribute_not_exists(pk)",
-        )
+        saved = as_added(message)
+        self._put_own(_message_item(saved), {"ConditionExpression": "attribute_not_exists(pk)"})
         return saved
 
     def save_message(self, message: OutboxMessage) -> OutboxMessage:
         saved = replace(message, version=message.version + 1)
-        self._call(
-            "put_item",
-            Item=self._item(_message_item(saved)),
-            ConditionExpression="version = :read",
-            ExpressionAttributeValues=self._item({":read": message.version}),
+        self._put_own(
+            _message_item(saved),
+            {
+                "ConditionExpression": "version = :read",
+                "ExpressionAttributeValues": self._item({":read": message.version}),
+            },
         )
         return saved
 
@@ -339,32 +458,43 @@ class Store:
 
     # -- locks -------------------------------------------------------------------------------
     # -- extensions and break-glass reviews --------------------------------------------------
-    def save_pair(self, first: AccessRequest, second: AccessRequest) -> tuple:
-        """Write two requests (each as read: version check) in one transaction: both or
-        neither. Raises StoreConflict if either changed since it was read."""
+    def save_pair(
+        self, first: AccessRequest, second: AccessRequest, messages: list[OutboxMessage] = ()
+    ) -> tuple[AccessRequest, AccessRequest]:
+        """Write two requests (each only if unchanged since read) and the messages their
+        change owes in one transaction: all or nothing (an extension and the grant it moves).
+        Raises StoreConflict, AwsUnavailable, AwsUncertain."""
+        if 2 + len(messages) > TRANSACTION_ITEMS:
+            raise ValueError(f"{len(messages)} messages do not fit in one transaction")
+        token = uuid.uuid4().hex
         saved = [replace(r, version=r.version + 1) for r in (first, second)]
         puts = [
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": self._item(_request_item(new)),
+                    "Item": self._item({**_request_item(new), "write_token": token}),
                     "ConditionExpression": "version = :read",
                     "ExpressionAttributeValues": self._item({":read": old.version}),
                 }
             }
             for old, new in zip((first, second), saved, strict=True)
         ]
-        from botocore.exceptions import ClientError
-
+        puts += [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": self._item(_message_item(as_added(m))),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for m in messages
+        ]
         try:
-            self._client.transact_write_items(TransactItems=puts)
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code == "TransactionCanceledException":
-                raise StoreConflict("transact_write_items") from error
-            if code in _TRANSIENT:
-                raise AwsUnavailable(f"DynamoDB transact_write_items: {code}") from error
-            raise
+            self._call("transact_write_items", TransactItems=puts, ClientRequestToken=token)
+        except (StoreConflict, AwsUncertain) as error:
+            key = {"pk": f"REQ#{first.id}", "sk": "REQ"}
+            if not (self._maybe_ours(error) and self._written_by_us(key, token)):
+                raise
         return saved[0], saved[1]
 
     def await_review(self, request_id: str, due_at: str) -> None:
@@ -408,7 +538,8 @@ class Store:
         """Hold ``name`` exclusively. A lease lets a crashed holder's lock lapse by itself."""
         owner = uuid.uuid4().hex
         key = {"pk": f"LOCK#{name}", "sk": "LOCK"}
-        give_up = clock() + wait_seconds
+        # A caller with a deadline (a click) never waits longer than it can still answer in.
+        give_up = clock() + deadline.lock_wait(wait_seconds, reserve=LOCKED_STEP_SECONDS)
         pause = 0.05
         while True:
             now = clock()
@@ -423,7 +554,11 @@ class Store:
                     ExpressionAttributeValues=self._item({":now": int(now)}),
                 )
                 break
-            except StoreConflict:
+            except (StoreConflict, AwsUncertain) as error:
+                if self._maybe_ours(error) and self._written_by_us(key, owner, "owner"):
+                    break  # an earlier attempt took it; its answer was lost
+                if isinstance(error, AwsUncertain):
+                    raise
                 if now >= give_up:
                     raise LockBusy(f"{name} is locked by another process") from None
                 sleep(pause)
@@ -432,15 +567,18 @@ class Store:
             yield
         finally:
             try:
-                self._call(
-                    "delete_item",
-                    Key=self._item(key),
-                    ConditionExpression="#o = :me",
-                    ExpressionAttributeNames={"#o": "owner"},
-                    ExpressionAttributeValues=self._item({":me": owner}),
-                )
+                with deadline.cleanup(LOCK_RELEASE_SECONDS):  # even when the budget is spent
+                    self._call(
+                        "delete_item",
+                        Key=self._item(key),
+                        ConditionExpression="#o = :me",
+                        ExpressionAttributeNames={"#o": "owner"},
+                        ExpressionAttributeValues=self._item({":me": owner}),
+                    )
             except StoreConflict:
                 pass  # our lease lapsed and someone else holds it now: not ours to delete
+            except AwsUnavailable:
+                pass  # AWS is slow or the budget is spent: the lease lapses by itself
 
 
 def _request_item(request: AccessRequest) -> dict:
@@ -456,6 +594,9 @@ def _request_item(request: AccessRequest) -> dict:
         "person_pk": f"PERSON#{request.requester}",
         **data,
     }
+    if request.state in LIVE_STATES:
+        item["live_pk"] = f"ROLE#{request.role_arn}"
+        item["live_sk"] = f"{request.state.value}#{request.created_at}#{request.id}"
     due_field = _DUE_KEY.get(request.state)
     if due_field and data.get(due_field):
         item["due_pk"] = f"STATE#{request.state.value}"
@@ -481,6 +622,11 @@ def _request_from(item: dict) -> AccessRequest:
         fields[number] = int(item[number])
     fields["require_mfa"] = bool(item.get("require_mfa"))
     return AccessRequest(**fields)
+
+
+def as_added(message: OutboxMessage) -> OutboxMessage:
+    """A new message as the store holds it once written."""
+    return replace(message, version=1)
 
 
 def _message_item(message: OutboxMessage) -> dict:

@@ -67,6 +67,13 @@ def compare(calls: list[dict], catalog, table: str, account: str = "123456789012
     Calls signed by a manager role (``assumed_role``) are checked against the spoke template's
     policy for that account's roles; the broker's own against the policy generated for it."""
     table_arn = f"arn:aws:dynamodb:us-east-1:{account}:table/{table}"
+    # IAM has no TransactWriteItems action: a transaction needs the permission of each action
+    # in it, and ours only ever hold Puts (https://docs.aws.amazon.com/amazondynamodb/latest/
+    # developerguide/transaction-apis-iam.html).
+    calls = [
+        {**c, "action": "dynamodb:PutItem"} if c["action"] == "dynamodb:TransactWriteItems" else c
+        for c in calls
+    ]
     policy = resolve(broker_policy(catalog), {**SAMPLE, "Table.Arn": table_arn})
     refused = set()
     for call in calls:

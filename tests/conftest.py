@@ -29,6 +29,10 @@ def moto_url() -> Iterator[str]:
 
     from moto.server import ThreadedMotoServer
 
+    from tools.moto_guard import serialise_dynamodb_writes
+
+    serialise_dynamodb_writes()
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

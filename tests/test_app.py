@@ -315,10 +315,10 @@ def test_a_crash_after_the_iam_write_is_finished_by_the_sweep(
 ) -> None:
     real_save = service.store.save_request
 
-    def die_before_marking_active(request):
+    def die_before_marking_active(request, messages=()):
         if request.state is State.ACTIVE:
             raise RuntimeError("process died")
-        return real_save(request)
+        return real_save(request, messages)
 
     with monkeypatch.context() as patched, pytest.raises(RuntimeError):
         patched.setattr(service.store, "save_request", die_before_marking_active)

@@ -204,7 +204,11 @@ def test_the_policy_allows_only_what_it_must_where_it_must(two_account_policies:
     assert by_sid["TrustPolicyQuota"]["Action"] == list(ACCOUNT_ACTIONS)
     table = SAMPLE["Table.Arn"]
     assert by_sid["TableItems"]["Resource"] == [table]
-    assert by_sid["TableIndexes"]["Resource"] == [f"{table}/index/due", f"{table}/index/by-person"]
+    assert by_sid["TableIndexes"]["Resource"] == [
+        f"{table}/index/due",
+        f"{table}/index/by-person",
+        f"{table}/index/live",
+    ]
     assert len(by_sid["Secrets"]["Resource"]) == len(SECRET_ARN_VARIABLES) - len(
         OPTIONAL_SECRET_REFS
     )

@@ -142,3 +142,15 @@ def test_when_slack_cannot_say_decisions_on_groups_are_refused_and_nothing_chang
     assert "cannot tell right now" in answer and "Nothing was changed" in answer
     # dave is named directly: Slack need not be asked
     assert "pending" in site.slash("U0DAVE", "request ec2-admin 30m INC-3 named")
+
+
+def test_a_lookup_never_outlasts_the_callers_budget(slack: SlackReceiver) -> None:
+    from chalicelib import deadline
+
+    groups = SlackGroups(BOT_TOKEN, f"{slack.url}/api/")
+    slack.groups = {"S0ONCALL": ["U0BOB"]}
+    with deadline.within(0.3), pytest.raises(GroupsUnavailable, match="no time left"):
+        groups("S0ONCALL")  # a slash command with 0.3 s left answers, refusing
+    assert slack.group_lookups == []
+    with deadline.within(2.5):
+        assert groups("S0ONCALL") == {"U0BOB"}

@@ -376,7 +376,7 @@ def test_our_own_failure_answers_an_apology_not_a_500(team: Team, monkeypatch, l
     def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(team.service.store, "requests_in", broken)
+    monkeypatch.setattr(team.service.store, "requests_of", broken)
     answer = team.slash("U0ALICE", "list")
     assert "Something went wrong on Switchback's side" in answer["text"]
     assert "RuntimeError: bug" in logs.text

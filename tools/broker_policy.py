@@ -21,7 +21,7 @@ import sys
 from chalicelib.config import SECRET_ACTIONS
 from chalicelib.iam import ACCOUNT_ACTIONS, MANAGER_ACTIONS, ROLE_ACTIONS
 from chalicelib.policies import Catalog, load_catalog
-from chalicelib.store import DUE_INDEX, INDEX_ACTIONS, ITEM_ACTIONS, PERSON_INDEX
+from chalicelib.store import DUE_INDEX, INDEX_ACTIONS, ITEM_ACTIONS, LIVE_INDEX, PERSON_INDEX
 
 # What the Lambda runtime does for the code (it is not a boto3 call of ours).
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
@@ -78,7 +78,7 @@ def broker_policy(catalog: Catalog) -> dict:
         _statement(
             "TableIndexes",
             INDEX_ACTIONS,
-            [f"{TABLE}/index/{DUE_INDEX}", f"{TABLE}/index/{PERSON_INDEX}"],
+            [f"{TABLE}/index/{i}" for i in (DUE_INDEX, PERSON_INDEX, LIVE_INDEX)],
         ),
         _statement("Secrets", SECRET_ACTIONS, sorted(SECRET_REFS.values())),
         *(

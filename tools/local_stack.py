@@ -67,6 +67,10 @@ def start_moto() -> str:
 
     from moto.server import ThreadedMotoServer
 
+    from tools.moto_guard import serialise_dynamodb_writes
+
+    serialise_dynamodb_writes()
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call is noise
 
     server = ThreadedMotoServer(

@@ -1,0 +1,107 @@
+"""Approvals under a burst: 100 simultaneous clicks on 10 roles (10 pending requests per role,
+each approved by its own click, all at the same instant), on an embedded moto server.
+
+Each click is what POST /requests/{id}/approve runs (the approve use case, under the review
+page's budget). Prints p50/p99/max of a click, AWS calls per click, and trust-policy writes
+per role: the first click to take a role's lock grants every request of the role approved by
+then, so the others find little or nothing left to write.
+
+    .venv/bin/python bench/approval_burst.py [roles] [per_role]
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from engine_setup import MovableClock, build_service, clients, start_aws, write_policies
+
+
+def main() -> None:
+    roles = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    per_role = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    start_aws()
+    import app
+    from chalicelib import deadline
+    from chalicelib.commands import RequestCommand
+    from chalicelib.durations import parse_duration
+    from tools.aws_calls import CallCounter
+
+    with tempfile.TemporaryDirectory() as folder:
+        policies = write_policies(Path(folder) / "policies", roles, per_role)
+        service = build_service(policies, "switchback-burst", MovableClock())
+        pending = []
+        for r in range(roles):
+            for p in range(per_role):
+                command = RequestCommand(f"role{r:03d}", parse_duration("1h"), "INC-1 burst")
+                pending.append(service.submit(f"U0P{p:04d}", command, None).id)
+        service.flush(5)
+        counter = CallCounter().attach(*clients(service))
+        start = threading.Barrier(len(pending))
+        took: dict[str, float] = {}
+        outcomes: Counter[str] = Counter()
+        lock = threading.Lock()
+
+        def click(request_id: str) -> None:
+            start.wait()
+            began = time.perf_counter()
+            with (
+                deadline.within(app.PAGE_BUDGET_SECONDS),
+                deadline.lock_patience(app.CLICK_LOCK_PATIENCE_SECONDS),
+            ):
+                try:
+                    outcome = service.approve(request_id, "U0APPROVER").state.value
+                except Exception as error:  # counted and shown, as the page would
+                    outcome = type(error).__name__ + (
+                        f" {error.response['Error']['Code']}" if hasattr(error, "response") else ""
+                    )
+                service.flush(min(5.0, deadline.current().remaining()))
+            with lock:
+                took[request_id] = time.perf_counter() - began
+                outcomes[outcome] += 1
+
+        threads = [threading.Thread(target=click, args=(i,)) for i in pending]
+        began = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - began
+        final = Counter(service.get(i).state.value for i in pending)
+        service.sweep()
+        after_sweep = Counter(service.get(i).state.value for i in pending)
+
+    clicks = len(pending)
+    times = sorted(took.values())
+    p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+    iam = counter.of("iam")
+    dynamo = counter.of("dynamodb")
+    writes = iam["UpdateAssumeRolePolicy"]
+    print(f"{clicks} simultaneous clicks on {roles} roles ({per_role} requests each), moto here")
+    print(
+        f"click answered:     p50 {statistics.median(times):.2f} s, p99 {p99:.2f} s, "
+        f"max {times[-1]:.2f} s (target: every click < 10 s); burst {wall:.1f} s"
+    )
+    print(f"click outcomes:     {dict(outcomes)}")
+    print(f"stored after burst: {dict(final)}; after one sweep: {dict(after_sweep)}")
+    print(
+        f"trust writes:       {writes} for {roles} roles ({writes / roles:.1f} per role; "
+        f"{per_role} grants each)"
+    )
+    print(
+        f"AWS calls / click:  {(sum(iam.values()) + sum(dynamo.values())) / clicks:.1f} "
+        f"(IAM {sum(iam.values()) / clicks:.1f}, DynamoDB {sum(dynamo.values()) / clicks:.1f})"
+    )
+    print(f"  IAM:      {', '.join(f'{k} {v}' for k, v in sorted(iam.items()))}")
+    print(f"  DynamoDB: {', '.join(f'{k} {v}' for k, v in sorted(dynamo.items()))}")
+    retries = sum(counter.attempts.values()) - sum(counter.calls.values())
+    print(f"  HTTP attempts beyond calls (botocore retries): {retries}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""AWS slowness never breaks Slack's 3 seconds, nor lies: the app's real boto3 clients talk to
+moto through a proxy that holds chosen calls back (tools/slow_aws.py), and what each command
+answers is checked against what the store and IAM then hold.
+
+How long the answers take is measured in bench/slow_aws_ack.py, not asserted here.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from chalicelib.model import State
+from tests.conftest import BASE_URL
+from tests.slack_team import Team, build_team, outbox_messages, trust_sids
+from tools.slow_aws import SlowAws
+
+HANG = 6.0  # longer than a command's whole budget
+
+
+@pytest.fixture
+def slow(aws):
+    with SlowAws(aws) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def team(app_env, slack, client, tmp_path, monkeypatch, slow) -> Team:
+    return build_team(client, slack, tmp_path / "policies", monkeypatch, AWS_ENDPOINT_URL=slow.url)
+
+
+def wait_for_held_calls() -> None:
+    time.sleep(HANG + 0.5)  # what AWS was holding lands (or not) before we look
+
+
+def test_a_request_whose_write_hangs_is_never_said_to_be_pending_nor_unchanged(
+    team: Team, slow: SlowAws
+) -> None:
+    slow.hold("dynamodb.TransactWriteItems", HANG)
+    answer = team.slash("U0ALICE", "request ec2-admin 30m INC-1 fix")["text"]
+    assert "AWS is slow right now" in answer
+    assert "could not confirm that your request was recorded" in answer
+    assert "If it was, the approvers will hear of it" in answer
+    assert "pending" not in answer and "nothing was changed" not in answer
+    wait_for_held_calls()
+    slow.clear()
+    # It did land (a slow AWS still does the work): the approvers hear of it, as promised.
+    [request] = team.service.store.requests_of("U0ALICE")
+    assert request.state is State.PENDING
+    assert [m["kind"] for m in outbox_messages()] == ["approvers.new"]
+
+
+def test_a_command_whose_reads_hang_changed_nothing_and_says_so(team: Team, slow) -> None:
+    request_id = team.request("U0ALICE", "ec2-admin 30m INC-1 fix")
+    slow.hold("dynamodb.GetItem", HANG)
+    answer = team.slash("U0ALICE", f"cancel {request_id}")["text"]
+    assert "AWS is slow right now" in answer and "nothing was changed" in answer
+    wait_for_held_calls()
+    slow.clear()
+    assert team.stored(request_id).state is State.PENDING
+
+
+def test_a_request_when_aws_is_slow_but_in_time_is_done(team: Team, slow) -> None:
+    slow.hold("dynamodb.*", 0.2)
+    answer = team.slash("U0ALICE", "request ec2-admin 30m INC-1 fix")["text"]
+    assert "is pending" in answer
+
+
+def test_a_revoke_whose_iam_step_hangs_is_recorded_and_says_the_sweep_finishes_it(
+    team: Team, slow
+) -> None:
+    request_id = team.request("U0ALICE", "ec2-admin 30m INC-1 fix")
+    team.service.approve(request_id, "U0BOB")
+    assert team.stored(request_id).state is State.ACTIVE
+    slow.hold("iam.*", HANG)
+    answer = team.slash("U0ALICE", f"revoke {request_id}")["text"]
+    assert "is revoked and recorded" in answer and "next sweep" in answer
+    assert "trust is removed" not in answer
+    wait_for_held_calls()
+    slow.clear()
+    assert team.stored(request_id).state is State.REVOKED
+    team.sweep()
+    assert f"Switchback{request_id}" not in trust_sids()
+
+
+def click(team: Team, request_id: str, user: str, action: str):
+    """A signed-in approver's button on the review page, with the page's CSRF token."""
+    from urllib.parse import urlencode
+
+    from chalicelib import sessions
+    from tests.conftest import COOKIE_KEY
+
+    session = sessions.new_session(user, time.time())
+    cookie = f"{sessions.COOKIE_NAME}={sessions.encode(session, COOKIE_KEY)}"
+    return team.client.http.post(
+        f"/requests/{request_id}/{action}",
+        body=urlencode({"csrf": session.csrf}),
+        headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+
+def test_a_review_button_whose_iam_hangs_answers_with_the_recorded_state(
+    team: Team, slow, monkeypatch
+) -> None:
+    import app
+
+    request_id = team.request("U0ALICE", "ec2-admin 30m INC-1 fix")
+    monkeypatch.setattr(app, "PAGE_BUDGET_SECONDS", 3.0)  # the same path, a shorter clock
+    slow.hold("iam.*", HANG)
+    answer = click(team, request_id, "U0BOB", "approve")
+    # Recorded as approved; the grant waits for AWS: the page shows what the store says.
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == f"{BASE_URL}/requests/{request_id}"
+    assert team.stored(request_id).state is State.APPROVED
+    wait_for_held_calls()
+    slow.clear()
+    team.sweep()
+    assert team.stored(request_id).state is State.ACTIVE
+
+
+def test_a_review_button_whose_store_hangs_says_so_on_a_page(team: Team, slow, monkeypatch) -> None:
+    import app
+
+    request_id = team.request("U0ALICE", "ec2-admin 30m INC-1 fix")
+    monkeypatch.setattr(app, "PAGE_BUDGET_SECONDS", 3.0)
+    slow.hold("dynamodb.TransactWriteItems", HANG)
+    answer = click(team, request_id, "U0BOB", "deny")
+    assert answer.status_code == 503
+    body = answer.body.decode()
+    assert "could not confirm" in body and "nothing was changed" not in body
+    assert answer.headers["Content-Type"].startswith("text/html")
