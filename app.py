@@ -19,6 +19,7 @@ from chalicelib.breakglass import ACKNOWLEDGED, FLAGGED, check_reviewer
 from chalicelib.config import ConfigError, settings
 from chalicelib.decisions import Refused, check_decider, may_revoke
 from chalicelib.errors import AwsUnavailable, AwsUncertain, LockBusy
+from chalicelib.extensions import extended_end
 from chalicelib.model import is_request_id, normalise_request_id
 from chalicelib.session_limits import grant_statements
 from chalicelib.trust import Grant, statement_for
@@ -250,11 +251,18 @@ def review(request_id: str) -> Response:
 
 def _documents(service, request, role, now) -> list[tuple[str, dict]]:
     """What a grant of ``request`` writes in IAM, exactly as the approver should see it."""
+    ends = request.ends() or request.end_if_approved_at(now)
+    if request.extends and request.ends_at is None:  # an extension: its grant, moved later
+        grant_now = service.get(request.extends)
+        if grant_now and grant_now.ends() and role:
+            ends = extended_end(grant_now.ends(), request.duration, now, role.max_duration) or (
+                grant_now.ends()
+            )
     grant = Grant(
         request.id,
         request.principal_arn,
         request.session_name,
-        request.ends() or request.end_if_approved_at(now),
+        ends,
         request.require_mfa,
     )
     chaining = bool(role and role.allow_role_chaining)

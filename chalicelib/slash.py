@@ -201,6 +201,7 @@ def _pending_request(service: Switchback, user: str, role: str) -> AccessRequest
             if r.state is State.PENDING
             and r.role == role
             and r.requester == user
+            and not r.extends  # an extension waiting is not a request for the role
             and parse_iso(r.approval_deadline) > now
         ),
         None,
