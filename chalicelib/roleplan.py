@@ -251,6 +251,10 @@ def plan(
         ledger = session_limits.trusted(ledger, principal.rsplit("/", 1)[1], until)
     holders_live = live_map(holders)
     ledger = session_limits.aged(ledger, holders_live, now)
+    grants_held: dict[str, list[str]] = {}
+    for holder in holders:
+        grants_held.setdefault(holder.session_name, []).append(holder.id)
+    ledger = session_limits.holding(ledger, grants_held)
     limits = limits_for(holders, ledger)
 
     # Tampering with the session limits: every cut the store says was needed before this

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from . import deadline, messages, roleplan, telemetry
+from . import deadline, messages, roleplan, session_limits, telemetry
 from .breakglass import FLAGGED, check_reviewer, reviewed
 from .commands import ExtendCommand, RequestCommand
 from .decisions import (
@@ -378,7 +378,10 @@ class Switchback:
         # exactly what happened in IAM.
         outcome, complete = self._end_now(revoked)
         if not complete:  # what is still owed in IAM: everybody hears it, not only the revoker
-            self.notify.both(revoked, "revoked", actor, outcome)
+            try:
+                self.notify.both(revoked, "revoked", actor, outcome)
+            except AwsUnavailable:  # the revoke is recorded and told; this follow-up is extra
+                logging.getLogger("switchback").warning("revoke follow-up lost", exc_info=True)
         return revoked, outcome
 
     def _end_now(self, revoked: AccessRequest) -> tuple[str, bool]:
@@ -471,7 +474,9 @@ class Switchback:
                 settled = self._record(roleplan.RolePlan({}, None, expire=expire, fail=fail))
                 settled.missing_role = True
             else:
-                requests = self.store.get_requests(ids)
+                # Also every grant the ledger says holds trust: ``known`` was read before the
+                # lock, and a step that ran meanwhile may have granted more.
+                requests = self.store.get_requests(ids | session_limits.held_by(view.ledger))
                 quota = self.writer.trust_quota(role_arn)
                 ineligible = self._ineligible(requests)
 

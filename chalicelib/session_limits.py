@@ -28,7 +28,7 @@ and IAM user names hold no ``:``). Dates use ``aws:CurrentTime`` and ``aws:Token
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -84,14 +84,20 @@ class LedgerEntry:
     # Every session of their ended windows was issued before this: the end of the trust
     # they had then (STS checks a statement's DateLessThan when it issues a session).
     closed_until: datetime | None = None
+    # The live grants (request ids) that hold this person's trust: the store's own record of
+    # them, read consistently under the lock (an index query made before it may be stale).
+    requests: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return {
+        found = {
             "trusted_until": iso(self.trusted_until),
             "keep": iso(self.keep),
             "closed": self.closed,
             "closed_until": iso(self.closed_until) if self.closed_until else None,
         }
+        if self.requests:
+            found["requests"] = list(self.requests)
+        return found
 
     @classmethod
     def from_dict(cls, data: Mapping) -> LedgerEntry:
@@ -101,6 +107,7 @@ class LedgerEntry:
             keep=parse_iso(data["keep"]),
             closed=bool(data.get("closed")),
             closed_until=parse_iso(until) if until else None,
+            requests=tuple(data.get("requests") or ()),
         )
 
 
@@ -144,6 +151,19 @@ def closed(ledger: Ledger, name: str, now: datetime, live_start: datetime | None
     else:  # a grant that began at ``live_start`` goes on: deny what was issued before it
         until = max(entry.closed_until or utc(live_start), utc(live_start))
     return {**ledger, name: replace(entry, keep=keep, closed=True, closed_until=until)}
+
+
+def holding(ledger: Ledger, grants: Mapping[str, Iterable[str]]) -> Ledger:
+    """Record which live grants (session name -> request ids) hold each person's trust."""
+    return {
+        name: replace(entry, requests=tuple(sorted(set(grants.get(name, ())))))
+        for name, entry in ledger.items()
+    }
+
+
+def held_by(ledger: Ledger) -> set[str]:
+    """The request ids the ledger says hold trust on the role."""
+    return {request_id for entry in ledger.values() for request_id in entry.requests}
 
 
 def aged(ledger: Ledger, live: Mapping[str, object], now: datetime) -> Ledger:

@@ -254,3 +254,18 @@ def test_a_step_whose_lease_ran_out_writes_nothing_and_the_sweep_finishes_it(eng
     engine.service.writer.lease_seconds = 45.0
     assert engine.service.sweep().granted == 1
     assert engine.trusted_names() == ["alice"]
+
+
+# -- a step planned from a stale read --------
+def test_a_step_whose_index_read_predates_a_grant_keeps_that_grant(engine) -> None:
+    """The sweep reads a role's open grants (an index query) before it takes the role's lock;
+    a grant made in between must not look like drift. Under the lock the ledger, read
+    consistently, names every grant that holds trust."""
+    granted = engine.grant("U0ALICE", duration="30m")
+    settled = engine.service.settle_role(granted.role_arn, known=[])  # read before the grant
+    assert settled.drift == [] and settled.expired == [] and settled.failed == []
+    assert engine.trusted_names() == ["alice"]
+    assert engine.service.get(granted.id).state is State.ACTIVE
+    now = engine.clock.now
+    assert can_assume(engine.trust(), arn("alice"), "alice", now)
+    assert may_act(engine, "alice", now, now + SECOND)
