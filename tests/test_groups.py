@@ -154,3 +154,18 @@ def test_a_lookup_never_outlasts_the_callers_budget(slack: SlackReceiver) -> Non
     assert slack.group_lookups == []
     with deadline.within(2.5):
         assert groups("S0ONCALL") == {"U0BOB"}
+
+
+def test_the_sweep_ends_no_grant_because_slack_cannot_say(site: Site, slack: SlackReceiver) -> None:
+    rid = site.request("U0ALICE", "request ec2-admin 30m INC-1 fix it")
+    site.post(rid, "U0CAROL", "approve")
+    assert site.stored(rid).state is State.ACTIVE
+    slack.groups_down = True
+    wiring.service().groups._max_age = 0
+    site.sweep()
+    assert site.stored(rid).state is State.ACTIVE  # Slack down is no reason to cut access
+    slack.groups_down = False
+    slack.groups["S0DEVS"] = []  # alice left the group that lets her request the role
+    site.sweep()
+    assert site.stored(rid).state is State.FAILED
+    assert "may no longer request" in site.stored(rid).failure
