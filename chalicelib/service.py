@@ -824,7 +824,7 @@ class Switchback:
             pending,
             State.APPROVED,
             requester,
-            "break-glass",
+            "taken without approval",
             now,
             detail="granted without approval; approvers review it afterwards",
             ends_at=iso(now + duration),
