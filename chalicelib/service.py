@@ -29,7 +29,14 @@ from .decisions import (
     deny,
     may_request,
 )
-from .errors import AwsUnavailable, LockBusy, PolicyRejected, RoleMissing, StoreConflict
+from .errors import (
+    AwsUnavailable,
+    LockBusy,
+    LockNotNeeded,
+    PolicyRejected,
+    RoleMissing,
+    StoreConflict,
+)
 from .grants import RoleWriter, TrustWriteFailed, Written
 from .model import (
     AccessRequest,
@@ -277,8 +284,17 @@ class Switchback:
         Safe to repeat: the sweep settles every role with an APPROVED request again. If AWS or
         the lock is busy, the request stays APPROVED and the next sweep finishes it.
         """
+
+        def granted_by_the_holder() -> bool:
+            # Whoever holds the role's lock grants every request of the role approved by then.
+            return self._latest(request).state is not State.APPROVED
+
         try:
-            settled = self.settle_role(request.role_arn, also={request.id})
+            settled = self.settle_role(
+                request.role_arn, also={request.id}, done_waiting=granted_by_the_holder
+            )
+        except LockNotNeeded:
+            return self._latest(request)
         except (AwsUnavailable, LockBusy) as error:
             telemetry.event(
                 "grant.delayed",
@@ -399,6 +415,7 @@ class Switchback:
         known: list[AccessRequest] | None = None,
         also: Iterable[str] = (),
         lock_first: bool = True,
+        done_waiting: Callable[[], bool] | None = None,
     ) -> Settled:
         """Make one role's IAM policies say what the store says, in one locked step: one read,
         at most one write of the ledger, the session limits and the trust policy, then the
@@ -436,7 +453,7 @@ class Switchback:
                 )
                 if not plan.changes_anything(view):
                     return Settled()
-        with self.writer.locked(role_arn) as lease:
+        with self.writer.locked(role_arn, done_waiting) as lease:
             now = self.clock()
             try:
                 view = self.writer.view(role_arn)
