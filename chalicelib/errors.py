@@ -9,6 +9,10 @@ class LockBusy(Exception):
     """Another process holds the role's lock past our patience."""
 
 
+class LockNotNeeded(LockBusy):
+    """While we waited for the lock, its holder did what we wanted the lock for."""
+
+
 class RoleMissing(Exception):
     """The IAM role named in a policy file does not exist (any more)."""
 

@@ -89,10 +89,16 @@ class RoleWriter:
         self._ledger_version: dict[str, int] = {}
 
     @contextmanager
-    def locked(self, role_arn: str) -> Iterator[Lease]:
-        """Hold the role's lock; raises LockBusy if another process keeps it too long."""
+    def locked(
+        self, role_arn: str, done_waiting: Callable[[], bool] | None = None
+    ) -> Iterator[Lease]:
+        """Hold the role's lock; raises LockBusy if another process keeps it too long, and
+        LockNotNeeded once ``done_waiting()`` says the holder did our work."""
         with self.store.lock(
-            f"role:{role_arn}", lease_seconds=self.lease_seconds, wait_seconds=self.wait_seconds
+            f"role:{role_arn}",
+            lease_seconds=self.lease_seconds,
+            wait_seconds=self.wait_seconds,
+            done_waiting=done_waiting,
         ):
             yield Lease(role_arn, self.lease_seconds)
 

@@ -56,23 +56,12 @@ class Outbox:
         kind: str,
         request_id: str,
         now: datetime,
-        *,
-        message_id: str | None = None,
-        fallback: tuple[str | None, dict] | None = None,
-        url_expires_at: datetime | None = None,
+        **options,
     ) -> OutboxMessage | None:
-        """Store a message to send. A ``message_id`` makes it once-only: a second enqueue with
-        the same id stores nothing and returns None (reminders use this)."""
-        message = self.prepare(
-            url,
-            payload,
-            kind,
-            request_id,
-            now,
-            message_id=message_id,
-            fallback=fallback,
-            url_expires_at=url_expires_at,
-        )
+        """Store a message to send (``options`` as for ``prepare``). A ``message_id`` makes it
+        once-only: a second enqueue with the same id stores nothing and returns None
+        (reminders use this)."""
+        message = self.prepare(url, payload, kind, request_id, now, **options)
         if message is None:
             return None
         try:

@@ -27,24 +27,17 @@ def from_checkout(root: Path = HERE.parent) -> dict[str, str]:
     return {"version": version, "commit": _git_commit(root)}
 
 
+def _git(root: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=True, timeout=5, check=True
+    )
+    return done.stdout.strip()
+
+
 def _git_commit(root: Path) -> str:
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
+        commit = _git(root, "rev-parse", "--short=12", "HEAD")
+        dirty = _git(root, "status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return UNKNOWN
     return f"{commit}-dirty" if commit and dirty else commit or UNKNOWN

@@ -31,7 +31,14 @@ from .decisions import (
     may_request,
     may_revoke,
 )
-from .errors import AwsUnavailable, LockBusy, PolicyRejected, RoleMissing, StoreConflict
+from .errors import (
+    AwsUnavailable,
+    LockBusy,
+    LockNotNeeded,
+    PolicyRejected,
+    RoleMissing,
+    StoreConflict,
+)
 from .extensions import check_extension, extended, extended_end
 from .grants import RoleWriter, TrustWriteFailed, Written
 from .groups import GroupsUnavailable, Members, no_groups
@@ -303,8 +310,17 @@ class Switchback:
         Safe to repeat: the sweep settles every role with an APPROVED request again. If AWS or
         the lock is busy, the request stays APPROVED and the next sweep finishes it.
         """
+
+        def granted_by_the_holder() -> bool:
+            # Whoever holds the role's lock grants every request of the role approved by then.
+            return self._latest(request).state is not State.APPROVED
+
         try:
-            settled = self.settle_role(request.role_arn, also={request.id})
+            settled = self.settle_role(
+                request.role_arn, also={request.id}, done_waiting=granted_by_the_holder
+            )
+        except LockNotNeeded:
+            return self._latest(request)
         except (AwsUnavailable, LockBusy) as error:
             telemetry.event(
                 "grant.delayed",
@@ -427,6 +443,7 @@ class Switchback:
         known: list[AccessRequest] | None = None,
         also: Iterable[str] = (),
         lock_first: bool = True,
+        done_waiting: Callable[[], bool] | None = None,
     ) -> Settled:
         """Make one role's IAM policies say what the store says, in one locked step: one read,
         at most one write of the ledger, the session limits and the trust policy, then the
@@ -464,7 +481,7 @@ class Switchback:
                 )
                 if not plan.changes_anything(view):
                     return Settled()
-        with self.writer.locked(role_arn) as lease:
+        with self.writer.locked(role_arn, done_waiting) as lease:
             now = self.clock()
             try:
                 view = self.writer.view(role_arn)

@@ -20,13 +20,20 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from . import deadline
-from .errors import AwsUnavailable, AwsUncertain, BudgetSpent, LockBusy, StoreConflict
+from .errors import (
+    AwsUnavailable,
+    AwsUncertain,
+    BudgetSpent,
+    LockBusy,
+    LockNotNeeded,
+    StoreConflict,
+)
 from .model import FINAL_STATES, AccessRequest, AuditEntry, State, parse_iso
 
 # Every DynamoDB action the store calls (the deploy policy is generated from these). Items are
@@ -534,8 +541,13 @@ class Store:
         wait_seconds: float = 20.0,
         clock=time.time,
         sleep=time.sleep,
+        done_waiting: Callable[[], bool] | None = None,
     ) -> Iterator[None]:
-        """Hold ``name`` exclusively. A lease lets a crashed holder's lock lapse by itself."""
+        """Hold ``name`` exclusively. A lease lets a crashed holder's lock lapse by itself.
+
+        ``done_waiting``: asked after each failed try; True ends the wait with LockNotNeeded
+        (the holder already did our work: a burst of clicks on one role ends as soon as the
+        first click's step granted them all)."""
         owner = uuid.uuid4().hex
         key = {"pk": f"LOCK#{name}", "sk": "LOCK"}
         # A caller with a deadline (a click) never waits longer than it can still answer in.
@@ -561,6 +573,8 @@ class Store:
                     raise
                 if now >= give_up:
                     raise LockBusy(f"{name} is locked by another process") from None
+                if done_waiting is not None and done_waiting():
+                    raise LockNotNeeded(f"{name}: its holder did what we waited for") from None
                 sleep(pause)
                 pause = min(pause * 2, 1.0)
         try:

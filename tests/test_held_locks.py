@@ -86,3 +86,30 @@ def test_a_click_with_no_time_for_a_locked_step_tries_the_lock_once(engine) -> N
         request = engine.service.approve(request_id, "U0BOB")
     assert request.state is State.APPROVED
     assert counter.attempts["dynamodb.PutItem"] == 1
+
+
+def test_a_click_stops_waiting_once_the_lock_holder_granted_its_request(engine) -> None:
+    """In a burst, the first click to take a role's lock grants every request of the role
+    approved by then; the other clicks stop waiting as soon as theirs is granted."""
+    import threading
+
+    from chalicelib.model import transition
+
+    request_id = engine.request("U0ALICE")
+    leave_a_dead_lock("ec2-admin")  # stands for the holder, busy for a minute
+
+    def the_holder_grants_it() -> None:
+        time.sleep(0.5)
+        approved = engine.stored(request_id)
+        engine.service.store.save_request(
+            transition(approved, State.ACTIVE, "switchback", "granted", engine.clock.now)
+        )
+
+    counter = engine.counter()
+    holder = threading.Thread(target=the_holder_grants_it)
+    holder.start()
+    with deadline.lock_patience(20.0):  # without the early stop: about 25 tries over 20 s
+        request = engine.service.approve(request_id, "U0BOB")
+    holder.join()
+    assert request.state is State.ACTIVE
+    assert counter.attempts["dynamodb.PutItem"] <= 8  # a few tries, then the holder's grant
