@@ -26,7 +26,7 @@ from . import session_limits, telemetry
 from .errors import AwsUnavailable, LockBusy, PolicyRejected, StoreConflict
 from .iam import IamGateway
 from .roleplan import RolePlan, RoleView, grant_of
-from .store import Store
+from .store import HeldLock, Store
 from .trust import deployment_tag, trust_changes
 
 __all__ = ["RoleWriter", "Written", "TrustWriteFailed", "grant_of"]
@@ -42,9 +42,18 @@ class Lease:
     """The role's lock as held by this step; ``check`` before each write refuses to write once
     the lease may have lapsed (another process may then hold the lock)."""
 
-    def __init__(self, role_arn: str, seconds: float):
+    def __init__(self, role_arn: str, seconds: float, held: HeldLock | None = None):
         self.role_arn = role_arn
         self._deadline = time.monotonic() + seconds - min(LEASE_MARGIN_SECONDS, seconds / 4)
+        self.held = held
+
+    def inherited(self) -> set[str]:
+        """Request ids a lapsed holder of the lock was left and did not take."""
+        return set(self.held.inherited) if self.held else set()
+
+    def take_pending(self) -> set[str]:
+        """Request ids others left with us while we held the lock (see Store.lock)."""
+        return self.held.take_pending() if self.held else set()
 
     def check(self) -> None:
         if time.monotonic() > self._deadline:
@@ -90,17 +99,19 @@ class RoleWriter:
 
     @contextmanager
     def locked(
-        self, role_arn: str, done_waiting: Callable[[], bool] | None = None
+        self,
+        role_arn: str,
+        hand_over: str | None = None,
     ) -> Iterator[Lease]:
         """Hold the role's lock; raises LockBusy if another process keeps it too long, and
-        LockNotNeeded once ``done_waiting()`` says the holder did our work."""
+        LockHandedOver once ``hand_over`` (a request id) is left with the live holder."""
         with self.store.lock(
             f"role:{role_arn}",
             lease_seconds=self.lease_seconds,
             wait_seconds=self.wait_seconds,
-            done_waiting=done_waiting,
-        ):
-            yield Lease(role_arn, self.lease_seconds)
+            hand_over=hand_over,
+        ) as held:
+            yield Lease(role_arn, self.lease_seconds, held)
 
     def view(self, role_arn: str) -> RoleView:
         """The role as IAM holds it (two reads) and its cut ledger (one consistent read).
