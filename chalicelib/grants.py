@@ -130,30 +130,13 @@ class RoleWriter:
         )
 
     # -- the cut ledger: one item per role, written only under the role's lock ---------------
-    def _ledger_key(self, role_arn: str) -> dict:
-        return {"pk": f"CUTS#{role_arn}", "sk": "CUTS"}
-
     def _read_ledger(self, role_arn: str) -> tuple[str | None, int]:
-        store = self.store
-        found = store._call(
-            "get_item", Key=store._item(self._ledger_key(role_arn)), ConsistentRead=True
-        ).get("Item")
-        if not found:
-            return None, 0
-        item = store._plain(found)
-        return item.get("cuts"), int(item.get("version", 0))
+        return self.store.read_cut_ledger(role_arn)
 
     def _write_ledger(self, role_arn: str, text: str) -> None:
-        store = self.store
         read = self._ledger_version.get(role_arn, 0)
-        condition = "attribute_not_exists(pk) OR version = :read"
         try:
-            store._call(
-                "put_item",
-                Item=store._item({**self._ledger_key(role_arn), "cuts": text, "version": read + 1}),
-                ConditionExpression=condition,
-                ExpressionAttributeValues=store._item({":read": read}),
-            )
+            self.store.write_cut_ledger(role_arn, text, read)
         except StoreConflict:
             # Under the lock only a lapsed lease lets another writer in: let this step go.
             raise LockBusy(f"the cut ledger of {role_arn} changed under the lock") from None

@@ -377,6 +377,26 @@ class Store:
         )
         return [_request_from(i) for _, i in zip(range(limit), items, strict=False)]
 
+    # -- a role's cut ledger (chalicelib/session_limits.py), written under the role's lock --------
+    def read_cut_ledger(self, role_arn: str) -> tuple[str | None, int]:
+        """The ledger's text and version (None, 0 if there is none), read consistently."""
+        found = self._call(
+            "get_item", Key=self._item(_ledger_key(role_arn)), ConsistentRead=True
+        ).get("Item")
+        if not found:
+            return None, 0
+        item = self._plain(found)
+        return item.get("cuts"), int(item.get("version", 0))
+
+    def write_cut_ledger(self, role_arn: str, text: str, read_version: int) -> None:
+        """Write the ledger if it is still at ``read_version``; raises StoreConflict if not."""
+        self._call(
+            "put_item",
+            Item=self._item({**_ledger_key(role_arn), "cuts": text, "version": read_version + 1}),
+            ConditionExpression="attribute_not_exists(pk) OR version = :read",
+            ExpressionAttributeValues=self._item({":read": read_version}),
+        )
+
     # -- outbox ------------------------------------------------------------------------------
     def take_response_use(self, request_id: str, limit: int, forget_at: int) -> bool:
         """Count one more use of a request's response_url; False once ``limit`` are taken.
@@ -589,6 +609,10 @@ class HeldLock:
         except (StoreConflict, AwsUnavailable):
             return set()  # none left, or not ours: the lock's next holder or the sweep has them
         return _pending_of(answer.get("Attributes"))
+
+
+def _ledger_key(role_arn: str) -> dict:
+    return {"pk": f"CUTS#{role_arn}", "sk": "CUTS"}
 
 
 def _pending_of(item: dict | None) -> set[str]:
