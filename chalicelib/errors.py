@@ -9,8 +9,8 @@ class LockBusy(Exception):
     """Another process holds the role's lock past our patience."""
 
 
-class LockNotNeeded(LockBusy):
-    """While we waited for the lock, its holder did what we wanted the lock for."""
+class LockHandedOver(LockBusy):
+    """We left our work with the lock's live holder, which does it before letting go."""
 
 
 class RoleMissing(Exception):

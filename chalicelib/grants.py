@@ -26,7 +26,7 @@ from . import session_limits, telemetry
 from .errors import AwsUnavailable, LockBusy, PolicyRejected, StoreConflict
 from .iam import IamGateway
 from .roleplan import RolePlan, RoleView, grant_of
-from .store import Store
+from .store import HeldLock, Store
 from .trust import deployment_tag, trust_changes
 
 __all__ = ["RoleWriter", "Written", "TrustWriteFailed", "grant_of"]
@@ -42,9 +42,18 @@ class Lease:
     """The role's lock as held by this step; ``check`` before each write refuses to write once
     the lease may have lapsed (another process may then hold the lock)."""
 
-    def __init__(self, role_arn: str, seconds: float):
+    def __init__(self, role_arn: str, seconds: float, held: HeldLock | None = None):
         self.role_arn = role_arn
         self._deadline = time.monotonic() + seconds - min(LEASE_MARGIN_SECONDS, seconds / 4)
+        self.held = held
+
+    def inherited(self) -> set[str]:
+        """Request ids a lapsed holder of the lock was left and did not take."""
+        return set(self.held.inherited) if self.held else set()
+
+    def take_pending(self) -> set[str]:
+        """Request ids others left with us while we held the lock (see Store.lock)."""
+        return self.held.take_pending() if self.held else set()
 
     def check(self) -> None:
         if time.monotonic() > self._deadline:
@@ -90,17 +99,19 @@ class RoleWriter:
 
     @contextmanager
     def locked(
-        self, role_arn: str, done_waiting: Callable[[], bool] | None = None
+        self,
+        role_arn: str,
+        hand_over: str | None = None,
     ) -> Iterator[Lease]:
         """Hold the role's lock; raises LockBusy if another process keeps it too long, and
-        LockNotNeeded once ``done_waiting()`` says the holder did our work."""
+        LockHandedOver once ``hand_over`` (a request id) is left with the live holder."""
         with self.store.lock(
             f"role:{role_arn}",
             lease_seconds=self.lease_seconds,
             wait_seconds=self.wait_seconds,
-            done_waiting=done_waiting,
-        ):
-            yield Lease(role_arn, self.lease_seconds)
+            hand_over=hand_over,
+        ) as held:
+            yield Lease(role_arn, self.lease_seconds, held)
 
     def view(self, role_arn: str) -> RoleView:
         """The role as IAM holds it (two reads) and its cut ledger (one consistent read).
@@ -119,30 +130,13 @@ class RoleWriter:
         )
 
     # -- the cut ledger: one item per role, written only under the role's lock ---------------
-    def _ledger_key(self, role_arn: str) -> dict:
-        return {"pk": f"CUTS#{role_arn}", "sk": "CUTS"}
-
     def _read_ledger(self, role_arn: str) -> tuple[str | None, int]:
-        store = self.store
-        found = store._call(
-            "get_item", Key=store._item(self._ledger_key(role_arn)), ConsistentRead=True
-        ).get("Item")
-        if not found:
-            return None, 0
-        item = store._plain(found)
-        return item.get("cuts"), int(item.get("version", 0))
+        return self.store.read_cut_ledger(role_arn)
 
     def _write_ledger(self, role_arn: str, text: str) -> None:
-        store = self.store
         read = self._ledger_version.get(role_arn, 0)
-        condition = "attribute_not_exists(pk) OR version = :read"
         try:
-            store._call(
-                "put_item",
-                Item=store._item({**self._ledger_key(role_arn), "cuts": text, "version": read + 1}),
-                ConditionExpression=condition,
-                ExpressionAttributeValues=store._item({":read": read}),
-            )
+            self.store.write_cut_ledger(role_arn, text, read)
         except StoreConflict:
             # Under the lock only a lapsed lease lets another writer in: let this step go.
             raise LockBusy(f"the cut ledger of {role_arn} changed under the lock") from None

@@ -34,13 +34,13 @@ from .decisions import (
 from .errors import (
     AwsUnavailable,
     LockBusy,
-    LockNotNeeded,
+    LockHandedOver,
     PolicyRejected,
     RoleMissing,
     StoreConflict,
 )
 from .extensions import check_extension, extended, extended_end
-from .grants import RoleWriter, TrustWriteFailed, Written
+from .grants import Lease, RoleWriter, TrustWriteFailed, Written
 from .groups import GroupsUnavailable, Members, no_groups
 from .model import (
     AccessRequest,
@@ -102,6 +102,15 @@ class Settled:
     drift: list[str] = field(default_factory=list)
     missing_role: bool = False
     written: Written | None = None
+
+    def merge(self, other: Settled) -> None:
+        """Add what a further step under the same lock changed."""
+        self.activated += other.activated
+        self.expired += other.expired
+        self.failed += other.failed
+        self.drift += other.drift
+        self.missing_role = self.missing_role or other.missing_role
+        self.written = other.written or self.written
 
     def find(self, request_id: str) -> AccessRequest | None:
         return next(
@@ -310,16 +319,11 @@ class Switchback:
         Safe to repeat: the sweep settles every role with an APPROVED request again. If AWS or
         the lock is busy, the request stays APPROVED and the next sweep finishes it.
         """
-
-        def granted_by_the_holder() -> bool:
-            # Whoever holds the role's lock grants every request of the role approved by then.
-            return self._latest(request).state is not State.APPROVED
-
         try:
-            settled = self.settle_role(
-                request.role_arn, also={request.id}, done_waiting=granted_by_the_holder
-            )
-        except LockNotNeeded:
+            # A step already holding the role's lock is handed this request rather than waited
+            # for: it grants it before letting go (a burst of clicks costs one step a role).
+            settled = self.settle_role(request.role_arn, also={request.id}, hand_over=request.id)
+        except LockHandedOver:
             return self._latest(request)
         except (AwsUnavailable, LockBusy) as error:
             telemetry.event(
@@ -443,7 +447,7 @@ class Switchback:
         known: list[AccessRequest] | None = None,
         also: Iterable[str] = (),
         lock_first: bool = True,
-        done_waiting: Callable[[], bool] | None = None,
+        hand_over: str | None = None,
     ) -> Settled:
         """Make one role's IAM policies say what the store says, in one locked step: one read,
         at most one write of the ledger, the session limits and the trust policy, then the
@@ -481,51 +485,62 @@ class Switchback:
                 )
                 if not plan.changes_anything(view):
                     return Settled()
-        with self.writer.locked(role_arn, done_waiting) as lease:
-            now = self.clock()
-            try:
-                view = self.writer.view(role_arn)
-            except RoleMissing:
-                requests = self.store.get_requests(ids)
-                expire, fail = roleplan.plan_role_missing(role_arn, requests, now)
-                settled = self._record(roleplan.RolePlan({}, None, expire=expire, fail=fail))
-                settled.missing_role = True
-            else:
-                # Also every grant the ledger says holds trust: ``known`` was read before the
-                # lock, and a step that ran meanwhile may have granted more.
-                requests = self.store.get_requests(ids | session_limits.held_by(view.ledger))
-                quota = self.writer.trust_quota(role_arn)
-                ineligible = self._ineligible(requests)
-
-                def planned(view: roleplan.RoleView, rejected=None) -> roleplan.RolePlan:
-                    return roleplan.plan(
-                        view,
-                        requests,
-                        now,
-                        quota,
-                        rejected=rejected,
-                        ineligible=ineligible,
-                        allow_chaining=chaining,
-                    )
-
-                plan = planned(view)
-                try:
-                    settled_written = self.writer.write(view, plan, lease)
-                except (PolicyRejected, TrustWriteFailed) as error:
-                    cause = error.error if isinstance(error, TrustWriteFailed) else error
-                    # IAM refused what this step adds (its own size limit, a principal it no
-                    # longer knows): those grants fail, everything else is written.
-                    if not isinstance(cause, PolicyRejected) or not plan.added:
-                        raise
-                    view = self.writer.view(role_arn)
-                    plan = planned(view, rejected=dict.fromkeys(plan.added, str(cause)))
-                    settled_written = self.writer.write(view, plan, lease)
-                for note in plan.drift:
-                    telemetry.event("drift.repaired", logging.WARNING, role_arn=role_arn, what=note)
-                settled = self._record(plan)
-                settled.drift = list(plan.drift)
-                settled.written = settled_written
+        with self.writer.locked(role_arn, hand_over) as lease:
+            settled = self._settle_locked(role_arn, ids | lease.inherited(), chaining, lease)
+            # Clicks that found the lock held left their request ids with it: grant those too
+            # before letting go, so none of them waits for the next sweep.
+            while more := lease.take_pending():
+                settled.merge(self._settle_locked(role_arn, more, chaining, lease))
         self._announce(settled)
+        return settled
+
+    def _settle_locked(
+        self, role_arn: str, ids: set[str], chaining: bool, lease: Lease
+    ) -> Settled:
+        """One planned, written and recorded step on a role whose lock we hold."""
+        now = self.clock()
+        try:
+            view = self.writer.view(role_arn)
+        except RoleMissing:
+            requests = self.store.get_requests(ids)
+            expire, fail = roleplan.plan_role_missing(role_arn, requests, now)
+            settled = self._record(roleplan.RolePlan({}, None, expire=expire, fail=fail))
+            settled.missing_role = True
+        else:
+            # Also every grant the ledger says holds trust: ``known`` was read before the
+            # lock, and a step that ran meanwhile may have granted more.
+            requests = self.store.get_requests(ids | session_limits.held_by(view.ledger))
+            quota = self.writer.trust_quota(role_arn)
+            ineligible = self._ineligible(requests)
+
+            def planned(view: roleplan.RoleView, rejected=None) -> roleplan.RolePlan:
+                return roleplan.plan(
+                    view,
+                    requests,
+                    now,
+                    quota,
+                    rejected=rejected,
+                    ineligible=ineligible,
+                    allow_chaining=chaining,
+                )
+
+            plan = planned(view)
+            try:
+                settled_written = self.writer.write(view, plan, lease)
+            except (PolicyRejected, TrustWriteFailed) as error:
+                cause = error.error if isinstance(error, TrustWriteFailed) else error
+                # IAM refused what this step adds (its own size limit, a principal it no
+                # longer knows): those grants fail, everything else is written.
+                if not isinstance(cause, PolicyRejected) or not plan.added:
+                    raise
+                view = self.writer.view(role_arn)
+                plan = planned(view, rejected=dict.fromkeys(plan.added, str(cause)))
+                settled_written = self.writer.write(view, plan, lease)
+            for note in plan.drift:
+                telemetry.event("drift.repaired", logging.WARNING, role_arn=role_arn, what=note)
+            settled = self._record(plan)
+            settled.drift = list(plan.drift)
+            settled.written = settled_written
         return settled
 
     def _ineligible(self, requests: Iterable[AccessRequest]) -> dict[str, str]:

@@ -20,7 +20,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -31,7 +31,7 @@ from .errors import (
     AwsUncertain,
     BudgetSpent,
     LockBusy,
-    LockNotNeeded,
+    LockHandedOver,
     StoreConflict,
 )
 from .model import FINAL_STATES, AccessRequest, AuditEntry, State, parse_iso
@@ -43,6 +43,7 @@ ITEM_ACTIONS = (
     "dynamodb:BatchGetItem",  # a role's requests, read consistently in one call by the sweep
     "dynamodb:PutItem",  # also what TransactWriteItems of puts needs: IAM has no action for it
     "dynamodb:DeleteItem",
+    "dynamodb:UpdateItem",  # role locks only: ids left with a live holder (hand-over)
 )
 INDEX_ACTIONS = ("dynamodb:Query",)
 
@@ -52,10 +53,12 @@ PERSON_INDEX = "by-person"
 LIVE_INDEX = "live"  # a role's PENDING, APPROVED and ACTIVE requests
 LIVE_STATES = (State.PENDING, State.APPROVED, State.ACTIVE)
 TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems (and 4 MB in all)
-_WRITES = {"put_item", "delete_item", "transact_write_items"}
+_WRITES = {"put_item", "delete_item", "update_item", "transact_write_items"}
 # The table's TTL attribute (epoch seconds): DynamoDB deletes an item some time after it.
 # Locks carry their lease end here; finished requests and messages their retention end.
 TTL_ATTRIBUTE = "expires"
+# On a role lock: ids that clicks left with its holder instead of waiting (a string set).
+PENDING_ATTRIBUTE = "pending"
 # What a locked step needs once it holds the lock, kept free of a caller's budget when waiting.
 LOCKED_STEP_SECONDS = 5.0
 # Releasing a lock may run past a spent budget by this much (a lock left behind would hold
@@ -375,6 +378,26 @@ class Store:
         )
         return [_request_from(i) for _, i in zip(range(limit), items, strict=False)]
 
+    # -- a role's cut ledger (chalicelib/session_limits.py), written under the role's lock --------
+    def read_cut_ledger(self, role_arn: str) -> tuple[str | None, int]:
+        """The ledger's text and version (None, 0 if there is none), read consistently."""
+        found = self._call(
+            "get_item", Key=self._item(_ledger_key(role_arn)), ConsistentRead=True
+        ).get("Item")
+        if not found:
+            return None, 0
+        item = self._plain(found)
+        return item.get("cuts"), int(item.get("version", 0))
+
+    def write_cut_ledger(self, role_arn: str, text: str, read_version: int) -> None:
+        """Write the ledger if it is still at ``read_version``; raises StoreConflict if not."""
+        self._call(
+            "put_item",
+            Item=self._item({**_ledger_key(role_arn), "cuts": text, "version": read_version + 1}),
+            ConditionExpression="attribute_not_exists(pk) OR version = :read",
+            ExpressionAttributeValues=self._item({":read": read_version}),
+        )
+
     # -- outbox ------------------------------------------------------------------------------
     def take_response_use(self, request_id: str, limit: int, forget_at: int) -> bool:
         """Count one more use of a request's response_url; False once ``limit`` are taken.
@@ -541,22 +564,23 @@ class Store:
         wait_seconds: float = 20.0,
         clock=time.time,
         sleep=time.sleep,
-        done_waiting: Callable[[], bool] | None = None,
-    ) -> Iterator[None]:
+        hand_over: str | None = None,
+    ) -> Iterator[HeldLock]:
         """Hold ``name`` exclusively. A lease lets a crashed holder's lock lapse by itself.
 
-        ``done_waiting``: asked after each failed try; True ends the wait with LockNotNeeded
-        (the holder already did our work: a burst of clicks on one role ends as soon as the
-        first click's step granted them all)."""
+        ``hand_over``: an id to leave with a live holder instead of waiting (LockHandedOver):
+        the holder takes it with ``take_pending`` before it lets go, and a lock left with ids
+        in it hands them to whoever takes it next (``inherited``)."""
         owner = uuid.uuid4().hex
         key = {"pk": f"LOCK#{name}", "sk": "LOCK"}
         # A caller with a deadline (a click) never waits longer than it can still answer in.
         give_up = clock() + deadline.lock_wait(wait_seconds, reserve=LOCKED_STEP_SECONDS)
         pause = 0.05
+        held = HeldLock(self, key, owner)
         while True:
             now = clock()
             try:
-                self._call(
+                before = self._call(
                     "put_item",
                     Item=self._item(
                         {**key, "owner": owner, TTL_ATTRIBUTE: int(now + lease_seconds) + 1}
@@ -564,35 +588,105 @@ class Store:
                     ConditionExpression="attribute_not_exists(pk) OR #expires < :now",
                     ExpressionAttributeNames={"#expires": TTL_ATTRIBUTE},
                     ExpressionAttributeValues=self._item({":now": int(now)}),
+                    ReturnValues="ALL_OLD",
                 )
+                held.inherited = _pending_of(before.get("Attributes"))
                 break
             except (StoreConflict, AwsUncertain) as error:
                 if self._maybe_ours(error) and self._written_by_us(key, owner, "owner"):
                     break  # an earlier attempt took it; its answer was lost
                 if isinstance(error, AwsUncertain):
                     raise
+                if hand_over is not None and self._leave_with_holder(key, hand_over, now):
+                    raise LockHandedOver(f"{name}: {hand_over} left with its holder") from None
                 if now >= give_up:
                     raise LockBusy(f"{name} is locked by another process") from None
-                if done_waiting is not None and done_waiting():
-                    raise LockNotNeeded(f"{name}: its holder did what we waited for") from None
                 sleep(pause)
                 pause = min(pause * 2, 1.0)
         try:
-            yield
+            yield held
         finally:
             try:
                 with deadline.cleanup(LOCK_RELEASE_SECONDS):  # even when the budget is spent
-                    self._call(
-                        "delete_item",
-                        Key=self._item(key),
-                        ConditionExpression="#o = :me",
-                        ExpressionAttributeNames={"#o": "owner"},
-                        ExpressionAttributeValues=self._item({":me": owner}),
-                    )
-            except StoreConflict:
-                pass  # our lease lapsed and someone else holds it now: not ours to delete
+                    self._release(key, owner)
             except AwsUnavailable:
                 pass  # AWS is slow or the budget is spent: the lease lapses by itself
+
+    def _leave_with_holder(self, key: dict, item_id: str, now: float) -> bool:
+        """Add ``item_id`` to a live lock's pending ids; False if no live holder has it."""
+        try:
+            self._call(
+                "update_item",
+                Key=self._item(key),
+                UpdateExpression="ADD #p :ids",
+                ConditionExpression="attribute_exists(pk) AND #expires >= :now",
+                ExpressionAttributeNames={"#p": PENDING_ATTRIBUTE, "#expires": TTL_ATTRIBUTE},
+                ExpressionAttributeValues={":ids": {"SS": [item_id]}, ":now": {"N": str(int(now))}},
+            )
+        except StoreConflict:
+            return False  # released or lapsed meanwhile: try to take it instead
+        return True
+
+    def _release(self, key: dict, owner: str) -> None:
+        """Delete our lock; if ids were left with it since our last ``take_pending``, end our
+        lease instead, so whoever takes it next inherits them."""
+        names = {"#o": "owner", "#p": PENDING_ATTRIBUTE}
+        mine = self._item({":me": owner})
+        try:
+            self._call(
+                "delete_item",
+                Key=self._item(key),
+                ConditionExpression="#o = :me AND attribute_not_exists(#p)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=mine,
+            )
+            return
+        except StoreConflict:
+            pass  # not ours any more, or ids were left with it
+        try:
+            self._call(
+                "update_item",
+                Key=self._item(key),
+                UpdateExpression="SET #expires = :lapsed",
+                ConditionExpression="#o = :me",
+                ExpressionAttributeNames={"#o": "owner", "#expires": TTL_ATTRIBUTE},
+                ExpressionAttributeValues={**mine, ":lapsed": {"N": "0"}},
+            )
+        except StoreConflict:
+            pass  # our lease lapsed and someone else holds it now: not ours to touch
+
+
+class HeldLock:
+    """A lock this process holds: the ids a lapsed holder left with it, and the ids others
+    leave with it while we hold it."""
+
+    def __init__(self, store: Store, key: dict, owner: str):
+        self._store, self._key, self._owner = store, key, owner
+        self.inherited: set[str] = set()
+
+    def take_pending(self) -> set[str]:
+        """The ids left with the lock since we took it (or last asked), removed from it."""
+        try:
+            answer = self._store._call(
+                "update_item",
+                Key=self._store._item(self._key),
+                UpdateExpression="REMOVE #p",
+                ConditionExpression="#o = :me AND attribute_exists(#p)",
+                ExpressionAttributeNames={"#o": "owner", "#p": PENDING_ATTRIBUTE},
+                ExpressionAttributeValues=self._store._item({":me": self._owner}),
+                ReturnValues="UPDATED_OLD",
+            )
+        except (StoreConflict, AwsUnavailable):
+            return set()  # none left, or not ours: the lock's next holder or the sweep has them
+        return _pending_of(answer.get("Attributes"))
+
+
+def _ledger_key(role_arn: str) -> dict:
+    return {"pk": f"CUTS#{role_arn}", "sk": "CUTS"}
+
+
+def _pending_of(item: dict | None) -> set[str]:
+    return set((item or {}).get(PENDING_ATTRIBUTE, {}).get("SS", []))
 
 
 def _request_item(request: AccessRequest) -> dict:

@@ -88,28 +88,49 @@ def test_a_click_with_no_time_for_a_locked_step_tries_the_lock_once(engine) -> N
     assert counter.attempts["dynamodb.PutItem"] == 1
 
 
-def test_a_click_stops_waiting_once_the_lock_holder_granted_its_request(engine) -> None:
-    """In a burst, the first click to take a role's lock grants every request of the role
-    approved by then; the other clicks stop waiting as soon as theirs is granted."""
+
+def test_a_click_leaves_its_request_with_a_live_holder_which_grants_it(engine) -> None:
+    """In a burst, the first click to take a role's lock grants every request of the role;
+    a click that finds the lock held leaves its request with the holder and answers at once,
+    and the holder grants it before letting go."""
     import threading
 
-    from chalicelib.model import transition
+    first, second = engine.request("U0ALICE"), engine.request("U0DAVE")
+    slow = threading.Event()
 
-    request_id = engine.request("U0ALICE")
-    leave_a_dead_lock("ec2-admin")  # stands for the holder, busy for a minute
+    def hold_the_trust_write(**_):
+        slow.set()
+        time.sleep(1.0)  # the first click's step is busy writing trust, holding the lock
 
-    def the_holder_grants_it() -> None:
-        time.sleep(0.5)
-        approved = engine.stored(request_id)
-        engine.service.store.save_request(
-            transition(approved, State.ACTIVE, "switchback", "granted", engine.clock.now)
-        )
-
-    counter = engine.counter()
-    holder = threading.Thread(target=the_holder_grants_it)
+    iam = engine.service.writer.iam.client_for_role(role_arn("ec2-admin"))
+    iam.meta.events.register_first("before-send.iam.UpdateAssumeRolePolicy", hold_the_trust_write)
+    holder = threading.Thread(target=engine.service.approve, args=(first, "U0BOB"))
     holder.start()
-    with deadline.lock_patience(20.0):  # without the early stop: about 25 tries over 20 s
-        request = engine.service.approve(request_id, "U0BOB")
+    assert slow.wait(10)
+    counter = engine.counter()
+    answered = engine.service.approve(second, "U0BOB")  # while the first step holds the lock
+    lock_tries = counter.attempts["dynamodb.PutItem"]
     holder.join()
-    assert request.state is State.ACTIVE
-    assert counter.attempts["dynamodb.PutItem"] <= 8  # a few tries, then the holder's grant
+    iam.meta.events.unregister("before-send.iam.UpdateAssumeRolePolicy", hold_the_trust_write)
+    assert answered.state is State.APPROVED  # recorded, left with the holder
+    assert lock_tries == 1  # one try, no waiting
+    assert engine.stored(first).state is State.ACTIVE
+    assert engine.stored(second).state is State.ACTIVE  # the holder granted it too
+    assert engine.trusted_names() == ["alice", "dave"]
+
+
+def test_a_lock_released_with_ids_left_in_it_hands_them_to_its_next_holder(engine) -> None:
+    store = engine.service.store
+    with store.lock("role:x", lease_seconds=30) as held:
+        assert store._leave_with_holder({"pk": "LOCK#role:x", "sk": "LOCK"}, "R1", time.time())
+        assert held.take_pending() == {"R1"}
+        assert held.take_pending() == set()
+        store._leave_with_holder({"pk": "LOCK#role:x", "sk": "LOCK"}, "R2", time.time())
+        # released without taking R2: the lock lapses instead of vanishing
+    key = {"pk": "LOCK#role:x", "sk": "LOCK"}
+    assert not store._leave_with_holder(key, "R9", time.time())  # a lapsed lock has no holder
+    with store.lock("role:x", wait_seconds=0) as next_holder:
+        assert next_holder.inherited == {"R2"}
+    with store.lock("role:x", wait_seconds=0) as after:
+        assert after.inherited == set()  # taken once, gone
+    assert not store._leave_with_holder({"pk": "LOCK#role:x", "sk": "LOCK"}, "R3", time.time())
