@@ -15,9 +15,11 @@ from urllib.parse import parse_qs, urlencode
 from chalice import Chalice, Rate, Response
 
 from chalicelib import deadline, pages, sessions, slack_signature, telemetry
+from chalicelib.breakglass import ACKNOWLEDGED, FLAGGED, check_reviewer
 from chalicelib.config import ConfigError, settings
 from chalicelib.decisions import Refused, check_decider, may_revoke
 from chalicelib.errors import AwsUnavailable, AwsUncertain, LockBusy
+from chalicelib.extensions import extended_end
 from chalicelib.model import is_request_id, normalise_request_id
 from chalicelib.session_limits import grant_statements
 from chalicelib.trust import Grant, statement_for
@@ -238,7 +240,7 @@ def review(request_id: str) -> Response:
     page = pages.review_page(
         found,
         role,
-        _viewer(service.catalog, found, session, now),
+        _viewer(service.catalog, found, session, now, service.groups),
         _documents(service, found, role, now),
         now,
         _names(service.catalog),
@@ -249,11 +251,18 @@ def review(request_id: str) -> Response:
 
 def _documents(service, request, role, now) -> list[tuple[str, dict]]:
     """What a grant of ``request`` writes in IAM, exactly as the approver should see it."""
+    ends = request.ends() or request.end_if_approved_at(now)
+    if request.extends and request.ends_at is None:  # an extension: its grant, moved later
+        grant_now = service.get(request.extends)
+        if grant_now and grant_now.ends() and role:
+            ends = extended_end(grant_now.ends(), request.duration, now, role.max_duration) or (
+                grant_now.ends()
+            )
     grant = Grant(
         request.id,
         request.principal_arn,
         request.session_name,
-        request.ends() or request.end_if_approved_at(now),
+        ends,
         request.require_mfa,
     )
     chaining = bool(role and role.allow_role_chaining)
@@ -269,13 +278,20 @@ def _documents(service, request, role, now) -> list[tuple[str, dict]]:
     ]
 
 
-def _viewer(catalog, request, session: sessions.Session, now) -> pages.Viewer:
+def _viewer(catalog, request, session: sessions.Session, now, groups) -> pages.Viewer:
     person = catalog.person(session.user)
     name = person.name if person else None
-    if may_revoke(catalog, request, session.user):
+    if request.break_glass and not request.review:
+        try:
+            check_reviewer(catalog, request, session.user, groups)
+        except Refused:
+            pass
+        else:
+            return pages.Viewer(session.user, name, session.csrf, can_review=True)
+    if may_revoke(catalog, request, session.user, groups):
         return pages.Viewer(session.user, name, session.csrf, can_revoke=True)
     try:
-        check_decider(catalog, request, session.user, now)
+        check_decider(catalog, request, session.user, now, members=groups)
     except Refused as refusal:
         return pages.Viewer(session.user, name, session.csrf, why_not=refusal.message)
     return pages.Viewer(session.user, name, session.csrf, can_decide=True)
@@ -356,6 +372,8 @@ def _decide_within_budget(request_id: str, action: str) -> Response:
             service.approve(found.id, session.user)
         elif action == "revoke":
             service.revoke(found.id, session.user)
+        elif action in (ACKNOWLEDGED, FLAGGED):
+            service.review(found.id, session.user, action, form.get("reason", "")[:500])
         else:
             service.deny(found.id, session.user, form.get("reason", "")[:500])
     except Refused as refusal:
@@ -383,6 +401,16 @@ def approve(request_id: str) -> Response:
 @app.route("/requests/{request_id}/deny", methods=["POST"], content_types=FORM)
 def deny(request_id: str) -> Response:
     return _decide(request_id, "deny")
+
+
+@app.route("/requests/{request_id}/acknowledge", methods=["POST"], content_types=FORM)
+def acknowledge(request_id: str) -> Response:
+    return _decide(request_id, ACKNOWLEDGED)
+
+
+@app.route("/requests/{request_id}/flag", methods=["POST"], content_types=FORM)
+def flag(request_id: str) -> Response:
+    return _decide(request_id, FLAGGED)
 
 
 @app.route("/requests/{request_id}/revoke", methods=["POST"], content_types=FORM)

@@ -23,6 +23,14 @@ class RequestCommand:
     role: str
     duration: timedelta | None
     reason: str
+    break_glass: bool = False  # `breakglass <role> [<duration>] <reason…>`
+
+
+@dataclass(frozen=True)
+class ExtendCommand:
+    request_id: str
+    duration: timedelta
+    reason: str  # optional: may be empty
 
 
 @dataclass(frozen=True)
@@ -42,7 +50,7 @@ class BadCommand:
     show_usage: bool = True  # False when the one line says all (a wrong duration, say)
 
 
-Command = RequestCommand | SimpleCommand | IdCommand | BadCommand
+Command = RequestCommand | ExtendCommand | SimpleCommand | IdCommand | BadCommand
 
 
 def parse_command(text: str) -> Command:
@@ -56,9 +64,30 @@ def parse_command(text: str) -> Command:
         if len(rest) != 1:
             return BadCommand(f"`{verb}` takes one request id, e.g. `{verb} 7QK2M9TX4B`.")
         return IdCommand(verb, rest[0])
-    if verb == "request":
+    if verb == "extend":
+        if len(rest) >= 2 and looks_almost_like_duration(rest[1]):
+            if not looks_like_duration(rest[1]):
+                return BadCommand(_not_a_duration(rest[1]), show_usage=False)
+        if len(rest) < 2 or not looks_like_duration(rest[1]):
+            return BadCommand(
+                "`extend` takes a grant's id and how much longer, e.g. "
+                "`extend 7QK2M9TX4B 1h still resizing`."
+            )
+        try:
+            duration = parse_duration(rest[1])
+        except DurationError as error:
+            return BadCommand(str(error), show_usage=False)
+        reason = _tail(text, 3)
+        if len(reason) > MAX_REASON_CHARS:
+            return BadCommand(
+                f"Your reason is {len(reason):,} characters; keep it within "
+                f"{MAX_REASON_CHARS:,}. Nothing was requested.",
+                show_usage=False,
+            )
+        return ExtendCommand(rest[0], duration, reason)
+    if verb in ("request", "breakglass"):
         if not rest:
-            return BadCommand("Say which role, e.g. `request ec2-admin 1h INC-42 resize the ASG`.")
+            return BadCommand(f"Say which role, e.g. `{verb} ec2-admin 1h INC-42 resize the ASG`.")
         role, rest = rest[0].lower(), rest[1:]
         duration = None
         if rest and looks_like_duration(rest[0]):
@@ -78,7 +107,9 @@ def parse_command(text: str) -> Command:
                 f"{MAX_REASON_CHARS:,} and link the ticket for the rest. Nothing was requested.",
                 show_usage=False,
             )
-        return RequestCommand(role=role, duration=duration, reason=reason)
+        return RequestCommand(
+            role=role, duration=duration, reason=reason, break_glass=verb == "breakglass"
+        )
     return BadCommand(f"I don't know `{words[0][:40]}`.")
 
 

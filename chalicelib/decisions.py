@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from .durations import format_duration
+from .groups import GroupsUnavailable, Members, listed, no_groups
 from .model import AccessRequest, State, iso, parse_iso, transition
 from .patterns import matches
 from .policies import Catalog, RoleSpec
@@ -28,6 +29,10 @@ class Refusal(StrEnum):
     NOT_PENDING = "not_pending"
     REQUESTER_NOT_ELIGIBLE = "requester_not_eligible"
     PAST_DEADLINE = "past_deadline"
+    GROUPS_UNAVAILABLE = "groups_unavailable"
+    NO_BREAK_GLASS = "no_break_glass"
+    NOT_BREAK_GLASS = "not_break_glass"
+    ALREADY_REVIEWED = "already_reviewed"
 
 
 @dataclass(frozen=True)
@@ -39,22 +44,57 @@ class Refused(Exception):
         return self.message
 
 
-def may_request(catalog: Catalog, requester: str, role: RoleSpec) -> bool:
-    return requester in catalog.people and ("*" in role.requesters or requester in role.requesters)
+def _groups_refusal(error: GroupsUnavailable) -> Refused:
+    return Refused(
+        Refusal.GROUPS_UNAVAILABLE,
+        f"Switchback cannot tell right now whether you may do this: {error}. Nothing was "
+        "changed; try again in a minute.",
+    )
 
 
-def requestable_roles(catalog: Catalog, requester: str) -> list[RoleSpec]:
-    return [
-        r
-        for r in sorted(catalog.roles.values(), key=lambda r: r.name)
-        if may_request(catalog, requester, r)
-    ]
+def may_request(
+    catalog: Catalog,
+    requester: str,
+    role: RoleSpec,
+    members: Members = no_groups,
+    break_glass: bool = False,
+) -> bool:
+    """Raises GroupsUnavailable when the answer depends on a group Slack cannot resolve."""
+    entries = role.breakglass_requesters if break_glass else role.requesters
+    return requester in catalog.people and listed(entries, requester, members)
+
+
+def is_approver(catalog: Catalog, role: RoleSpec, user: str, members: Members = no_groups) -> bool:
+    """Raises GroupsUnavailable when the answer depends on a group Slack cannot resolve."""
+    return user in catalog.people and listed(role.approvers, user, members)
+
+
+def requestable_roles(
+    catalog: Catalog, requester: str, members: Members = no_groups
+) -> list[RoleSpec]:
+    """The roles ``requester`` may ask for; a role behind a group Slack cannot resolve now is
+    left out (the request itself says why)."""
+    found = []
+    for role in sorted(catalog.roles.values(), key=lambda r: r.name):
+        try:
+            if may_request(catalog, requester, role, members):
+                found.append(role)
+        except GroupsUnavailable:
+            continue
+    return found
 
 
 def check_request(
-    catalog: Catalog, requester: str, role_name: str, duration: timedelta | None, reason: str
+    catalog: Catalog,
+    requester: str,
+    role_name: str,
+    duration: timedelta | None,
+    reason: str,
+    members: Members = no_groups,
+    break_glass: bool = False,
 ) -> tuple[RoleSpec, timedelta]:
-    """Validate a new request; return the role and the effective duration, or raise Refused."""
+    """Validate a new request (with ``break_glass``, a break-glass one); return the role and
+    the effective duration, or raise Refused."""
     if requester not in catalog.people:
         raise Refused(
             Refusal.UNKNOWN_PERSON,
@@ -64,16 +104,32 @@ def check_request(
     role = catalog.role(role_name)
     if role is None:
         raise Refused(Refusal.UNKNOWN_ROLE, f"There is no role called '{role_name}'.")
-    if not may_request(catalog, requester, role):
-        raise Refused(Refusal.NOT_A_REQUESTER, f"You may not request {role.name}.")
-    effective = duration or role.default_duration
+    if break_glass and not role.break_glass:
+        raise Refused(
+            Refusal.NO_BREAK_GLASS,
+            f"{role.name} has no break-glass access; use `request {role.name} …` instead.",
+        )
+    try:
+        allowed = may_request(catalog, requester, role, members, break_glass)
+    except GroupsUnavailable as error:
+        raise _groups_refusal(error) from error
+    if not allowed:
+        kind = "use break-glass on" if break_glass else "request"
+        raise Refused(Refusal.NOT_A_REQUESTER, f"You may not {kind} {role.name}.")
+    if break_glass:
+        effective = duration or role.break_glass_max
+        longest = role.break_glass_max
+    else:
+        effective = duration or role.default_duration
+        longest = role.max_duration
     if effective < MIN_DURATION:
         raise Refused(Refusal.DURATION_TOO_SHORT, "Ask for at least 1m.")
-    if effective > role.max_duration:
+    if effective > longest:
+        what = "for break-glass " if break_glass else ""
         raise Refused(
             Refusal.DURATION_TOO_LONG,
-            f"{format_duration(effective)} is longer than "
-            f"{role.name} allows ({format_duration(role.max_duration)} at most).",
+            f"{format_duration(effective)} is longer than {role.name} allows "
+            f"{what}({format_duration(longest)} at most).",
         )
     if not reason.strip():
         raise Refused(
@@ -90,7 +146,12 @@ def check_request(
 
 
 def check_decider(
-    catalog: Catalog, request: AccessRequest, approver: str, now: datetime, approving: bool = True
+    catalog: Catalog,
+    request: AccessRequest,
+    approver: str,
+    now: datetime,
+    approving: bool = True,
+    members: Members = no_groups,
 ) -> RoleSpec:
     """May ``approver`` approve (or, with ``approving=False``, deny) this request now?
 
@@ -110,18 +171,22 @@ def check_decider(
         )
     if approver == request.requester:
         raise Refused(Refusal.OWN_REQUEST, "You cannot approve or deny your own request.")
-    if approver not in role.approvers or approver not in catalog.people:
+    try:
+        rightful = is_approver(catalog, role, approver, members)
+    except GroupsUnavailable as error:
+        raise _groups_refusal(error) from error
+    if not rightful:
         raise Refused(Refusal.NOT_AN_APPROVER, f"You are not an approver of {role.name}.")
     if approver in request.approvals:
         raise Refused(Refusal.ALREADY_DECIDED, "You have already approved this request.")
     if not approving:
         return role
     person = catalog.person(request.requester)
-    if (
-        not may_request(catalog, request.requester, role)
-        or person is None
-        or person.aws != request.principal_arn
-    ):
+    try:
+        still_requester = may_request(catalog, request.requester, role, members)
+    except GroupsUnavailable as error:
+        raise _groups_refusal(error) from error
+    if not still_requester or person is None or person.aws != request.principal_arn:
         raise Refused(
             Refusal.REQUESTER_NOT_ELIGIBLE,
             "The requester may no longer request "
@@ -144,16 +209,28 @@ def check_decider(
     return role
 
 
-def counted_approvals(request: AccessRequest, role: RoleSpec | None) -> tuple[str, ...]:
+def counted_approvals(
+    request: AccessRequest, role: RoleSpec | None, members: Members = no_groups
+) -> tuple[str, ...]:
     """The approvals that still count: given by someone who is still an approver of the role
-    (never the requester). ``role`` None: the role as the request was made."""
+    (never the requester; through a Slack user group too, asked now). ``role`` None: the role
+    as the request was made. Raises GroupsUnavailable when an approval's standing depends on
+    a group Slack cannot resolve now."""
     if role is None:
         return tuple(a for a in request.approvals if a != request.requester)
-    return tuple(a for a in request.approvals if a in role.approvers and a != request.requester)
+    return tuple(
+        a
+        for a in request.approvals
+        if a != request.requester and listed(role.approvers, a, members)
+    )
 
 
 def approve(
-    request: AccessRequest, approver: str, now: datetime, role: RoleSpec | None = None
+    request: AccessRequest,
+    approver: str,
+    now: datetime,
+    role: RoleSpec | None = None,
+    members: Members = no_groups,
 ) -> AccessRequest:
     """Count one approval; the one that reaches the quorum moves the request to APPROVED.
 
@@ -162,7 +239,10 @@ def approve(
     already in flight."""
     approvals = request.approvals + (approver,)
     required = role.approvals_required if role else request.approvals_required
-    counted = counted_approvals(replace(request, approvals=approvals), role)
+    try:
+        counted = counted_approvals(replace(request, approvals=approvals), role, members)
+    except GroupsUnavailable as error:
+        raise _groups_refusal(error) from error
     if len(counted) >= required:
         ends = now + request.duration
         return transition(
@@ -191,9 +271,17 @@ def deny(request: AccessRequest, approver: str, now: datetime, reason: str = "")
     return transition(request, State.DENIED, approver, "denied", now, detail=reason.strip())
 
 
-def may_revoke(catalog: Catalog, request: AccessRequest, actor: str) -> bool:
-    """The requester and the role's current approvers may end an active grant early."""
+def may_revoke(
+    catalog: Catalog, request: AccessRequest, actor: str, members: Members = no_groups
+) -> bool:
+    """The requester and the role's current approvers may end an active grant early (an
+    approver known only through a group Slack cannot resolve now may not)."""
     if request.state is not State.ACTIVE:
         return False
+    if actor == request.requester:
+        return True
     role = catalog.role(request.role)
-    return actor == request.requester or bool(role and actor in role.approvers)
+    try:
+        return bool(role and is_approver(catalog, role, actor, members))
+    except GroupsUnavailable:
+        return False

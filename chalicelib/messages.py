@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
 
 from .durations import format_duration
+from .groups import is_group
 from .model import AccessRequest, State, parse_iso
 from .policies import RoleSpec
 
@@ -31,6 +32,9 @@ ACTION_WORDS = {
     "lapsed": "lapsed",
     "failed": "failed",
     "approval": "approved",
+    "extended": "extended",
+    "acknowledged": "acknowledged (break-glass reviewed)",
+    "flagged": "FLAGGED (break-glass)",
 }
 
 
@@ -128,6 +132,8 @@ def mention(slack_id: str) -> str:
     # An operator acting from the CLI is named by their AWS identity, not a Slack user.
     if slack_id.startswith(OPERATOR_PREFIX):
         return f"an operator (`{slack_id.removeprefix(OPERATOR_PREFIX)}`)"
+    if is_group(slack_id):
+        return f"<!subteam^{slack_id}>"  # a Slack user group, as Slack mentions one
     return f"<@{slack_id}>"
 
 
@@ -187,6 +193,113 @@ def approvers_update(request: AccessRequest, what: str, by: str | None, detail: 
     text = (
         f"Request `{request.id}` ({escape(request.requester_name)}, `{escape(request.role)}`) "
         f"{ACTION_WORDS.get(what, what)}{who}{extra}."
+    )
+    return {"text": clip(text, SECTION_LIMIT), "blocks": [section(text)]}
+
+
+def _review_button(base_url: str, request_id: str, label: str = "Review") -> dict:
+    return {
+        "type": "actions",
+        "elements": [
+            {
+                "type": "button",
+                "style": "primary",
+                "text": {"type": "plain_text", "text": clip(label, BUTTON_LIMIT)},
+                "url": review_url(base_url, request_id),
+                "action_id": "review",
+            }
+        ],
+    }
+
+
+def extension_title(extension: AccessRequest) -> str:
+    """``extend 7QK2M9TX4B by 1h``: what an extension asks, as its review page shows it."""
+    return f"extend {extension.extends} by {format_duration(extension.duration)}"
+
+
+def approvers_new_extension(extension: AccessRequest, grant: AccessRequest, base_url: str) -> dict:
+    text = f"{extension.requester_name} asks to {extension_title(extension)} ({extension.role})"
+    reason = quoted(extension.reason, REASON_SHOWN) if extension.reason else "—"
+    return {
+        "text": escape(text),
+        "blocks": [
+            section(
+                f":hourglass: *Extension request* `{extension.id}`: "
+                f"*{escape(extension_title(extension))}*\n"
+                f"*Requester:* {mention(extension.requester)} "
+                f"({escape(extension.requester_name)})\n"
+                f"*Role:* `{escape(extension.role)}` · now ends {when(grant.ends_at)}\n"
+                f"*Reason:* {reason}\n"
+                f"*Approvals:* {len(extension.approvals)} of {extension.approvals_required}"
+            ),
+            _review_button(base_url, extension.id),
+        ],
+    }
+
+
+def break_glass_alarm(request: AccessRequest, role: RoleSpec | None, base_url: str) -> dict:
+    """Loud, and unlike any other message: someone broke the glass."""
+    within = format_duration(role.break_glass_review_within) if role else "24h"
+    text = (
+        f"BREAK-GLASS: {request.requester_name} took {request.role} for "
+        f"{format_duration(request.duration)} without approval"
+    )
+    return {
+        "text": f":rotating_light: {escape(text)}",
+        "blocks": [
+            {
+                "type": "header",
+                "text": {"type": "plain_text", "text": ":rotating_light: BREAK-GLASS access"},
+            },
+            section(
+                f"<!here> *{mention(request.requester)} ({escape(request.requester_name)}) "
+                f"took `{escape(request.role)}` for {format_duration(request.duration)} "
+                f"without approval.*\n"
+                f"*Reason:* {quoted(request.reason, REASON_SHOWN)}\n"
+                f"*Request:* `{request.id}` · ends {when(request.ends_at)}\n"
+                f"An approver of `{escape(request.role)}` must *Acknowledge* or *Flag* it "
+                f"within {within}; Flag revokes it if it is still active."
+            ),
+            _review_button(base_url, request.id, "Acknowledge or flag"),
+        ],
+    }
+
+
+def break_glass_review_reminder(
+    request: AccessRequest, role: RoleSpec | None, base_url: str
+) -> dict:
+    within = format_duration(role.break_glass_review_within) if role else "24h"
+    text = (
+        f":rotating_light: Break-glass grant `{request.id}` ({escape(request.requester_name)}, "
+        f"`{escape(request.role)}`) is still unreviewed after {within}: an approver must "
+        f"acknowledge or flag it. <{review_url(base_url, request.id)}|Review>"
+    )
+    return {"text": clip(text, SECTION_LIMIT), "blocks": [section(text)]}
+
+
+def approver_direct(payload: dict, approver: str) -> dict:
+    """chat.postMessage arguments for one approver's direct copy of a channel message."""
+    return {**payload, "channel": approver, "unfurl_links": False}
+
+
+def approver_followup(request: AccessRequest, what: str, by: str | None) -> dict:
+    """The short follow-up to an approver's direct message once the request is decided."""
+    who = f" by {mention(by)}" if by and by != "switchback" else ""
+    text = (
+        f"Request `{request.id}` ({escape(request.requester_name)}, `{escape(request.role)}`) "
+        f"{ACTION_WORDS.get(what, what)}{who} — nothing to do."
+    )
+    return {"text": clip(text, SECTION_LIMIT), "blocks": [section(text)], "unfurl_links": False}
+
+
+def approvers_reminder(request: AccessRequest, base_url: str, now: datetime) -> dict:
+    """The one reminder in the approvers' channel for a request still pending."""
+    waited = format_duration(now - parse_iso(request.created_at))
+    text = (
+        f":bell: Still waiting for a decision after {waited}: request `{request.id}` "
+        f"({escape(request.requester_name)}, `{escape(request.role)}`, "
+        f"{format_duration(request.duration)}) — {approval_progress(request)}. "
+        f"<{review_url(base_url, request.id)}|Review>"
     )
     return {"text": clip(text, SECTION_LIMIT), "blocks": [section(text)]}
 

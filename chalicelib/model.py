@@ -18,11 +18,21 @@ class State(StrEnum):
     CANCELLED = "CANCELLED"
     LAPSED = "LAPSED"
     FAILED = "FAILED"
+    EXTENDED = "EXTENDED"  # an extension that moved its grant's end (final)
 
 
 TRANSITIONS: dict[State, frozenset[State]] = {
+    # PENDING -> EXTENDED | FAILED: extensions only (applied, or their grant ended first).
     State.PENDING: frozenset(
-        {State.PENDING, State.APPROVED, State.DENIED, State.CANCELLED, State.LAPSED}
+        {
+            State.PENDING,
+            State.APPROVED,
+            State.DENIED,
+            State.CANCELLED,
+            State.LAPSED,
+            State.EXTENDED,
+            State.FAILED,
+        }
     ),
     State.APPROVED: frozenset({State.ACTIVE, State.FAILED}),
     # ACTIVE -> FAILED: the grant became void under it (role or IAM user deleted, statement lost
@@ -114,6 +124,17 @@ class AccessRequest:
     failure: str | None = None
     version: int = 0
     audit: tuple[AuditEntry, ...] = field(default_factory=tuple)
+    # Approvers who were sent a direct message about it (each gets a follow-up when decided).
+    told: tuple[str, ...] = ()
+    # An extension of the ACTIVE grant ``extends`` by ``duration`` (approved like a request,
+    # never granted on its own); a grant lists the extensions applied to it.
+    extends: str | None = None
+    extensions: tuple[str, ...] = ()
+    # Break-glass: granted at once without approval, then acknowledged or flagged by an
+    # approver (``review``: "acknowledged" | "flagged", by ``reviewed_by``).
+    break_glass: bool = False
+    review: str | None = None
+    reviewed_by: str | None = None
 
     @property
     def session_name(self) -> str:

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from . import messages
 from .delivery import CHAT_POST_MESSAGE
+from .groups import Members, expand, no_groups
 from .model import AccessRequest, parse_iso
 from .outbox import Outbox
 from .policies import Catalog
@@ -29,6 +30,16 @@ from .store import OutboxMessage, as_added
 RESPONSE_URL_LIFETIME = timedelta(minutes=30)  # Slack's limit on a slash command's response_url
 # Stop using it a minute early: a message queued at 29:59 would reach Slack too late.
 RESPONSE_URL_USABLE = RESPONSE_URL_LIFETIME - timedelta(minutes=1)
+# A state change and the messages it owes are one DynamoDB transaction (at most 100 items):
+# past this many approvers, the channel is how the rest hear.
+DIRECT_MESSAGES_AT_MOST = 50
+# Channel messages that end a request's wait: each approver told directly gets a follow-up.
+DECIDED = {
+    "approvers.approved": "approved",
+    "approvers.denied": "denied",
+    "approvers.cancelled": "cancelled",
+    "approvers.lapsed": "lapsed",
+}
 
 
 class Notifier:
@@ -39,8 +50,10 @@ class Notifier:
         default_webhook: str | None,
         clock: Callable[[], datetime],
         direct_messages: bool = False,
+        groups: Members = no_groups,
     ):
         self.catalog = catalog
+        self.groups = groups
         self.outbox = outbox
         self.default_webhook = default_webhook
         self.clock = clock
@@ -52,8 +65,65 @@ class Notifier:
         role = self.catalog.role(role_name)
         return (role.webhook_url if role and role.webhook_url else None) or self.default_webhook
 
-    def approvers(self, request: AccessRequest, payload: dict, kind: str) -> None:
-        self._queue(self.approvers_channel(request.role), payload, kind, request)
+    def approvers(
+        self,
+        request: AccessRequest,
+        payload: dict,
+        kind: str,
+        by: str | None = None,
+        once: str | None = None,
+    ) -> bool:
+        """Tell the approvers' channel; a new request also goes to each approver in
+        ``request.told`` directly, and a decision (``by`` whom) follows each of those up.
+        With ``once`` (a message id), a second call with the same id sends nothing."""
+        if once and self.outbox.already_queued(once):
+            return False
+        queued = self._queue(
+            self.approvers_channel(request.role), payload, kind, request, message_id=once
+        )
+        if kind == "approvers.new":
+            for approver in request.told:
+                self._queue(
+                    CHAT_POST_MESSAGE,
+                    messages.approver_direct(payload, approver),
+                    "approver.direct",
+                    request,
+                )
+        elif kind in DECIDED:
+            for approver in request.told:
+                self._queue(
+                    CHAT_POST_MESSAGE,
+                    {
+                        **messages.approver_followup(request, DECIDED[kind], by),
+                        "channel": approver,
+                    },
+                    "approver.followup",
+                    request,
+                )
+        return queued
+
+    def break_glass(
+        self, request: AccessRequest, payload: dict, kind: str, once: str | None = None
+    ) -> None:
+        """A break-glass message: the approvers' channel (and, with ``kind`` approvers.new,
+        each approver directly) plus the role's ``break_glass_webhook_url`` if set."""
+        if not self.approvers(request, payload, kind, once=once) and once:
+            return  # sent before
+        role = self.catalog.role(request.role)
+        if role and role.break_glass_webhook_url:
+            self._queue(role.break_glass_webhook_url, payload, f"{kind}.breakglass", request)
+
+    def direct_recipients(self, role_name: str, requester: str) -> tuple[str, ...]:
+        """The approvers of a role to message directly about a new request: everyone it names,
+        its groups' members included, who is in people.toml (the only ones who can decide),
+        but never the requester. Needs a bot token; a group Slack cannot resolve now is left
+        out (its members still see the channel)."""
+        role = self.catalog.role(role_name)
+        if not self.direct_messages or role is None:
+            return ()
+        people, _unresolved = expand(role.approvers, self.groups)
+        told = tuple(p for p in people if p in self.catalog.people and p != requester)
+        return told[:DIRECT_MESSAGES_AT_MOST]
 
     def both(
         self,
@@ -70,7 +140,7 @@ class Notifier:
         )
         shown = detail if approvers_detail is None else approvers_detail
         self.approvers(
-            request, messages.approvers_update(request, what, by, shown), f"approvers.{what}"
+            request, messages.approvers_update(request, what, by, shown), f"approvers.{what}", by
         )
 
     def requester(

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from html import escape
 
 from .durations import format_duration
-from .messages import clip, visible_line
+from .messages import clip, extension_title, visible_line
 from .model import AccessRequest, AuditEntry, State, parse_iso
 from .policies import Person, RoleSpec
 
@@ -74,6 +74,7 @@ STATE_WORDS = {
     State.CANCELLED: "Cancelled by the requester",
     State.LAPSED: "Lapsed: nobody decided in time",
     State.FAILED: "Failed: the grant could not be written",
+    State.EXTENDED: "Approved: the grant's end was moved",
 }
 
 STATEMENT_HEADINGS = {
@@ -95,6 +96,7 @@ class Viewer:
     csrf: str
     can_decide: bool = False
     can_revoke: bool = False
+    can_review: bool = False  # acknowledge or flag a break-glass grant
     why_not: str = ""  # shown when there is nothing they may do
 
 
@@ -147,6 +149,16 @@ def when(at: datetime | str, now: datetime) -> str:
 def headline(request: AccessRequest) -> str:
     """The first line: who wants what, for how long and why (text, not HTML)."""
     reason = clip(visible_line(request.reason), HEADLINE_REASON_CHARS)
+    if request.extends:
+        return (
+            f"{request.requester_name} asks to extend {request.extends} by "
+            f"{duration_words(request.duration)} — {reason or 'no reason given'}"
+        )
+    if request.break_glass:
+        return (
+            f"BREAK-GLASS: {request.requester_name} took {request.role} for "
+            f"{duration_words(request.duration)} without approval — {reason}"
+        )
     return (
         f"{request.requester_name} asks for {request.role} for "
         f"{duration_words(request.duration)} — {reason}"
@@ -160,6 +172,14 @@ def what_approving_does(request: AccessRequest, state: State, now: datetime) -> 
     user = request.principal_arn.rsplit("/", 1)[-1]
     who = f"{request.requester_name} (IAM user {user})"
     target = f"the role {role_name} in account {account}"
+    if request.extends:
+        if state is not State.PENDING:
+            return ""
+        return (
+            f"Approving moves the end of {request.requester_name}'s grant {request.extends} "
+            f"later by {duration_words(request.duration)} (at most the role's maximum from the "
+            "approval); until then the grant goes on unchanged."
+        )
     if state is State.PENDING:
         end = now + request.duration
         return (
@@ -208,6 +228,8 @@ def state_summary(request: AccessRequest, now: datetime, names: dict[str, str]) 
         return f"Denied by {who} at {at}; nothing was granted.{reason}"
     if state is State.CANCELLED:
         return f"Cancelled by the requester at {at}; nothing was granted."
+    if state is State.EXTENDED:
+        return f"Approved by {who} at {at}: grant {request.extends} now ends {request.ends_at} UTC."
     if state is State.LAPSED:
         return (
             f"Lapsed: nobody decided by {when(request.approval_deadline, now)}, so nothing was "
@@ -225,9 +247,26 @@ def _end_text(request: AccessRequest, state: State, now: datetime) -> str:
     return "never granted"
 
 
+def _review_forms(request: AccessRequest, viewer: Viewer) -> str:
+    token = f"<input type=hidden name=csrf value='{escape(viewer.csrf)}'>"
+    rid = escape(request.id)
+    return (
+        "<p>This access was taken without approval (break-glass). As an approver of the role, "
+        "acknowledge it if it was warranted, or flag it: a flag revokes it if it is still "
+        "active and tells everyone.</p>"
+        f"<form method=post action='{rid}/acknowledge'>{token}"
+        f"<button class=approve type=submit>Acknowledge</button></form>"
+        f"<form method=post action='{rid}/flag'>{token}"
+        f"<label>Why (optional) <input name=reason maxlength=500></label> "
+        f"<button class=deny type=submit>Flag</button></form>"
+    )
+
+
 def _action_forms(request: AccessRequest, viewer: Viewer) -> str:
     token = f"<input type=hidden name=csrf value='{escape(viewer.csrf)}'>"
     rid = escape(request.id)
+    if viewer.can_review:
+        return _review_forms(request, viewer)
     if viewer.can_decide:
         return (
             f"<form method=post action='{rid}/approve'>{token}"
@@ -282,9 +321,22 @@ def review_page(
     )
     does = what_approving_does(request, state, now)
     signed_in_as = escape(viewer.name or viewer.slack_id)
+    if request.extends:
+        title = f"Extension request <code>{escape(request.id)}</code>"
+        kind = f"<p id=kind>{escape(extension_title(request))}</p>"
+    elif request.break_glass:
+        title = f"BREAK-GLASS grant <code>{escape(request.id)}</code>"
+        review = (
+            f"{request.review} by {names.get(request.reviewed_by or '', request.reviewed_by)}"
+            if request.review
+            else "not reviewed yet"
+        )
+        kind = f"<p id=kind class=breakglass>Taken without approval; {escape(review)}.</p>"
+    else:
+        title, kind = f"Access request <code>{escape(request.id)}</code>", ""
     body = (
         f"<main><h1 id=headline><bdi>{escape(headline(request))}</bdi></h1>"
-        f"<p class=rid>Access request <code>{escape(request.id)}</code></p>"
+        f"<p class=rid>{title}</p>{kind}"
         f"<p class='summary {state.value}' id=summary>"
         f"{escape(state_summary(request, now, names))}</p>"
         + (f"<p class=does id=does>{escape(does)}</p>" if does else "")

@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from .durations import DurationError, format_duration, parse_duration
+from .groups import is_group
 
 # re.ASCII: IAM names are ASCII, and \w would also match other scripts' letters. \Z, not $:
 # $ also matches before a trailing newline, which IAM would then reject at grant time.
@@ -28,6 +29,8 @@ SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}\Z")
 ROLE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
 
 DEFAULT_APPROVAL_TIMEOUT = timedelta(hours=1)
+DEFAULT_BREAK_GLASS_MAX = timedelta(hours=1)
+DEFAULT_BREAK_GLASS_REVIEW_WITHIN = timedelta(hours=24)
 
 
 class PolicyError(ValueError):
@@ -56,8 +59,8 @@ class RoleSpec:
     description: str
     max_duration: timedelta
     default_duration: timedelta
-    requesters: tuple[str, ...]  # Slack ids, or ("*",)
-    approvers: tuple[str, ...]
+    requesters: tuple[str, ...]  # Slack user ids and user group ids, or ("*",)
+    approvers: tuple[str, ...]  # Slack user ids and user group ids (S0123ABCD)
     approvals_required: int = 1
     require_mfa: bool = False
     webhook_url: str | None = None
@@ -69,6 +72,18 @@ class RoleSpec:
     # Granted sessions may assume other roles (a chained session can outlive the window by up
     # to one hour); by default the session-limit policy denies them that.
     allow_role_chaining: bool = False
+    # /access breakglass: granted at once without approval, loud, reviewed afterwards.
+    break_glass: bool = False
+    break_glass_max: timedelta = DEFAULT_BREAK_GLASS_MAX
+    break_glass_requesters: tuple[str, ...] | None = None  # None: the role's requesters
+    break_glass_webhook_url: str | None = None
+    break_glass_review_within: timedelta = DEFAULT_BREAK_GLASS_REVIEW_WITHIN
+    # A request still pending this long is reminded once in the approvers' channel.
+    remind_approvers_after: timedelta | None = None
+
+    @property
+    def breakglass_requesters(self) -> tuple[str, ...]:
+        return self.break_glass_requesters or self.requesters
 
     @property
     def account_id(self) -> str:
@@ -114,6 +129,12 @@ _ROLE_FIELDS = {
     "reason_pattern",
     "manager_role_arn",
     "allow_role_chaining",
+    "break_glass",
+    "break_glass_max",
+    "break_glass_requesters",
+    "break_glass_webhook_url",
+    "break_glass_review_within",
+    "remind_approvers_after",
 }
 _PERSON_FIELDS = {"name", "aws"}
 _ACCOUNT_FIELDS = {"manager_role_arn"}
@@ -304,6 +325,8 @@ def _parse_role(
             "approvals_required",
             f"must be a whole number of at least 1, not {approvals_required!r}",
         )
+    elif approvers is not None and any(is_group(a) for a in approvers):
+        pass  # a group's size is Slack's to say, at decision time
     elif approvers is not None and approvals_required > len(approvers):
         problem(
             "approvals_required", f"{approvals_required} but only {len(approvers)} approvers listed"
@@ -347,6 +370,42 @@ def _parse_role(
                 compile_pattern(reason_pattern)  # RE2: linear time, or refused here
             except PatternError as error:
                 problem("reason_pattern", str(error))
+    break_glass = doc.get("break_glass", False)
+    if not isinstance(break_glass, bool):
+        problem("break_glass", "must be true or false")
+        break_glass = False
+    break_glass_max = duration("break_glass_max", DEFAULT_BREAK_GLASS_MAX)
+    if max_duration and break_glass_max and break_glass_max > max_duration:
+        if "break_glass_max" in doc:
+            problem(
+                "break_glass_max",
+                f"{format_duration(break_glass_max)} is over max_duration "
+                f"{format_duration(max_duration)}",
+            )
+        else:
+            break_glass_max = max_duration  # the default never exceeds the role's own limit
+    review_within = duration("break_glass_review_within", DEFAULT_BREAK_GLASS_REVIEW_WITHIN)
+    break_glass_requesters = None
+    if "break_glass_requesters" in doc:
+        break_glass_requesters = _id_list(
+            doc, "break_glass_requesters", people, problem, allow_star=True
+        )
+    break_glass_webhook_url = doc.get("break_glass_webhook_url")
+    if break_glass_webhook_url is not None and (
+        not isinstance(break_glass_webhook_url, str)
+        or not break_glass_webhook_url.startswith(("https://", "http://"))
+    ):
+        problem("break_glass_webhook_url", "must be an http(s) URL")
+    if not break_glass:
+        for only in (
+            "break_glass_max",
+            "break_glass_requesters",
+            "break_glass_webhook_url",
+            "break_glass_review_within",
+        ):
+            if only in doc:
+                problem(only, "has no effect without break_glass = true")
+    remind_approvers_after = duration("remind_approvers_after", None)
     if len(problems) != before:
         return None
     return RoleSpec(
@@ -364,6 +423,12 @@ def _parse_role(
         reason_pattern=reason_pattern,
         manager_role_arn=manager_role_arn,
         allow_role_chaining=allow_role_chaining,
+        break_glass=break_glass,
+        break_glass_max=break_glass_max,
+        break_glass_requesters=break_glass_requesters,
+        break_glass_webhook_url=break_glass_webhook_url,
+        break_glass_review_within=review_within,
+        remind_approvers_after=remind_approvers_after,
     )
 
 
@@ -374,15 +439,20 @@ def _id_list(
     if not isinstance(raw, list) or not raw or not all(isinstance(x, str) for x in raw):
         problem(
             field_name,
-            "required: a list of Slack user IDs from people.toml"
+            "required: a list of Slack user IDs from people.toml or Slack user group IDs"
             + (' (or ["*"])' if allow_star else ""),
         )
         return None
     if allow_star and raw == ["*"]:
         return ("*",)
-    unknown = [x for x in raw if x not in people]
+    # A user group (S0123ABCD) is resolved with Slack at decision time; its members still
+    # need their own entry in people.toml to be granted or to decide anything.
+    unknown = [x for x in raw if x not in people and not is_group(x)]
     if unknown:
-        problem(field_name, f"{', '.join(unknown)} not in people.toml")
+        problem(
+            field_name,
+            f"{', '.join(unknown)} not in people.toml (nor a Slack user group ID like S0123ABCD)",
+        )
         return None
     return tuple(dict.fromkeys(raw))
 

@@ -15,11 +15,12 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from . import deadline, messages, roleplan, session_limits, telemetry
-from .commands import RequestCommand
+from .breakglass import FLAGGED, check_reviewer, reviewed
+from .commands import ExtendCommand, RequestCommand
 from .decisions import (
     Refusal,
     Refused,
@@ -28,6 +29,7 @@ from .decisions import (
     check_request,
     deny,
     may_request,
+    may_revoke,
 )
 from .errors import (
     AwsUnavailable,
@@ -37,14 +39,19 @@ from .errors import (
     RoleMissing,
     StoreConflict,
 )
+from .extensions import check_extension, extended, extended_end
 from .grants import Lease, RoleWriter, TrustWriteFailed, Written
+from .groups import GroupsUnavailable, Members, no_groups
 from .model import (
     AccessRequest,
     State,
     TransitionError,
+    is_request_id,
     iso,
     new_request_id,
+    normalise_request_id,
     note,
+    parse_iso,
     transition,
     utc,
 )
@@ -81,6 +88,8 @@ class SweepReport:
     drift: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     reminded: int = 0
+    approvers_reminded: int = 0
+    unreviewed: int = 0  # break-glass grants past their review deadline
 
 
 @dataclass
@@ -118,8 +127,12 @@ class Switchback:
         notifier: Notifier,
         clock: Callable[[], datetime] = system_clock,
         base_url: str = "",
+        groups: Members = no_groups,
     ):
         self.catalog = catalog
+        # Who is in a Slack user group (approvers and requesters may name one): asked at
+        # every decision, answered from a cache at most five minutes old.
+        self.groups = groups
         self.store = store
         self.writer = writer
         self.notify = notifier
@@ -142,8 +155,10 @@ class Switchback:
     def submit(
         self, requester: str, command: RequestCommand, response_url: str | None
     ) -> AccessRequest:
+        if command.break_glass:
+            return self.break_glass(requester, command, response_url)
         role, duration = check_request(
-            self.catalog, requester, command.role, command.duration, command.reason
+            self.catalog, requester, command.role, command.duration, command.reason, self.groups
         )
         person = self.catalog.people[requester]
         now = self.clock()
@@ -161,6 +176,7 @@ class Switchback:
             approvals_required=role.approvals_required,
             require_mfa=role.require_mfa,
             response_url=response_url,
+            told=self.notify.direct_recipients(role.name, requester),
         )
         request = self._commit(
             transition(request, State.PENDING, requester, "requested", now, detail=command.reason),
@@ -182,9 +198,13 @@ class Switchback:
 
     # -- deciding ----------------------------------------------------------------------------
     def approve(self, request_id: str, approver: str) -> AccessRequest:
+        found = self.store.get_request(request_id)
+        if found is not None and found.extends:
+            return self._approve_extension(request_id, approver)
+
         def decide(current: AccessRequest, now: datetime) -> AccessRequest:
-            role = check_decider(self.catalog, current, approver, now)  # raises Refused
-            return approve(current, approver, now, role)
+            role = check_decider(self.catalog, current, approver, now, members=self.groups)
+            return approve(current, approver, now, role, self.groups)
 
         def owes(request: AccessRequest) -> None:
             if request.state is State.APPROVED:
@@ -192,6 +212,7 @@ class Switchback:
                     request,
                     messages.approvers_update(request, "approved", approver),
                     "approvers.approved",
+                    approver,
                 )
             elif request.state is State.PENDING:  # counted; more approvals needed
                 self.notify.both(request, "approval", approver, messages.approval_progress(request))
@@ -211,7 +232,9 @@ class Switchback:
 
     def deny(self, request_id: str, approver: str, reason: str = "") -> AccessRequest:
         def decide(current: AccessRequest, now: datetime) -> AccessRequest:
-            check_decider(self.catalog, current, approver, now, approving=False)
+            check_decider(
+                self.catalog, current, approver, now, approving=False, members=self.groups
+            )
             return deny(current, approver, now, reason)
 
         request = self._change(
@@ -241,7 +264,10 @@ class Switchback:
             request_id,
             cancel,
             lambda r: self.notify.approvers(
-                r, messages.approvers_update(r, "cancelled", requester), "approvers.cancelled"
+                r,
+                messages.approvers_update(r, "cancelled", requester),
+                "approvers.cancelled",
+                requester,
             ),
         )
         telemetry.event(
@@ -347,12 +373,7 @@ class Switchback:
         """
 
         def revoke(current: AccessRequest, now: datetime) -> AccessRequest:
-            role = self.catalog.role(current.role)
-            if (
-                not operator
-                and actor != current.requester
-                and not (role and actor in role.approvers)
-            ):
+            if not (operator or self._may_end(current, actor)):
                 raise Refused(
                     Refusal.NOT_AN_APPROVER,
                     f"Only the requester or an approver of {current.role} can revoke it.",
@@ -412,6 +433,13 @@ class Switchback:
         else:
             return "The trust is removed and every session of theirs is denied from now on.", True
         return outcome, False
+
+    def _may_end(self, request: AccessRequest, actor: str) -> bool:
+        """The requester, or an approver of the role as the policies (and Slack's user groups)
+        say now; an approver known only through a group Slack cannot resolve now may not."""
+        return actor == request.requester or may_revoke(
+            self.catalog, replace(request, state=State.ACTIVE), actor, self.groups
+        )
 
     def settle_role(
         self,
@@ -534,11 +562,22 @@ class Switchback:
                 found[request.id] = (
                     f"{request.requester_name}'s IAM user changed in people.toml; access ended"
                 )
-            elif not may_request(self.catalog, request.requester, role):
+            elif not self._still_requester(request, role):
                 found[request.id] = (
                     f"{request.requester_name} may no longer request {role.name}; access ended"
                 )
         return found
+
+    def _still_requester(self, request: AccessRequest, role) -> bool:
+        """Whether the policies still let the holder of an open grant hold it (break-glass
+        grants by ``break_glass_requesters``). A Slack user group that cannot be resolved
+        now ends nothing: only what the policy files say does."""
+        try:
+            return may_request(
+                self.catalog, request.requester, role, self.groups, request.break_glass
+            )
+        except GroupsUnavailable:
+            return True
 
     def _record(self, plan: roleplan.RolePlan) -> Settled:
         """The state changes of a written plan, each one conditional write with its messages."""
@@ -605,8 +644,11 @@ class Switchback:
             telemetry.event(
                 "access.granted",
                 **_about(active),
+                break_glass=active.break_glass,
             )
             telemetry.metric("grants")
+            if active.break_glass:
+                telemetry.metric("breakglass")
         for done in settled.expired:
             telemetry.event(
                 "access.expired",
@@ -622,6 +664,277 @@ class Switchback:
             )
             telemetry.metric("failures")
 
+    # -- extending a grant -----------------------------------------------------------------------
+    def extend(
+        self, requester: str, command: ExtendCommand, response_url: str | None
+    ) -> AccessRequest:
+        """Ask to move an ACTIVE grant's end later: a request of its own (``extends``),
+        approved like any other. The grant is not touched while it waits."""
+        now = self.clock()
+        grant_id = normalise_request_id(command.request_id)
+        grant = self.store.get_request(grant_id) if is_request_id(grant_id) else None
+        role = check_extension(self.catalog, grant, requester, command.duration, now, self.groups)
+        extension = AccessRequest(
+            id=new_request_id(),
+            role=grant.role,
+            role_arn=grant.role_arn,
+            requester=requester,
+            requester_name=grant.requester_name,
+            principal_arn=grant.principal_arn,
+            duration_seconds=int(command.duration.total_seconds()),
+            reason=command.reason,
+            created_at=iso(now),
+            # Decided before the grant ends, or not at all: it lapses with the grant.
+            approval_deadline=iso(min(now + role.approval_timeout, grant.ends())),
+            approvals_required=role.approvals_required,
+            require_mfa=grant.require_mfa,
+            response_url=response_url,
+            told=self.notify.direct_recipients(role.name, requester),
+            extends=grant.id,
+        )
+        extension = self._commit(
+            transition(
+                extension,
+                State.PENDING,
+                requester,
+                "extension requested",
+                now,
+                detail=f"{messages.extension_title(extension)}: {command.reason}".rstrip(": "),
+            ),
+            lambda r: self.notify.approvers(
+                r, messages.approvers_new_extension(r, grant, self.base_url), "approvers.new"
+            ),
+            new=True,
+        )
+        telemetry.event(
+            "access.extension_requested",
+            **_about(extension),
+            extends=grant.id,
+            seconds=extension.duration_seconds,
+        )
+        return extension
+
+    def _approve_extension(self, extension_id: str, approver: str) -> AccessRequest:
+        """Count an approval of an extension; the one that reaches the quorum moves the
+        grant's end, and records the extension EXTENDED, in one transaction; then trust and
+        session limit move together in one locked step. If the grant is no longer active,
+        or already ends as late as it may, the extension FAILS and the grant is untouched."""
+        for attempt in range(CONFLICT_RETRIES):
+            current = self.store.get_request(extension_id)
+            if current is None:
+                raise Refused(Refusal.NOT_PENDING, f"There is no request {extension_id}.")
+            now = self.clock()
+            role = check_decider(self.catalog, current, approver, now, members=self.groups)
+            counted = approve(current, approver, now, role, self.groups)
+            try:
+                if counted.state is State.PENDING:
+                    return self._commit(
+                        counted,
+                        lambda r: self.notify.both(
+                            r, "approval", approver, messages.approval_progress(r)
+                        ),
+                    )
+                grant = self.store.get_request(current.extends or "")
+                new_end = None
+                if grant and grant.state is State.ACTIVE and grant.ends() > now:
+                    new_end = extended_end(grant.ends(), current.duration, now, role.max_duration)
+                if grant is None or new_end is None:
+                    why = (
+                        f"the grant {current.extends} already ends as late as {role.name} allows "
+                        f"({messages.utc_text(grant.ends_at)})"
+                        if grant and grant.state is State.ACTIVE and grant.ends() > now
+                        else f"the grant {current.extends} is no longer active"
+                    )
+                    failed = self._commit(
+                        transition(
+                            current,
+                            State.FAILED,
+                            approver,
+                            "approved",
+                            now,
+                            detail=why,
+                            approvals=counted.approvals,
+                            failure=why,
+                        ),
+                        lambda r: self.notify.both(r, "failed", None, r.failure or ""),
+                    )
+                    return failed
+                done = transition(
+                    current,
+                    State.EXTENDED,
+                    approver,
+                    "approved",
+                    now,
+                    detail=f"{grant.id} now ends {iso(new_end)}",
+                    approvals=counted.approvals,
+                    ends_at=iso(new_end),
+                )
+                moved = extended(grant, done, new_end, now)
+                with self.notify.owing() as owed:
+                    self._extension_owes(done, moved, approver)
+                done, moved = self.store.save_pair(done, moved, owed)
+                self.notify.stored(owed)
+            except StoreConflict:
+                time.sleep(random.uniform(0, min(0.25, 0.01 * 2**attempt)))
+                continue
+            telemetry.event(
+                "access.extended",
+                **_about(moved),
+                extension=done.id,
+                previous_end=grant.ends_at,
+                by=approver,
+            )
+            telemetry.metric("extensions")
+            self._settle_now(moved)
+            return done
+        raise LockBusy(f"request {extension_id} is changing too fast; try again")
+
+    def _extension_owes(self, done: AccessRequest, moved: AccessRequest, approver: str) -> None:
+        """What an applied extension owes: the requester, the channel and the approvers told
+        directly hear the grant's new end."""
+        self.notify.requester(
+            moved,
+            messages.requester_update(
+                moved, "extended", approver, f"now until {messages.utc_text(moved.ends_at)}"
+            ),
+            "requester.extended",
+        )
+        self.notify.approvers(
+            done,
+            messages.approvers_update(
+                done, "extended", approver, f"{moved.id} now ends {moved.ends_at}"
+            ),
+            "approvers.approved",
+            approver,
+        )
+
+    def _settle_now(self, request: AccessRequest) -> None:
+        """Write the role's policies for ``request`` now (the sweep retries if AWS is busy)."""
+        try:
+            self.settle_role(request.role_arn, also={request.id})
+        except (AwsUnavailable, LockBusy, TrustWriteFailed) as error:
+            telemetry.event("settle.delayed", logging.WARNING, **_about(request), error=str(error))
+
+    # -- break-glass -----------------------------------------------------------------------------
+    def break_glass(
+        self, requester: str, command: RequestCommand, response_url: str | None
+    ) -> AccessRequest:
+        """Grant at once, without approval, for at most the role's ``break_glass_max``; loud
+        in the approvers' channel (and ``break_glass_webhook_url``); reviewed afterwards."""
+        role, duration = check_request(
+            self.catalog,
+            requester,
+            command.role,
+            command.duration,
+            command.reason,
+            self.groups,
+            break_glass=True,
+        )
+        person = self.catalog.people[requester]
+        now = self.clock()
+        request = AccessRequest(
+            id=new_request_id(),
+            role=role.name,
+            role_arn=role.role_arn,
+            requester=requester,
+            requester_name=person.name,
+            principal_arn=person.aws,
+            duration_seconds=int(duration.total_seconds()),
+            reason=command.reason,
+            created_at=iso(now),
+            approval_deadline=iso(now),
+            approvals_required=role.approvals_required,
+            require_mfa=role.require_mfa,
+            response_url=response_url,
+            told=self.notify.direct_recipients(role.name, requester),
+            break_glass=True,
+        )
+        pending = transition(
+            request, State.PENDING, requester, "break-glass", now, detail=command.reason
+        )
+        approved = transition(
+            pending,
+            State.APPROVED,
+            requester,
+            "taken without approval",
+            now,
+            detail="granted without approval; approvers review it afterwards",
+            ends_at=iso(now + duration),
+        )
+        # The review is awaited before the grant exists: a crash in between leaves a review
+        # of nothing (dropped by the sweep), never a grant nobody is asked to review.
+        self.store.await_review(request.id, iso(now + role.break_glass_review_within))
+        approved = self._commit(
+            approved,
+            lambda r: self.notify.break_glass(
+                r, messages.break_glass_alarm(r, role, self.base_url), "approvers.new"
+            ),
+            new=True,
+        )
+        telemetry.event(
+            "access.requested",
+            **_about(approved),
+            seconds=approved.duration_seconds,
+            break_glass=True,
+        )
+        telemetry.metric("requests")
+        return self.grant(approved)
+
+    def review(self, request_id: str, actor: str, verdict: str, why: str = "") -> AccessRequest:
+        """An approver acknowledges or flags a break-glass grant; a flag revokes it if it is
+        still active, and everyone hears."""
+
+        was_active: list[bool] = []
+
+        def decide(current: AccessRequest, now: datetime) -> AccessRequest:
+            check_reviewer(self.catalog, current, actor, self.groups)
+            was_active[:] = [current.state is State.ACTIVE]
+            return reviewed(current, actor, verdict, now, why)
+
+        def owes(done: AccessRequest) -> None:
+            if verdict == FLAGGED:
+                self.notify.requester(
+                    done,
+                    messages.requester_update(done, "flagged", actor, why),
+                    "requester.flagged",
+                )
+            self.notify.break_glass(
+                done, messages.approvers_update(done, verdict, actor, why), f"approvers.{verdict}"
+            )
+
+        done = self._change(request_id, decide, owes)
+        self.store.reviewed(done.id)
+        telemetry.event(f"breakglass.{verdict}", **_about(done), by=actor, break_glass=True)
+        if verdict == FLAGGED:
+            telemetry.metric("breakglass_flagged")
+            if was_active == [True]:
+                telemetry.event("access.revoked", **_about(done), by=actor, break_glass=True)
+                telemetry.metric("revokes")
+                self._settle_now(done)
+        return done
+
+    def remind_unreviewed(self, now: datetime) -> int:
+        """Remind the channel, once, of each break-glass grant still unreviewed past its
+        role's ``break_glass_review_within``; count them in the ``breakglass_unreviewed``
+        metric every sweep (an alarm watches it)."""
+        overdue = 0
+        for request_id in self.store.unreviewed(iso(now)):
+            request = self.store.get_request(request_id)
+            if request is None or request.review:
+                self.store.reviewed(request_id)  # reviewed, or a grant that never was
+                continue
+            overdue += 1
+            self.notify.break_glass(
+                request,
+                messages.break_glass_review_reminder(
+                    request, self.catalog.role(request.role), self.base_url
+                ),
+                "approvers.breakglass_review",
+                once=f"{request.id}-review-reminder",
+            )
+        telemetry.metric("breakglass_unreviewed", overdue)
+        return overdue
+
     # -- the sweep ---------------------------------------------------------------------------
     def sweep(self) -> SweepReport:
         """One pass: lapse undecided requests, settle every role (finish stuck grants, expire
@@ -635,6 +948,8 @@ class Switchback:
         self._sweep_lapse_undecided(now, report)
         self._sweep_roles(now, report)
         report.reminded = self.remind_ending(self.clock())
+        report.approvers_reminded = self.remind_approvers(self.clock())
+        report.unreviewed = self.remind_unreviewed(self.clock())
         self._sweep_outbox(report)
         return report
 
@@ -733,6 +1048,26 @@ class Switchback:
                 messages.requester_reminder(request, now),
                 "requester.reminder",
                 once=f"{request.id}-reminder",
+            ):
+                reminded += 1
+        return reminded
+
+    def remind_approvers(self, now: datetime) -> int:
+        """Remind the approvers' channel, once, of a request still pending after its role's
+        ``remind_approvers_after`` (a sweep step)."""
+        reminded = 0
+        for request in self.store.requests_in(State.PENDING):
+            role = self.catalog.role(request.role)
+            after = role.remind_approvers_after if role else None
+            if after is None or now < parse_iso(request.created_at) + after:
+                continue
+            if now >= parse_iso(request.approval_deadline):
+                continue  # lapsing, not reminding
+            if self.notify.approvers(
+                request,
+                messages.approvers_reminder(request, self.base_url, now),
+                "approvers.reminder",
+                once=f"{request.id}-approvers-reminder",
             ):
                 reminded += 1
         return reminded

@@ -14,10 +14,18 @@ import weakref
 from datetime import datetime
 
 from . import messages
-from .commands import BadCommand, IdCommand, RequestCommand, SimpleCommand, parse_command
-from .decisions import Refusal, Refused, requestable_roles
+from .commands import (
+    BadCommand,
+    ExtendCommand,
+    IdCommand,
+    RequestCommand,
+    SimpleCommand,
+    parse_command,
+)
+from .decisions import Refusal, Refused, is_approver, requestable_roles
 from .durations import format_duration
 from .errors import AwsUnavailable, AwsUncertain, LockBusy
+from .groups import GroupsUnavailable
 from .iam import IamGateway
 from .messages import escape
 from .model import AccessRequest, State, is_request_id, normalise_request_id, parse_iso
@@ -42,6 +50,10 @@ def usage(command: str) -> str:
         f"• `{command} list` — your requests, and those waiting for you\n"
         f"• `{command} cancel <id>` — withdraw a pending request\n"
         f"• `{command} revoke <id>` — end an active grant now (yours, or one you approve)\n"
+        f"• `{command} extend <id> <duration> [<reason>]` — ask for more time on your active "
+        f"grant (approved like a request)\n"
+        f"• `{command} breakglass <role> [<duration>] <reason>` — emergency access at once, "
+        f"where the role allows it; the approvers are alerted and review it afterwards\n"
         f"• `{command} help` — this help\n"
         f"Durations: `15m`, `2h`, `1h30m`."
     )
@@ -53,8 +65,12 @@ def handle(
     # Slack sends &, < and > as entities; keep what the person typed.
     command = parse_command(messages.unescape(text))
     try:
+        if isinstance(command, RequestCommand) and command.break_glass:
+            return _break_glass(service, user, command, response_url)
         if isinstance(command, RequestCommand):
             return _request(service, user, command, response_url, command_name)
+        if isinstance(command, ExtendCommand):
+            return _extend(service, user, command, response_url, command_name)
         if isinstance(command, IdCommand):
             return _by_id(service, user, command)
         if isinstance(command, SimpleCommand) and command.name == "roles":
@@ -118,7 +134,7 @@ def _request(
     except Refused as refusal:
         if refusal.reason not in (Refusal.UNKNOWN_ROLE, Refusal.NOT_A_REQUESTER):
             raise
-        names = [r.name for r in requestable_roles(service.catalog, user)]
+        names = [r.name for r in requestable_roles(service.catalog, user, service.groups)]
         nearest = difflib.get_close_matches(command.role, names, n=1)
         hint = f" Did you mean `{nearest[0]}`?" if nearest else ""
         listed = ", ".join(f"`{n}`" for n in names) or "none"
@@ -141,6 +157,40 @@ def _request(
     )
 
 
+def _extend(
+    service: Switchback,
+    user: str,
+    command: ExtendCommand,
+    response_url: str | None,
+    command_name: str,
+) -> dict:
+    extension = service.extend(user, command, response_url)
+    return messages.ephemeral(
+        f":hourglass_flowing_sand: Request `{extension.id}` to "
+        f"{escape(messages.extension_title(extension))} is pending; your access goes on until "
+        f"{messages.utc_text(service.get(extension.extends).ends_at)} meanwhile. "
+        f"{extension.approvals_required} approval(s) needed. Withdraw it with "
+        f"`{command_name} cancel {extension.id}`."
+    )
+
+
+def _break_glass(
+    service: Switchback, user: str, command: RequestCommand, response_url: str | None
+) -> dict:
+    request = service.break_glass(user, command, response_url)
+    if request.state is State.ACTIVE:
+        status = "is granted now; the details follow here"
+    else:
+        status = f"is {request.state.value.lower()}" + (
+            f": {escape(request.failure)}" if request.failure else "; I'll tell you here"
+        )
+    return messages.ephemeral(
+        f":rotating_light: Break-glass request `{request.id}` for `{escape(request.role)}` "
+        f"({format_duration(request.duration)}) {status}. The approvers are alerted and "
+        "will review it afterwards."
+    )
+
+
 def _pending_request(service: Switchback, user: str, role: str) -> AccessRequest | None:
     """The person's own request for ``role`` still waiting for approvers, if there is one."""
     now = service.clock()
@@ -151,6 +201,7 @@ def _pending_request(service: Switchback, user: str, role: str) -> AccessRequest
             if r.state is State.PENDING
             and r.role == role
             and r.requester == user
+            and not r.extends  # an extension waiting is not a request for the role
             and parse_iso(r.approval_deadline) > now
         ),
         None,
@@ -203,7 +254,7 @@ def _roles(service: Switchback, user: str) -> list[str]:
             "You are not in Switchback's directory (`people.toml`), so there are no roles you "
             "may request. Ask the platform team to add your Slack ID and your IAM user."
         ]
-    roles = requestable_roles(service.catalog, user)
+    roles = requestable_roles(service.catalog, user, service.groups)
     slots = grant_slots(service).free(roles, person, service.clock()) if person else {}
     return messages.roles_answer(roles, slots)
 
@@ -222,9 +273,16 @@ def _list(service: Switchback, user: str, now: datetime) -> list[str]:
         and user not in r.approvals
         and parse_iso(r.approval_deadline) > now
         and (spec := service.catalog.role(r.role))
-        and user in spec.approvers
+        and _approves(service, spec, user)
     ]
     return messages.list_answer(mine, waiting, now)
+
+
+def _approves(service: Switchback, role, user: str) -> bool:
+    try:
+        return is_approver(service.catalog, role, user, service.groups)
+    except GroupsUnavailable:
+        return False
 
 
 # -- grant slots for `roles` -------------------------------------------------------------------

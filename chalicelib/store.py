@@ -48,6 +48,7 @@ ITEM_ACTIONS = (
 INDEX_ACTIONS = ("dynamodb:Query",)
 
 DUE_INDEX = "due"
+UNREVIEWED = "BREAKGLASS#UNREVIEWED"  # due index key of break-glass grants awaiting review
 PERSON_INDEX = "by-person"
 LIVE_INDEX = "live"  # a role's PENDING, APPROVED and ACTIVE requests
 LIVE_STATES = (State.PENDING, State.APPROVED, State.ACTIVE)
@@ -486,6 +487,75 @@ class Store:
         return _message_from(self._plain(found)) if found else None
 
     # -- locks -------------------------------------------------------------------------------
+    # -- extensions and break-glass reviews --------------------------------------------------
+    def save_pair(
+        self, first: AccessRequest, second: AccessRequest, messages: list[OutboxMessage] = ()
+    ) -> tuple[AccessRequest, AccessRequest]:
+        """Write two requests (each only if unchanged since read) and the messages their
+        change owes in one transaction: all or nothing (an extension and the grant it moves).
+        Raises StoreConflict, AwsUnavailable, AwsUncertain."""
+        if 2 + len(messages) > TRANSACTION_ITEMS:
+            raise ValueError(f"{len(messages)} messages do not fit in one transaction")
+        token = uuid.uuid4().hex
+        saved = [replace(r, version=r.version + 1) for r in (first, second)]
+        puts = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": self._item({**_request_item(new), "write_token": token}),
+                    "ConditionExpression": "version = :read",
+                    "ExpressionAttributeValues": self._item({":read": old.version}),
+                }
+            }
+            for old, new in zip((first, second), saved, strict=True)
+        ]
+        puts += [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": self._item(_message_item(as_added(m))),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for m in messages
+        ]
+        try:
+            self._call("transact_write_items", TransactItems=puts, ClientRequestToken=token)
+        except (StoreConflict, AwsUncertain) as error:
+            key = {"pk": f"REQ#{first.id}", "sk": "REQ"}
+            if not (self._maybe_ours(error) and self._written_by_us(key, token)):
+                raise
+        return saved[0], saved[1]
+
+    def await_review(self, request_id: str, due_at: str) -> None:
+        """Remember that a break-glass grant needs reviewing by ``due_at`` (idempotent)."""
+        self._call(
+            "put_item",
+            Item=self._item(
+                {
+                    "pk": f"REVIEW#{request_id}",
+                    "sk": "REVIEW",
+                    "request_id": request_id,
+                    "due_pk": UNREVIEWED,
+                    "due_at": due_at,
+                }
+            ),
+        )
+
+    def unreviewed(self, until: str) -> list[str]:
+        """Ids of break-glass grants whose review was due at or before ``until``."""
+        return [
+            item["request_id"]
+            for item in self._query(
+                IndexName=DUE_INDEX,
+                KeyConditionExpression="due_pk = :pk AND due_at <= :until",
+                ExpressionAttributeValues=self._item({":pk": UNREVIEWED, ":until": until}),
+            )
+        ]
+
+    def reviewed(self, request_id: str) -> None:
+        self._call("delete_item", Key=self._item({"pk": f"REVIEW#{request_id}", "sk": "REVIEW"}))
+
     @contextmanager
     def lock(
         self,
@@ -623,6 +693,8 @@ def _request_item(request: AccessRequest) -> dict:
     data = asdict(request)
     data["state"] = request.state.value
     data["approvals"] = list(request.approvals)
+    data["told"] = list(request.told)
+    data["extensions"] = list(request.extensions)
     data["audit"] = [entry.to_dict() for entry in request.audit]
     item = {
         "pk": f"REQ#{request.id}",
@@ -650,6 +722,9 @@ def _request_from(item: dict) -> AccessRequest:
     fields = {name: item.get(name) for name in AccessRequest.__dataclass_fields__}
     fields["state"] = State(item["state"])
     fields["approvals"] = tuple(item.get("approvals") or ())
+    fields["told"] = tuple(item.get("told") or ())
+    fields["extensions"] = tuple(item.get("extensions") or ())
+    fields["break_glass"] = bool(item.get("break_glass"))
     fields["audit"] = tuple(AuditEntry.from_dict(e) for e in item.get("audit") or ())
     for number in ("duration_seconds", "approvals_required", "version"):
         fields[number] = int(item[number])

@@ -13,11 +13,13 @@ from .config import _secrets, settings
 from .delivery import SlackDelivery
 from .errors import AwsUnavailable
 from .grants import RoleWriter
+from .groups import no_groups
 from .iam import IamGateway
 from .notify import Notifier
 from .outbox import Outbox
 from .policies import load_catalog
 from .service import Switchback, system_clock
+from .slack_groups import SlackGroups
 from .store import Store
 
 _lock = threading.Lock()
@@ -94,6 +96,7 @@ def service(base_url: str = "") -> Switchback:
                 timedelta(seconds=config.outbox_max_age_seconds),
                 SlackDelivery(bot_token, config.slack_api_url),
             )
+            groups = SlackGroups(bot_token, config.slack_api_url) if bot_token else no_groups
             iam = IamGateway(
                 AccountClients(aws.client("iam"), catalog.managers()),
                 config.trust_quota_override,
@@ -108,7 +111,9 @@ def service(base_url: str = "") -> Switchback:
                     config.webhook_url,
                     system_clock,
                     direct_messages=bool(bot_token),
+                    groups=groups,
                 ),
+                groups=groups,
             )
         found: Switchback = _cache["service"]  # type: ignore[assignment]
     if base_url:

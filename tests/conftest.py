@@ -61,11 +61,18 @@ class SlackReceiver:
 
     ``script`` holds answers to give, in order, as (status, body, headers) or "hang"; when it
     is empty, 200 "ok" (or ``{"ok": true}`` on ``/api/…``, as Slack's Web API answers).
+
+    It also answers the Web API's ``usergroups.users.list`` (a GET) from ``groups`` (group id
+    -> member ids): ``{"ok": false, "error": "no_such_subteam"}`` for others, and HTTP 503
+    while ``groups_down`` is set. Each such call is recorded in ``group_lookups``.
     """
 
     def __init__(self) -> None:
         self.received: list[dict] = []  # every request: path, payload, answered status
         self.script: list[tuple[int, str, dict] | str] = []
+        self.groups: dict[str, list[str]] = {}
+        self.groups_down = False
+        self.group_lookups: list[str] = []
         self._lock = threading.Lock()
         self._release = threading.Event()
         receiver = self
@@ -73,6 +80,8 @@ class SlackReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path.startswith("/api/usergroups.users.list"):
+                    return self._groups(body.decode())
                 web_api = self.path.startswith("/api/")
                 default = (200, '{"ok": true}', {"Content-Type": "application/json"})
                 with receiver._lock:
@@ -97,6 +106,32 @@ class SlackReceiver:
                     self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(text.encode())
+
+            def do_GET(self) -> None:  # noqa: N802
+                self._groups("")
+
+            def _groups(self, form: str) -> None:
+                from urllib.parse import parse_qs, urlsplit
+
+                url = urlsplit(self.path)
+                query = {k: v[0] for k, v in parse_qs(f"{url.query}&{form}").items()}
+                if url.path != "/api/usergroups.users.list":
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                group = query.get("usergroup", "")
+                receiver.group_lookups.append(group)
+                if receiver.groups_down:
+                    status, answer = 503, {"ok": False, "error": "service_unavailable"}
+                elif group in receiver.groups:
+                    status, answer = 200, {"ok": True, "users": receiver.groups[group]}
+                else:
+                    status, answer = 200, {"ok": False, "error": "no_such_subteam"}
+                body = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
 
             def log_message(self, *args) -> None:
                 pass

@@ -50,7 +50,7 @@ def write_policies(folder: Path) -> Path:
             'requesters = ["*"]\n'
             'approvers = ["U0BOB", "U0CAROL"]\n'
             f"require_mfa = {'true' if role == 'db-admin' else 'false'}\n"
-            'approval_timeout = "1h"\n'
+            'approval_timeout = "1h"\n' + ("break_glass = true\n" if role == "ops" else "")
         )
     return folder
 

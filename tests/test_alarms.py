@@ -67,6 +67,7 @@ def test_the_stack_has_the_alarms_the_operators_need() -> None:
         (ours, "sweep_errors"),
         (ours, "failures"),
         (ours, "undelivered"),
+        (ours, "breakglass_unreviewed"),  # break-glass grants nobody reviewed in time
         ("AWS/ApiGateway", "5XXError"),
         ("AWS/Lambda", "Errors"),
         ("AWS/Lambda", "Throttles"),
@@ -192,5 +193,8 @@ def test_a_real_sweep_writes_what_the_alarms_watch(
         assert [[d["Name"] for d in alarm["Dimensions"]]] == directive["Dimensions"], name
         for dimension in alarm["Dimensions"]:
             assert blob[dimension["Name"]] == dimension["Value"], name
-        if alarm["MetricName"].startswith("sweep_"):
-            assert alarm["MetricName"] in written, name
+        if (
+            alarm["MetricName"].startswith("sweep_")
+            or alarm["MetricName"] == "breakglass_unreviewed"
+        ):
+            assert alarm["MetricName"] in written, name  # written by every sweep

@@ -83,13 +83,16 @@ def redirect_uri(domain: str, client_path: str) -> str:
     return parse_qs(location.query)["redirect_uri"][0]
 
 
-def test_the_review_link_carries_the_api_gateway_stage(
-    no_base_url, slack: SlackReceiver
-) -> None:
+def test_the_review_link_carries_the_api_gateway_stage(no_base_url, slack: SlackReceiver) -> None:
     body, headers = signed_command("U0ALICE", "request ec2-admin 30m INC-42 resize the ASG")
     event = proxy_event(
-        "POST", "/slack/commands", "/slack/commands", EXECUTE_API, "/api/slack/commands",
-        body, headers,
+        "POST",
+        "/slack/commands",
+        "/slack/commands",
+        EXECUTE_API,
+        "/api/slack/commands",
+        body,
+        headers,
     )
     answer = invoke(event)
     assert answer["statusCode"] == 200, answer
@@ -120,7 +123,12 @@ def test_the_redirect_after_sign_in_stays_under_the_stage(no_base_url) -> None:
     form = b"user=U0BOB&next=%2Frequests%2FABCDEFGHJK"
     answer = invoke(
         proxy_event(
-            "POST", "/auth/dev", "/auth/dev", EXECUTE_API, "/api/auth/dev", form,
+            "POST",
+            "/auth/dev",
+            "/auth/dev",
+            EXECUTE_API,
+            "/api/auth/dev",
+            form,
             {"Content-Type": "application/x-www-form-urlencoded"},
         )
     )

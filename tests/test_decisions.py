@@ -317,6 +317,8 @@ def test_transitions_table_matches_the_design():
             State.DENIED,
             State.CANCELLED,
             State.LAPSED,
+            State.EXTENDED,  # an extension, applied to its grant
+            State.FAILED,  # an extension whose grant ended, or could not move later
         },
         State.APPROVED: {State.ACTIVE, State.FAILED},
         # a grant can become void under it: its role or IAM user deleted
@@ -329,6 +331,7 @@ def test_transitions_table_matches_the_design():
         State.CANCELLED,
         State.LAPSED,
         State.FAILED,
+        State.EXTENDED,
     }
 
 

@@ -75,9 +75,7 @@ def readme_params(path: Path) -> tuple[list[str], dict[str, str]]:
     lines = [line.strip() for line in block.splitlines()]
     given = [line for line in lines if line and not line.startswith("#")]
     optional = dict(
-        line.removeprefix("# ").split("=", 1)
-        for line in lines
-        if re.match(r"# [A-Za-z]+=", line)
+        line.removeprefix("# ").split("=", 1) for line in lines if re.match(r"# [A-Za-z]+=", line)
     )
     return given, optional
 

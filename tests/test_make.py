@@ -14,7 +14,10 @@ from tests.conftest import ROOT
 def planned(*args: str) -> str:
     done = subprocess.run(
         ["make", "-n", "-o", ".venv/.installed", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=30,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout

@@ -16,7 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from chalicelib.commands import RequestCommand
+from chalicelib.commands import ExtendCommand, RequestCommand
 from chalicelib.durations import parse_duration
 from chalicelib.errors import AwsUnavailable
 from chalicelib.model import State
@@ -35,6 +35,11 @@ OWED = {
     "expired": ["requester.expired", "approvers.expired"],
     "lapsed": ["requester.lapsed", "approvers.lapsed"],
     "grant failed": ["requester.failed", "approvers.failed"],
+    "extension requested": ["approvers.new"],
+    "extended": ["requester.extended"],  # the grant's note; its extension's "approved" above
+    "break-glass": ["approvers.new"],
+    "flagged": ["requester.flagged", "approvers.flagged"],
+    "acknowledged": ["approvers.acknowledged"],
 }
 
 
@@ -60,6 +65,41 @@ def _revoke(engine: Engine, ids: dict) -> None:
 
 def _sweep(engine: Engine, _: dict) -> None:
     engine.service.sweep()
+
+
+def _extend(engine: Engine, ids: dict) -> None:
+    engine.service.extend(
+        "U0ALICE", ExtendCommand(ids["active"], parse_duration("1h"), "more"), None
+    )
+
+
+def _approve_extension(engine: Engine, ids: dict) -> None:
+    engine.service.approve(ids["extension"], "U0BOB")
+
+
+def _break_glass(engine: Engine, _: dict) -> None:
+    engine.service.submit(
+        "U0ALICE", RequestCommand("ops", None, "INC-9 down", break_glass=True), None
+    )
+
+
+def _flag(engine: Engine, ids: dict) -> None:
+    engine.service.review(ids["break_glass"], "U0BOB", "flagged", "no incident")
+
+
+def _extending(engine: Engine) -> dict:
+    ids = _active(engine)
+    _extend(engine, ids)
+    ids["extension"] = next(
+        i["id"] for i in _items(engine, "REQ#") if i.get("extends") == ids["active"]
+    )
+    return ids
+
+
+def _broken_glass(engine: Engine) -> dict:
+    _break_glass(engine, {})
+    [found] = [i["id"] for i in _items(engine, "REQ#") if i.get("break_glass")]
+    return {"break_glass": found}
 
 
 def _pending(engine: Engine) -> dict:
@@ -93,6 +133,10 @@ USE_CASES: dict[str, tuple[Callable[[Engine], dict], Callable[[Engine, dict], No
     "revoke": (_active, _revoke),
     "expire (sweep)": (_ended, _sweep),
     "lapse (sweep)": (_undecided, _sweep),
+    "extend": (_active, _extend),
+    "approve an extension": (_extending, _approve_extension),
+    "break-glass": (lambda _: {}, _break_glass),
+    "flag a break-glass grant": (_broken_glass, _flag),
 }
 
 

@@ -271,7 +271,11 @@ def test_with_a_bot_token_the_requester_gets_a_direct_message(team_with_bot: Tea
     team.clock.advance(minutes=31)
     team.service.notify.requester(request, "your <b> note", "test.note")
     team.service.flush(5.0)
-    [sent] = [e for e in team.slack.received if e["path"] == "/api/chat.postMessage"]
+    [sent] = [
+        e
+        for e in team.slack.received
+        if e["path"] == "/api/chat.postMessage" and e["payload"]["channel"] == "U0ALICE"
+    ]
     assert sent["status"] == 200
     assert sent["headers"]["Authorization"] == "Bearer xoxb-test-token"
     assert sent["payload"]["channel"] == "U0ALICE" and sent["payload"]["text"] == "your <b> note"

@@ -1,0 +1,57 @@
+"""Break-glass grants are reviewed afterwards: an approver of the role acknowledges or flags
+each one (pure rules; the service writes them)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from .decisions import Refusal, Refused, _groups_refusal, is_approver
+from .groups import GroupsUnavailable, Members, no_groups
+from .model import AccessRequest, State, note, transition
+from .policies import Catalog, RoleSpec
+
+ACKNOWLEDGED = "acknowledged"
+FLAGGED = "flagged"
+
+
+def check_reviewer(
+    catalog: Catalog, request: AccessRequest, actor: str, members: Members = no_groups
+) -> RoleSpec:
+    """May ``actor`` acknowledge or flag this break-glass grant? Its role's approvers may
+    (checked now, groups included), never the person who broke the glass, and once."""
+    if not request.break_glass:
+        raise Refused(Refusal.NOT_BREAK_GLASS, "This is not a break-glass grant.")
+    role = catalog.role(request.role)
+    if role is None:
+        raise Refused(
+            Refusal.UNKNOWN_ROLE, f"The role {request.role} is no longer in the policies."
+        )
+    if actor == request.requester:
+        raise Refused(Refusal.OWN_REQUEST, "You cannot review your own break-glass grant.")
+    try:
+        rightful = is_approver(catalog, role, actor, members)
+    except GroupsUnavailable as error:
+        raise _groups_refusal(error) from error
+    if not rightful:
+        raise Refused(Refusal.NOT_AN_APPROVER, f"You are not an approver of {role.name}.")
+    if request.review:
+        raise Refused(
+            Refusal.ALREADY_REVIEWED,
+            f"This break-glass grant was already {request.review} by {request.reviewed_by}.",
+        )
+    if request.state in (State.PENDING, State.APPROVED):
+        raise Refused(Refusal.NOT_PENDING, "This grant is not written yet; try again shortly.")
+    return role
+
+
+def reviewed(
+    request: AccessRequest, actor: str, verdict: str, now: datetime, why: str = ""
+) -> AccessRequest:
+    """The grant as reviewed; a flagged grant still ACTIVE is REVOKED in the same change."""
+    marked = replace(request, review=verdict, reviewed_by=actor)
+    if verdict == FLAGGED and request.state is State.ACTIVE:
+        return transition(
+            marked, State.REVOKED, actor, "flagged", now, detail=why or "break-glass flagged"
+        )
+    return note(marked, actor, verdict, now, detail=why)

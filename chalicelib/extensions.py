@@ -1,0 +1,90 @@
+"""Extending an ACTIVE grant: who may ask, how far its end may move, and the grant as it is
+once moved (pure rules; the service writes them).
+
+An extension is its own request (``extends`` = the grant's id), approved by the same
+approvers with the same quorum. On approval the grant's end moves later by the asked
+duration, but never past ``max_duration`` from the moment of approval, and never earlier
+than it is: an extension that would add nothing fails and leaves the grant as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from .decisions import MIN_DURATION, Refusal, Refused, _groups_refusal, may_request
+from .durations import format_duration
+from .groups import GroupsUnavailable, Members, no_groups
+from .model import AccessRequest, State, iso, note, utc
+from .policies import Catalog, RoleSpec
+
+
+def check_extension(
+    catalog: Catalog,
+    grant: AccessRequest | None,
+    requester: str,
+    by: timedelta,
+    now: datetime,
+    members: Members = no_groups,
+) -> RoleSpec:
+    """May ``requester`` ask to extend ``grant`` by ``by`` now? Return its role or raise
+    Refused."""
+    if grant is None or grant.extends is not None:
+        raise Refused(Refusal.NOT_PENDING, "There is no such grant.")
+    if grant.requester != requester:
+        raise Refused(Refusal.NOT_A_REQUESTER, "Only the requester can extend their grant.")
+    if grant.state is not State.ACTIVE or grant.ends() is None or grant.ends() <= now:
+        raise Refused(
+            Refusal.NOT_PENDING,
+            f"Request {grant.id} is {grant.state.value.lower()}, not active: ask for a new "
+            "grant instead.",
+        )
+    role = catalog.role(grant.role)
+    if role is None or role.role_arn != grant.role_arn:
+        raise Refused(Refusal.UNKNOWN_ROLE, f"The role {grant.role} is no longer in the policies.")
+    try:
+        allowed = may_request(catalog, requester, role, members)
+    except GroupsUnavailable as error:
+        raise _groups_refusal(error) from error
+    if not allowed:
+        raise Refused(Refusal.NOT_A_REQUESTER, f"You may no longer request {role.name}.")
+    if by < MIN_DURATION:
+        raise Refused(Refusal.DURATION_TOO_SHORT, "Extend by at least 1m.")
+    if by > role.max_duration:
+        raise Refused(
+            Refusal.DURATION_TOO_LONG,
+            f"{format_duration(by)} is longer than {role.name} allows "
+            f"({format_duration(role.max_duration)} at most).",
+        )
+    return role
+
+
+def extended_end(
+    current_end: datetime, by: timedelta, now: datetime, max_duration: timedelta
+) -> datetime | None:
+    """The grant's new end: ``by`` later, at most ``max_duration`` from ``now``; None when
+    that would not move it later (an extension never shortens a window)."""
+    wanted = min(utc(current_end) + by, utc(now) + max_duration)
+    return wanted if wanted > utc(current_end) else None
+
+
+def extended(grant: AccessRequest, extension: AccessRequest, new_end: datetime, now: datetime):
+    """``grant`` with its window ending at ``new_end``. The duration grows with it, so the
+    window's start (its end minus its duration) stays where it was."""
+    old_end = grant.ends()
+    assert old_end is not None and new_end > old_end, "an extension never shortens a window"
+    added = int((new_end - old_end).total_seconds())
+    moved = replace(
+        grant,
+        ends_at=iso(new_end),
+        duration_seconds=grant.duration_seconds + added,
+        extensions=grant.extensions + (extension.id,),
+    )
+    return note(
+        moved,
+        extension.approvals[-1] if extension.approvals else extension.requester,
+        "extended",
+        now,
+        detail=f"by {format_duration(timedelta(seconds=added))} to {iso(new_end)} "
+        f"(extension {extension.id})",
+    )
