@@ -56,7 +56,7 @@ from .model import (
     utc,
 )
 from .notify import Notifier
-from .policies import Catalog
+from .policies import Catalog, RoleSpec
 from .store import Store
 
 BROKER = "switchback"
@@ -160,23 +160,15 @@ class Switchback:
         role, duration = check_request(
             self.catalog, requester, command.role, command.duration, command.reason, self.groups
         )
-        person = self.catalog.people[requester]
         now = self.clock()
-        request = AccessRequest(
-            id=new_request_id(),
-            role=role.name,
-            role_arn=role.role_arn,
-            requester=requester,
-            requester_name=person.name,
-            principal_arn=person.aws,
-            duration_seconds=int(duration.total_seconds()),
-            reason=command.reason,
-            created_at=iso(now),
+        request = self._new_request(
+            role,
+            requester,
+            duration,
+            command.reason,
+            response_url,
+            now,
             approval_deadline=iso(now + role.approval_timeout),
-            approvals_required=role.approvals_required,
-            require_mfa=role.require_mfa,
-            response_url=response_url,
-            told=self.notify.direct_recipients(role.name, requester),
         )
         request = self._commit(
             transition(request, State.PENDING, requester, "requested", now, detail=command.reason),
@@ -192,6 +184,35 @@ class Switchback:
         )
         telemetry.metric("requests")
         return request
+
+    def _new_request(
+        self,
+        role: RoleSpec,
+        requester: str,
+        duration: timedelta,
+        reason: str,
+        response_url: str | None,
+        now: datetime,
+        **fields,
+    ) -> AccessRequest:
+        """A request as ``requester`` makes it now, for the person the directory names."""
+        person = self.catalog.people[requester]
+        return AccessRequest(
+            id=new_request_id(),
+            role=role.name,
+            role_arn=role.role_arn,
+            requester=requester,
+            requester_name=person.name,
+            principal_arn=person.aws,
+            duration_seconds=int(duration.total_seconds()),
+            reason=reason,
+            created_at=iso(now),
+            approvals_required=role.approvals_required,
+            require_mfa=role.require_mfa,
+            response_url=response_url,
+            told=self.notify.direct_recipients(role.name, requester),
+            **fields,
+        )
 
     def get(self, request_id: str) -> AccessRequest | None:
         return self.store.get_request(request_id)
@@ -830,23 +851,15 @@ class Switchback:
             self.groups,
             break_glass=True,
         )
-        person = self.catalog.people[requester]
         now = self.clock()
-        request = AccessRequest(
-            id=new_request_id(),
-            role=role.name,
-            role_arn=role.role_arn,
-            requester=requester,
-            requester_name=person.name,
-            principal_arn=person.aws,
-            duration_seconds=int(duration.total_seconds()),
-            reason=command.reason,
-            created_at=iso(now),
+        request = self._new_request(
+            role,
+            requester,
+            duration,
+            command.reason,
+            response_url,
+            now,
             approval_deadline=iso(now),
-            approvals_required=role.approvals_required,
-            require_mfa=role.require_mfa,
-            response_url=response_url,
-            told=self.notify.direct_recipients(role.name, requester),
             break_glass=True,
         )
         pending = transition(

@@ -231,13 +231,9 @@ class Store:
                 return
             raise
 
-    def _transact(
-        self, item: dict, condition: dict, messages: list[OutboxMessage], token: str
-    ) -> None:
-        if 1 + len(messages) > TRANSACTION_ITEMS:
-            raise ValueError(f"{len(messages)} messages do not fit in one transaction")
-        puts = [{"Put": {"TableName": self._table, "Item": self._item(item), **condition}}]
-        puts += [
+    def _message_puts(self, messages: list[OutboxMessage]) -> list[dict]:
+        """Transaction items that add ``messages`` to the outbox (each one new)."""
+        return [
             {
                 "Put": {
                     "TableName": self._table,
@@ -247,6 +243,14 @@ class Store:
             }
             for m in messages
         ]
+
+    def _transact(
+        self, item: dict, condition: dict, messages: list[OutboxMessage], token: str
+    ) -> None:
+        if 1 + len(messages) > TRANSACTION_ITEMS:
+            raise ValueError(f"{len(messages)} messages do not fit in one transaction")
+        puts = [{"Put": {"TableName": self._table, "Item": self._item(item), **condition}}]
+        puts += self._message_puts(messages)
         # The token also makes DynamoDB itself treat a retry within 10 minutes as the same
         # transaction (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/
         # API_TransactWriteItems.html, ClientRequestToken).
@@ -509,16 +513,7 @@ class Store:
             }
             for old, new in zip((first, second), saved, strict=True)
         ]
-        puts += [
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": self._item(_message_item(as_added(m))),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-            for m in messages
-        ]
+        puts += self._message_puts(messages)
         try:
             self._call("transact_write_items", TransactItems=puts, ClientRequestToken=token)
         except (StoreConflict, AwsUncertain) as error:
