@@ -14,15 +14,18 @@ from urllib.parse import parse_qs, urlencode
 
 from chalice import Chalice, Rate, Response
 
-from chalicelib import deadline, pages, sessions, slack_signature, telemetry
-from chalicelib.breakglass import ACKNOWLEDGED, FLAGGED, check_reviewer
+from chalicelib import telemetry
 from chalicelib.config import ConfigError, settings
-from chalicelib.decisions import Refused, check_decider, may_revoke
-from chalicelib.errors import AwsUnavailable, AwsUncertain, LockBusy
-from chalicelib.extensions import extended_end
-from chalicelib.model import is_request_id, normalise_request_id
-from chalicelib.session_limits import grant_statements
-from chalicelib.trust import Grant, statement_for
+from chalicelib.core import deadline
+from chalicelib.core.breakglass import ACKNOWLEDGED, FLAGGED, check_reviewer
+from chalicelib.core.decisions import Refused, check_decider, may_revoke
+from chalicelib.core.errors import AwsUnavailable, AwsUncertain, LockBusy
+from chalicelib.core.extensions import extended_end
+from chalicelib.core.model import is_request_id, normalise_request_id
+from chalicelib.core.session_limits import grant_statements
+from chalicelib.core.trust import Grant, statement_for
+from chalicelib.entry import slack_signature
+from chalicelib.web import pages, sessions
 
 app = Chalice(app_name="switchback")
 app.log.setLevel(logging.INFO)
@@ -31,8 +34,8 @@ logging.getLogger("switchback").setLevel(logging.INFO)
 FORM = ["application/x-www-form-urlencoded"]
 ACK_BUDGET_SECONDS = 1.5  # inline sends stop here, so Slack gets its answer well within 3 s
 # Slack waits 3 s for the answer: a command's AWS calls end within this budget whatever AWS
-# does (chalicelib/deadline.py), and releasing a role lock may take up to 0.8 s more
-# (chalicelib/store.py LOCK_RELEASE_SECONDS); what could not be done is said, never claimed.
+# does (chalicelib/core/deadline.py), and releasing a role lock may take up to 0.8 s more
+# (chalicelib/aws/store.py LOCK_RELEASE_SECONDS); what could not be done is said, never claimed.
 COMMAND_BUDGET_SECONDS = 2.1
 # API Gateway gives up after 29 s: a review-page button answers with a page well before.
 PAGE_BUDGET_SECONDS = 25.0
@@ -164,7 +167,8 @@ def slack_command() -> Response:
     ):
         return Response(body={"error": "invalid Slack signature"}, status_code=401)
     form = _form()
-    from chalicelib import messages, slash
+    from chalicelib.entry import slash
+    from chalicelib.notify import messages
 
     command = form.get("command") or settings().command_name
     try:
@@ -474,7 +478,7 @@ def _sign_in_failed(title: str, text: str, status: int, reason: str) -> Response
 @app.route("/auth/slack", methods=["GET"])
 def slack_sign_in() -> Response:
     """Start Sign in with Slack: remember state and nonce in a signed cookie, go to Slack."""
-    from chalicelib import oidc
+    from chalicelib.web import oidc
 
     config = settings()
     try:
@@ -497,7 +501,7 @@ def slack_sign_in() -> Response:
 @app.route("/auth/slack/callback", methods=["GET"])
 def slack_sign_in_callback() -> Response:
     """Slack sends the browser back here with a one-time code and our state."""
-    from chalicelib import oidc
+    from chalicelib.web import oidc
 
     config = settings()
     params = app.current_request.query_params or {}

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.cold_import import cold  # noqa: E402
-from chalicelib.slack_signature import sign  # noqa: E402
+from chalicelib.entry.slack_signature import sign  # noqa: E402
 from tools.slash import send  # noqa: E402
 from tools.stack_process import StackProcess  # noqa: E402
 

@@ -27,9 +27,9 @@ def main() -> None:
     per_role = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     start_aws()
     import app
-    from chalicelib import deadline
-    from chalicelib.commands import RequestCommand
-    from chalicelib.durations import parse_duration
+    from chalicelib.core import deadline
+    from chalicelib.core.commands import RequestCommand
+    from chalicelib.core.durations import parse_duration
     from tools.aws_calls import CallCounter
 
     with tempfile.TemporaryDirectory() as folder:

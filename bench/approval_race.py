@@ -64,8 +64,8 @@ class CallCounter:
 
 def burst(service, request_id: str, outcomes: Counter) -> None:
     """Every approver calls approve at the same instant, each from its own thread."""
-    from chalicelib.decisions import Refused
-    from chalicelib.errors import LockBusy
+    from chalicelib.core.decisions import Refused
+    from chalicelib.core.errors import LockBusy
 
     start = threading.Barrier(len(APPROVERS))
     lock = threading.Lock()
@@ -147,13 +147,13 @@ def main() -> None:
             POWERTOOLS_LOG_LEVEL="ERROR",  # the figures, not every event
         )
         from chalicelib import wiring
-        from chalicelib.commands import parse_command
+        from chalicelib.core.commands import parse_command
         from chalicelib.policies import load_catalog
         from tools.local_stack import ensure_aws_resources
 
         ensure_aws_resources(load_catalog(folder), "switchback")
         counter = CallCounter()
-        from chalicelib import aws
+        from chalicelib.aws import clients as aws
 
         original = aws.client
 

@@ -1,7 +1,7 @@
 """How many people can hold one role at once: the trust policy at 2,048 and 4,096 characters,
 and the session-limit inline policy (10,240 for all of a role's inline policies) at 30 people.
 
-Pure: it runs the same planning code a grant runs (chalicelib/roleplan.py) on a role that
+Pure: it runs the same planning code a grant runs (chalicelib/core/roleplan.py) on a role that
 already trusts an EC2 service statement, each person ending at a different second.
 
     .venv/bin/python bench/capacity.py
@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chalicelib import session_limits, trust  # noqa: E402
-from chalicelib.model import AccessRequest, State, iso, transition  # noqa: E402
-from chalicelib.roleplan import RoleView, plan  # noqa: E402
+from chalicelib.core import session_limits, trust  # noqa: E402
+from chalicelib.core.model import AccessRequest, State, iso, transition  # noqa: E402
+from chalicelib.core.roleplan import RoleView, plan  # noqa: E402
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 ROLE_ARN = "arn:aws:iam::123456789012:role/AWSEC2FULLACCESS"

@@ -102,7 +102,7 @@ def clients(service) -> list:
 
 
 def request_and_approve(service, requester: str, role: str, minutes: int):
-    from chalicelib.commands import RequestCommand
+    from chalicelib.core.commands import RequestCommand
 
     command = RequestCommand(role, timedelta(minutes=minutes), "INC-1 bench")
     request = service.submit(requester, command, None)

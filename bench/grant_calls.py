@@ -32,7 +32,7 @@ def show(step: str, counter) -> None:
 def main() -> None:
     from datetime import timedelta
 
-    from chalicelib.commands import RequestCommand
+    from chalicelib.core.commands import RequestCommand
     from tools.aws_calls import CallCounter
 
     start_aws()

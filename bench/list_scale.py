@@ -1,7 +1,7 @@
 """What `list` costs as everyone else's requests pile up: the caller's answer with 3, then
 1,000 other people's pending requests on roles the caller neither requested nor approves.
 
-Runs the slash command's `list` (chalicelib/slash.py) against the real store on an embedded
+Runs the slash command's `list` (chalicelib/entry/slash.py) against the real store on an embedded
 moto server and prints DynamoDB calls, items read and the median time per answer at both
 sizes, and their ratio (target: at most 1.5).
 
@@ -63,7 +63,7 @@ class Reads:
 
 
 def measure(service, reads: Reads) -> tuple[float, int, int, str]:
-    from chalicelib import slash
+    from chalicelib.entry import slash
 
     timings = []
     for _ in range(RUNS):
@@ -80,15 +80,15 @@ def measure(service, reads: Reads) -> tuple[float, int, int, str]:
 
 def everyone_live(service) -> None:
     """What `list` read before it read only the caller's: every live request, three Queries."""
-    from chalicelib.model import State
+    from chalicelib.core.model import State
 
     for state in (State.PENDING, State.APPROVED, State.ACTIVE):
         service.store.requests_in(state)
 
 
 def main() -> None:
-    from chalicelib.commands import RequestCommand
-    from chalicelib.durations import parse_duration
+    from chalicelib.core.commands import RequestCommand
+    from chalicelib.core.durations import parse_duration
 
     others = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     start_aws()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chalicelib.patterns import matches  # noqa: E402
+from chalicelib.core.patterns import matches  # noqa: E402
 
 CASES = [(r"^(x+x+)+y$", "x"), (r"^(a|aa)+$", None), (r"^(([a-z])+.)+[A-Z]([a-z])+$", "a")]
 

@@ -95,7 +95,7 @@ def five_hundred_over_a_hundred(folder: Path) -> None:
 
 def add_history(service, count: int) -> None:
     """Finished requests, as months of use leave them (through the store's own writes)."""
-    from chalicelib.model import State, iso
+    from chalicelib.core.model import State, iso
 
     template = None
     for i in range(count):

@@ -84,7 +84,7 @@ class Settings:
 
     def oidc(self, redirect_uri: str):
         """Sign in with Slack settings; ConfigError names every missing variable."""
-        from .oidc import OidcSettings
+        from chalicelib.web.oidc import OidcSettings
 
         try:
             client_secret = self.slack_client_secret
@@ -185,6 +185,6 @@ def secret(name: str) -> str:
 def _secrets():
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    from . import aws
+    from chalicelib.aws import clients as aws
 
     return SecretsProvider(boto3_client=aws.client("secretsmanager"))

@@ -1,4 +1,4 @@
-"""Who may request which role, and who approves: the TOML files under ``policies/``.
+"""Who may request which role, and who approves: the loader of the TOML files under ``policies/``.
 
 Loaded once per process and validated whole; every error names the file and the field, so a
 bad edit stops the stack at start instead of surprising someone at approval time.
@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from .durations import DurationError, format_duration, parse_duration
-from .groups import is_group
+from chalicelib.core.catalog import (
+    DEFAULT_APPROVAL_TIMEOUT,
+    DEFAULT_BREAK_GLASS_MAX,
+    DEFAULT_BREAK_GLASS_REVIEW_WITHIN,
+    Catalog,
+    Person,
+    RoleSpec,
+)
+from chalicelib.core.durations import DurationError, format_duration, parse_duration
+from chalicelib.core.groups import is_group
 
 # re.ASCII: IAM names are ASCII, and \w would also match other scripts' letters. \Z, not $:
 # $ also matches before a trailing newline, which IAM would then reject at grant time.
@@ -28,10 +36,6 @@ USER_ARN = re.compile(
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}\Z")
 ROLE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
 
-DEFAULT_APPROVAL_TIMEOUT = timedelta(hours=1)
-DEFAULT_BREAK_GLASS_MAX = timedelta(hours=1)
-DEFAULT_BREAK_GLASS_REVIEW_WITHIN = timedelta(hours=24)
-
 
 class PolicyError(ValueError):
     """One or more problems in the policy files, each naming its file and field."""
@@ -39,80 +43,6 @@ class PolicyError(ValueError):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("invalid policies:\n  " + "\n  ".join(problems))
-
-
-@dataclass(frozen=True)
-class Person:
-    slack_id: str
-    name: str
-    aws: str  # IAM user ARN
-
-    @property
-    def iam_user_name(self) -> str:
-        return self.aws.rsplit("/", 1)[1]
-
-
-@dataclass(frozen=True)
-class RoleSpec:
-    name: str
-    role_arn: str
-    description: str
-    max_duration: timedelta
-    default_duration: timedelta
-    requesters: tuple[str, ...]  # Slack user ids and user group ids, or ("*",)
-    approvers: tuple[str, ...]  # Slack user ids and user group ids (S0123ABCD)
-    approvals_required: int = 1
-    require_mfa: bool = False
-    webhook_url: str | None = None
-    approval_timeout: timedelta = DEFAULT_APPROVAL_TIMEOUT
-    reason_pattern: str | None = None
-    # A role in another account is changed through this role there (which the broker assumes);
-    # None: the broker's own credentials change it.
-    manager_role_arn: str | None = None
-    # Granted sessions may assume other roles (a chained session can outlive the window by up
-    # to one hour); by default the session-limit policy denies them that.
-    allow_role_chaining: bool = False
-    # /access breakglass: granted at once without approval, loud, reviewed afterwards.
-    break_glass: bool = False
-    break_glass_max: timedelta = DEFAULT_BREAK_GLASS_MAX
-    break_glass_requesters: tuple[str, ...] | None = None  # None: the role's requesters
-    break_glass_webhook_url: str | None = None
-    break_glass_review_within: timedelta = DEFAULT_BREAK_GLASS_REVIEW_WITHIN
-    # A request still pending this long is reminded once in the approvers' channel.
-    remind_approvers_after: timedelta | None = None
-
-    @property
-    def breakglass_requesters(self) -> tuple[str, ...]:
-        return self.break_glass_requesters or self.requesters
-
-    @property
-    def account_id(self) -> str:
-        return self.role_arn.split(":")[4]
-
-    @property
-    def aws_role_name(self) -> str:
-        return self.role_arn.rsplit("/", 1)[1]
-
-
-@dataclass(frozen=True)
-class Catalog:
-    people: dict[str, Person]
-    roles: dict[str, RoleSpec]
-    source: str = ""
-    role_files: dict[str, str] = field(default_factory=dict)
-
-    def person(self, slack_id: str) -> Person | None:
-        return self.people.get(slack_id)
-
-    def role(self, name: str) -> RoleSpec | None:
-        return self.roles.get(name)
-
-    def role_by_arn(self, arn: str) -> RoleSpec | None:
-        return next((r for r in self.roles.values() if r.role_arn == arn), None)
-
-    def managers(self) -> dict[str, str]:
-        """Role ARN -> the manager role ARN to assume for it (roles that have one)."""
-        return {r.role_arn: r.manager_role_arn for r in self.roles.values() if r.manager_role_arn}
 
 
 _ROLE_FIELDS = {
@@ -171,7 +101,7 @@ def load_catalog(directory: str | Path) -> Catalog:
     _check_unique_arns(roles, role_files, problems)
     if problems:
         raise PolicyError(problems)
-    return Catalog(people=people, roles=roles, source=str(root), role_files=role_files)
+    return Catalog(people=people, roles=roles, role_files=role_files)
 
 
 def _read_toml(path: Path, problems: list[str]) -> dict | None:
@@ -361,7 +291,7 @@ def _parse_role(
         problem("allow_role_chaining", "must be true or false")
     reason_pattern = doc.get("reason_pattern")
     if reason_pattern is not None:
-        from .patterns import PatternError, compile_pattern
+        from chalicelib.core.patterns import PatternError, compile_pattern
 
         if not isinstance(reason_pattern, str):
             problem("reason_pattern", "not a regular expression (expected a string)")

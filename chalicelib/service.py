@@ -5,7 +5,7 @@ we re-read and decide again), and the messages it owes are stored in that same w
 (``_commit``): a process that dies after any write has either changed nothing or left the
 change and its messages for the sweep to deliver. Every IAM change is one locked step per
 role (``settle_role``): read the role, plan both policies from the store
-(chalicelib/roleplan.py), write each at most once, record the state changes.
+(chalicelib/core/roleplan.py), write each at most once, record the state changes.
 """
 
 from __future__ import annotations
@@ -18,10 +18,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from . import deadline, messages, roleplan, session_limits, telemetry
-from .breakglass import FLAGGED, check_reviewer, reviewed
-from .commands import ExtendCommand, RequestCommand
-from .decisions import (
+from chalicelib import telemetry
+from chalicelib.aws.grants import Lease, RoleWriter, TrustWriteFailed, Written
+from chalicelib.aws.store import Store
+from chalicelib.core import deadline, roleplan, session_limits
+from chalicelib.core.breakglass import FLAGGED, check_reviewer, reviewed
+from chalicelib.core.catalog import Catalog, RoleSpec
+from chalicelib.core.commands import ExtendCommand, RequestCommand
+from chalicelib.core.decisions import (
     Refusal,
     Refused,
     approve,
@@ -31,7 +35,7 @@ from .decisions import (
     may_request,
     may_revoke,
 )
-from .errors import (
+from chalicelib.core.errors import (
     AwsUnavailable,
     LockBusy,
     LockHandedOver,
@@ -39,10 +43,9 @@ from .errors import (
     RoleMissing,
     StoreConflict,
 )
-from .extensions import check_extension, extended, extended_end
-from .grants import Lease, RoleWriter, TrustWriteFailed, Written
-from .groups import GroupsUnavailable, Members, no_groups
-from .model import (
+from chalicelib.core.extensions import check_extension, extended, extended_end
+from chalicelib.core.groups import GroupsUnavailable, Members, no_groups
+from chalicelib.core.model import (
     AccessRequest,
     State,
     TransitionError,
@@ -55,9 +58,8 @@ from .model import (
     transition,
     utc,
 )
-from .notify import Notifier
-from .policies import Catalog, RoleSpec
-from .store import Store
+from chalicelib.notify import messages
+from chalicelib.notify.slack import Notifier
 
 BROKER = "switchback"
 CONFLICT_RETRIES = 8

@@ -8,19 +8,19 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from . import aws
-from .config import _secrets, settings
-from .delivery import SlackDelivery
-from .errors import AwsUnavailable
-from .grants import RoleWriter
-from .groups import no_groups
-from .iam import IamGateway
-from .notify import Notifier
-from .outbox import Outbox
-from .policies import load_catalog
-from .service import Switchback, system_clock
-from .slack_groups import SlackGroups
-from .store import Store
+from chalicelib.aws import clients as aws
+from chalicelib.aws.grants import RoleWriter
+from chalicelib.aws.iam import IamGateway
+from chalicelib.aws.store import Store
+from chalicelib.config import _secrets, settings
+from chalicelib.core.errors import AwsUnavailable
+from chalicelib.core.groups import no_groups
+from chalicelib.delivery.outbox import Outbox
+from chalicelib.delivery.slack import SlackDelivery
+from chalicelib.delivery.slack_groups import SlackGroups
+from chalicelib.notify.slack import Notifier
+from chalicelib.policies import load_catalog
+from chalicelib.service import Switchback, system_clock
 
 _lock = threading.Lock()
 _cache: dict[str, object] = {}

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from chalicelib import sessions, wiring
+from chalicelib import wiring
+from chalicelib.web import sessions
 from tests.conftest import COOKIE_KEY, Clock, SlackReceiver, signed_command
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

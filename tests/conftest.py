@@ -279,7 +279,7 @@ def signed_command(
     timestamp: int | None = None,
 ) -> tuple[bytes, dict]:
     """A slash-command body and headers signed as Slack signs them."""
-    from chalicelib.slack_signature import sign
+    from chalicelib.entry.slack_signature import sign
 
     body = urlencode(
         {

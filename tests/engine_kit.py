@@ -16,9 +16,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from chalicelib.commands import RequestCommand
-from chalicelib.durations import parse_duration
-from chalicelib.model import AccessRequest
+from chalicelib.core.commands import RequestCommand
+from chalicelib.core.durations import parse_duration
+from chalicelib.core.model import AccessRequest
 from chalicelib.service import Switchback
 from tests.conftest import BASE_URL, COOKIE_KEY, SIGNING_SECRET, Clock, SlackReceiver
 from tests.faults import Faults
@@ -85,7 +85,7 @@ class Engine:
 
     def trusted_names(self, role: str = "ec2-admin") -> list[str]:
         """The IAM user names this deployment's statements trust, sorted."""
-        from chalicelib.trust import trusted
+        from chalicelib.core.trust import trusted
 
         found = trusted(self.trust(role), self.service.writer.tag)
         return sorted(arn.rsplit("/", 1)[1] for arn in found if arn.startswith("arn:"))

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from chalicelib.errors import LockBusy, RoleMissing, StoreConflict
-from chalicelib.iam import IamGateway
-from chalicelib.model import AccessRequest, State, iso, transition
-from chalicelib.store import OutboxMessage, Store, table_definition
+from chalicelib.aws.iam import IamGateway
+from chalicelib.aws.store import OutboxMessage, Store, table_definition
+from chalicelib.core.errors import LockBusy, RoleMissing, StoreConflict
+from chalicelib.core.model import AccessRequest, State, iso, transition
 from tests.conftest import ROLE_ARN
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)

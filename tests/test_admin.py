@@ -13,9 +13,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from chalicelib.commands import RequestCommand
-from chalicelib.durations import parse_duration
-from chalicelib.model import State
+from chalicelib.core.commands import RequestCommand
+from chalicelib.core.durations import parse_duration
+from chalicelib.core.model import State
 from tests.conftest import ROOT, Clock, SlackReceiver, running_stack, trust_policy
 from tests.trust_view import trusted_users
 from tools.slash import send

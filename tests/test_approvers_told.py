@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.delivery import CHAT_POST_MESSAGE
-from chalicelib.model import State
+from chalicelib.core.model import State
+from chalicelib.delivery.slack import CHAT_POST_MESSAGE
 from chalicelib.policies import PolicyError, load_catalog
 from tests.beyond_site import Site, start_site
 from tests.conftest import BASE_URL, SlackReceiver, people_toml

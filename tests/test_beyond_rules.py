@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.breakglass import ACKNOWLEDGED, FLAGGED, check_reviewer, reviewed
-from chalicelib.decisions import Refusal, Refused
-from chalicelib.extensions import check_extension, extended, extended_end
-from chalicelib.model import AccessRequest, State, iso
-from chalicelib.policies import Catalog, Person, RoleSpec
+from chalicelib.core.breakglass import ACKNOWLEDGED, FLAGGED, check_reviewer, reviewed
+from chalicelib.core.catalog import Catalog, Person, RoleSpec
+from chalicelib.core.decisions import Refusal, Refused
+from chalicelib.core.extensions import check_extension, extended, extended_end
+from chalicelib.core.model import AccessRequest, State, iso
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 ROLE = RoleSpec(

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.commands import (
+from chalicelib.core.commands import (
     BadCommand,
     IdCommand,
     RequestCommand,

@@ -7,7 +7,8 @@ import time
 import boto3
 import pytest
 
-from chalicelib import aws, config, wiring
+from chalicelib import config, wiring
+from chalicelib.aws import clients as aws
 from chalicelib.config import SECRET_ACTIONS, ConfigError, secret, settings
 
 COOKIE_FROM_AWS = "cookie-from-aws-" + "k" * 32

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.decisions import (
+from chalicelib.core.catalog import Catalog, Person, RoleSpec
+from chalicelib.core.decisions import (
     Refusal,
     Refused,
     approve,
@@ -19,7 +20,7 @@ from chalicelib.decisions import (
     may_request,
     requestable_roles,
 )
-from chalicelib.model import (
+from chalicelib.core.model import (
     FINAL_STATES,
     TRANSITIONS,
     AccessRequest,
@@ -32,7 +33,6 @@ from chalicelib.model import (
     normalise_request_id,
     transition,
 )
-from chalicelib.policies import Catalog, Person, RoleSpec
 
 NOW = datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC)
 ROLE_ARN = "arn:aws:iam::123456789012:role/AWSEC2FULLACCESS"
@@ -400,7 +400,7 @@ def test_quorum_counts_distinct_listed_approvers_only(clicks, required):
 
 
 def test_may_revoke_only_an_active_grant_and_only_requester_or_approver():
-    from chalicelib.decisions import may_revoke
+    from chalicelib.core.decisions import may_revoke
 
     active = request(state=State.ACTIVE)
     assert may_revoke(catalog(), active, "U0ALICE")

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from chalicelib.aws.iam import ACCOUNT_ACTIONS, ROLE_ACTIONS
+from chalicelib.aws.store import TTL_ATTRIBUTE, table_definition
 from chalicelib.config import SECRET_ARN_VARIABLES
-from chalicelib.iam import ACCOUNT_ACTIONS, ROLE_ACTIONS
 from chalicelib.policies import load_catalog
-from chalicelib.store import TTL_ATTRIBUTE, table_definition
 from tests.conftest import ROOT
 from tools import package as packaging
 from tools.broker_policy import (

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.durations import (
+from chalicelib.core.durations import (
     DurationError,
     format_duration,
     looks_like_duration,

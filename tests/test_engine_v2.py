@@ -12,9 +12,9 @@ from datetime import timedelta
 import pytest
 
 from chalicelib import wiring
-from chalicelib.model import State
+from chalicelib.core.model import State
+from chalicelib.core.trust import deployment_tag, is_ours
 from chalicelib.policies import load_catalog
-from chalicelib.trust import deployment_tag, is_ours
 from tests.engine_kit import ACCOUNT, ROLES, Engine, built_engine
 from tests.iam_eval import can_assume, session_may
 

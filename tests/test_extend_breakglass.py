@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from chalicelib import wiring
-from chalicelib.model import State, iso
+from chalicelib.core.model import State, iso
 from tests.beyond_site import Site, start_site
 from tests.conftest import SlackReceiver, people_toml, trust_policy
 from tests.iam_eval import can_assume, session_may
@@ -41,7 +41,7 @@ def site(client, slack: SlackReceiver, tmp_path: Path, monkeypatch) -> Site:
 
 def trusted_until(user: str = "alice") -> str | None:
     """When this deployment's trust of ``user`` ends, as IAM holds it (None: not trusted)."""
-    from chalicelib.trust import deployment_tag, trusted
+    from chalicelib.core.trust import deployment_tag, trusted
 
     found = {
         arn.rsplit("/", 1)[1]: until

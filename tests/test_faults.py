@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from chalicelib import session_limits
-from chalicelib.decisions import Refused
-from chalicelib.model import State
-from chalicelib.trust import PLACEHOLDER_SID, is_ours
+from chalicelib.core import session_limits
+from chalicelib.core.decisions import Refused
+from chalicelib.core.model import State
+from chalicelib.core.trust import PLACEHOLDER_SID, is_ours
 from tests.engine_kit import ROLES, Engine, built_engine
 from tests.faults import Crash
 from tests.iam_eval import session_may

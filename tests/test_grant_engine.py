@@ -12,9 +12,9 @@ from datetime import timedelta
 import pytest
 
 from chalicelib import telemetry
-from chalicelib.decisions import Refused
-from chalicelib.model import State, iso, transition
-from chalicelib.trust import SESSION_NAME_PIN
+from chalicelib.core.decisions import Refused
+from chalicelib.core.model import State, iso, transition
+from chalicelib.core.trust import SESSION_NAME_PIN
 from tests.engine_kit import ACCOUNT, Engine, built_engine, role_arn
 from tests.iam_eval import can_assume, session_may
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from chalicelib import wiring
-from chalicelib.decisions import Refusal, Refused, check_request, may_request
-from chalicelib.groups import GroupsUnavailable, expand, listed, no_groups
-from chalicelib.model import State
+from chalicelib.core.decisions import Refusal, Refused, check_request, may_request
+from chalicelib.core.groups import GroupsUnavailable, expand, listed, no_groups
+from chalicelib.core.model import State
+from chalicelib.delivery.slack_groups import CACHE_SECONDS, SlackGroups
 from chalicelib.policies import PolicyError, load_catalog
-from chalicelib.slack_groups import CACHE_SECONDS, SlackGroups
 from tests.beyond_site import BOT_TOKEN, Site, start_site
 from tests.conftest import SlackReceiver, people_toml
 
@@ -145,7 +145,7 @@ def test_when_slack_cannot_say_decisions_on_groups_are_refused_and_nothing_chang
 
 
 def test_a_lookup_never_outlasts_the_callers_budget(slack: SlackReceiver) -> None:
-    from chalicelib import deadline
+    from chalicelib.core import deadline
 
     groups = SlackGroups(BOT_TOKEN, f"{slack.url}/api/")
     slack.groups = {"S0ONCALL": ["U0BOB"]}

@@ -8,8 +8,8 @@ import time
 import boto3
 import pytest
 
-from chalicelib import deadline
-from chalicelib.model import State
+from chalicelib.core import deadline
+from chalicelib.core.model import State
 from tests.engine_kit import ROLES, built_engine, role_arn
 
 

@@ -13,9 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib import messages, pages, wiring
-from chalicelib.errors import AwsUnavailable
-from chalicelib.slack_signature import REPLAY_MEMORY_SECONDS, TOLERANCE_SECONDS
+from chalicelib import wiring
+from chalicelib.core.errors import AwsUnavailable
+from chalicelib.entry.slack_signature import REPLAY_MEMORY_SECONDS, TOLERANCE_SECONDS
+from chalicelib.notify import messages
+from chalicelib.web import pages
 from tests.conftest import signed_command
 from tests.test_decisions import NOW, role
 from tests.test_decisions import request as make_request
@@ -112,7 +114,7 @@ def test_a_body_of_exactly_the_limit_is_read(client, slack) -> None:
     body, headers = signed_command("U0ALICE", "help", "")
     body += b"&pad=" + b"x" * (LIMIT - len(body) - 5)
     assert len(body) == LIMIT
-    from chalicelib.slack_signature import sign
+    from chalicelib.entry.slack_signature import sign
 
     headers["X-Slack-Signature"] = sign(
         "test-signing-secret", headers["X-Slack-Request-Timestamp"], body
@@ -206,7 +208,7 @@ CATASTROPHIC = [r"^(x+x+)+y$", r"^(a|aa)+$", r"(\w+\s?)*$\d", r"^(([a-z])+.)+[A-
 
 @pytest.mark.parametrize("pattern", CATASTROPHIC)
 def test_a_hostile_pattern_and_a_hostile_reason_are_answered_at_once(pattern) -> None:
-    from chalicelib.decisions import Refusal, Refused, check_request
+    from chalicelib.core.decisions import Refusal, Refused, check_request
     from tests.test_decisions import catalog
 
     spec = role(reason_pattern=pattern)

@@ -11,10 +11,11 @@ from pathlib import Path
 import boto3
 import pytest
 
-from chalicelib import aws, wiring
-from chalicelib.commands import RequestCommand
-from chalicelib.errors import AwsUnavailable
-from chalicelib.model import State
+from chalicelib import wiring
+from chalicelib.aws import clients as aws
+from chalicelib.core.commands import RequestCommand
+from chalicelib.core.errors import AwsUnavailable
+from chalicelib.core.model import State
 from chalicelib.policies import load_catalog
 from chalicelib.wiring import AccountClients
 from tests.aws_calls import compare

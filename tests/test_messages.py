@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib import messages
-from chalicelib.delivery import Outcome, judge
-from chalicelib.model import AccessRequest, iso
-from chalicelib.policies import RoleSpec
+from chalicelib.core.catalog import RoleSpec
+from chalicelib.core.model import AccessRequest, iso
+from chalicelib.delivery.slack import Outcome, judge
+from chalicelib.notify import messages
 
 NOW = datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC)
 ROLE_ARN = "arn:aws:iam::123456789012:role/AWSEC2FULLACCESS"
@@ -401,7 +401,7 @@ def test_roles_answer_lists_terms_and_slots():
 
 
 def test_list_answer():
-    from chalicelib.model import State
+    from chalicelib.core.model import State
 
     pending = request(state=State.PENDING, ends_at=None)
     active = request(id="8QK2M9TX4B", state=State.ACTIVE)  # same age: kept in given order

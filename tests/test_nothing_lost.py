@@ -16,10 +16,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-from chalicelib.commands import ExtendCommand, RequestCommand
-from chalicelib.durations import parse_duration
-from chalicelib.errors import AwsUnavailable
-from chalicelib.model import State
+from chalicelib.core.commands import ExtendCommand, RequestCommand
+from chalicelib.core.durations import parse_duration
+from chalicelib.core.errors import AwsUnavailable
+from chalicelib.core.model import State
 from tests.engine_kit import Engine, built_engine
 from tests.faults import Crash
 
@@ -275,7 +275,7 @@ def test_a_write_whose_every_answer_is_lost_is_confirmed_by_reading_it_back(engi
 
 
 def test_a_write_nobody_answers_nor_confirms_is_uncertain_never_unchanged(engine) -> None:
-    from chalicelib.errors import AwsUncertain
+    from chalicelib.core.errors import AwsUncertain
 
     faults = engine.faults().lose_answer("dynamodb.TransactWriteItems", times=6)
     faults.lose_answer("dynamodb.GetItem", times=6)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from chalicelib.oidc import (
+from chalicelib.web.oidc import (
     OidcSettings,
     SignInError,
     SlackIdentity,

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib import pages
-from chalicelib.decisions import approve, deny
-from chalicelib.model import State, iso, transition
-from chalicelib.trust import Grant, statement_for
+from chalicelib.core.decisions import approve, deny
+from chalicelib.core.model import State, iso, transition
+from chalicelib.core.trust import Grant, statement_for
+from chalicelib.web import pages
 from tests.test_decisions import NOW, role
 from tests.test_decisions import request as make_request
 

@@ -117,7 +117,7 @@ def all_at_once(stack, request_id: str, approvers: list[Approver]) -> list[tuple
 
 
 def stored(stack, request_id: str) -> dict:
-    from chalicelib.store import Store
+    from chalicelib.aws.store import Store
 
     client = boto3.client(
         "dynamodb",

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib import session_limits, trust
-from chalicelib.model import AccessRequest, State, iso, transition
-from chalicelib.roleplan import RolePlan, RoleView, plan
+from chalicelib.core import session_limits, trust
+from chalicelib.core.model import AccessRequest, State, iso, transition
+from chalicelib.core.roleplan import RolePlan, RoleView, plan
 from tests.iam_eval import can_assume, session_may
 
 NOW = datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC)

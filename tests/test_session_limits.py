@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.session_limits import (
+from chalicelib.core.session_limits import (
     CHAINING_ACTIONS,
     INLINE_POLICY_QUOTA,
     LONGEST_SESSION,

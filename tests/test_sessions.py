@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib import sessions
-from chalicelib.sessions import (
+from chalicelib.web import sessions
+from chalicelib.web.sessions import (
     COOKIE_NAME,
     SESSION_SECONDS,
     Session,

@@ -17,8 +17,9 @@ from urllib.parse import urlencode
 import boto3
 import pytest
 
-from chalicelib import sessions, wiring
-from chalicelib.model import State
+from chalicelib import wiring
+from chalicelib.core.model import State
+from chalicelib.web import sessions
 from tests.conftest import (
     BASE_URL,
     COOKIE_KEY,

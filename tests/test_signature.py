@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.slack_signature import TOLERANCE_SECONDS, is_valid, sign
+from chalicelib.entry.slack_signature import TOLERANCE_SECONDS, is_valid, sign
 
 # Slack's documented example request, kept in the repository so a fresh clone tests it.
 VECTOR_PATH = Path(__file__).resolve().parent / "fixtures" / "slack-signing-vector.json"

@@ -16,10 +16,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from chalicelib import outbox as outbox_module
 from chalicelib import telemetry
-from chalicelib.delivery import CHAT_POST_MESSAGE, Outcome, judge_api
-from chalicelib.model import iso
+from chalicelib.core.model import iso
+from chalicelib.delivery import outbox as outbox_module
+from chalicelib.delivery.slack import CHAT_POST_MESSAGE, Outcome, judge_api
 from tests.slack_team import Team, build_team, outbox_messages
 
 JSON = {"Content-Type": "application/json"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-from chalicelib import oidc
-from chalicelib.commands import BadCommand, parse_command
+from chalicelib.core.commands import BadCommand, parse_command
+from chalicelib.web import oidc
 from tests.conftest import ROOT
 
 MANIFEST = json.loads((ROOT / "deploy" / "slack-app-manifest.json").read_text())

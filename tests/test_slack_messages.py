@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 
-from chalicelib.model import State
+from chalicelib.core.model import State
 from tests.slack_team import Team, build_team
 
 

@@ -7,9 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from chalicelib import slash, wiring
-from chalicelib.commands import RequestCommand
-from chalicelib.model import State
+from chalicelib import wiring
+from chalicelib.core.commands import RequestCommand
+from chalicelib.core.model import State
+from chalicelib.entry import slash
 from tests.conftest import BASE_URL
 from tests.slack_team import Team, build_team, trust_sids
 
@@ -363,7 +364,7 @@ def test_the_command_name_is_the_one_slack_sent(team: Team, monkeypatch) -> None
 
     body, headers = signed_command("U0ALICE", "help")
     body = body.replace(b"command=%2Faccess", b"command=%2Fjit")
-    from chalicelib.slack_signature import sign
+    from chalicelib.entry.slack_signature import sign
 
     headers["X-Slack-Signature"] = sign(
         "test-signing-secret", headers["X-Slack-Request-Timestamp"], body

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from chalicelib.model import State
+from chalicelib.core.model import State
 from tests.conftest import BASE_URL
 from tests.slack_team import Team, build_team, outbox_messages, trust_sids
 from tools.slow_aws import SlowAws
@@ -88,7 +88,7 @@ def click(team: Team, request_id: str, user: str, action: str):
     """A signed-in approver's button on the review page, with the page's CSRF token."""
     from urllib.parse import urlencode
 
-    from chalicelib import sessions
+    from chalicelib.web import sessions
     from tests.conftest import COOKIE_KEY
 
     session = sessions.new_session(user, time.time())

@@ -142,7 +142,8 @@ def test_deployed_stages_trace_aws_calls_to_xray(moto_url: str) -> None:
     daemon.bind(("127.0.0.1", 0))
     daemon.settimeout(10)
     script = """
-from chalicelib import aws, telemetry
+from chalicelib import telemetry
+from chalicelib.aws import clients as aws
 telemetry.start_tracing()
 aws.client("iam").get_account_summary()
 """

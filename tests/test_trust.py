@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.trust import (
+from chalicelib.core.trust import (
     DEFAULT_TRUST_QUOTA,
     LADDER,
     MAX_TRUST_LATENESS,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.trust import deployment_tag, is_ours, trusted
+from chalicelib.core.trust import deployment_tag, is_ours, trusted
 
 TABLE = "switchback"  # the table every local test stack uses (SWITCHBACK_TABLE)
 

@@ -98,7 +98,7 @@ def operator_identity() -> str:
     """``aws:<ARN>`` of whoever's credentials these are."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from chalicelib import aws
+    from chalicelib.aws import clients as aws
 
     try:
         arn = aws.client("sts").get_caller_identity()["Arn"]
@@ -117,8 +117,8 @@ def describe(request) -> str:
 
 def run(args: argparse.Namespace, out=print) -> int:
     from chalicelib import wiring
-    from chalicelib.decisions import Refused
-    from chalicelib.model import State, is_request_id, normalise_request_id
+    from chalicelib.core.decisions import Refused
+    from chalicelib.core.model import State, is_request_id, normalise_request_id
 
     configure(args)
     actor = operator_identity()
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from chalicelib.errors import AwsUnavailable, LockBusy
+    from chalicelib.core.errors import AwsUnavailable, LockBusy
     from chalicelib.policies import PolicyError
 
     try:

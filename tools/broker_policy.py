@@ -1,6 +1,6 @@
 """The broker's own IAM policy, generated from policies/ and the actions the code calls.
 
-The actions come from the constants beside the code that calls them (chalicelib/iam.py,
+The actions come from the constants beside the code that calls them (chalicelib/aws/iam.py,
 store.py, config.py); the resources from the policy files: the managed roles by ARN, the manager
 roles of other accounts by ARN, the table and its indexes, the secrets, the log groups. Only
 actions that AWS offers no resource-level permission for are allowed on "*".
@@ -18,10 +18,11 @@ import json
 import re
 import sys
 
+from chalicelib.aws.iam import ACCOUNT_ACTIONS, MANAGER_ACTIONS, ROLE_ACTIONS
+from chalicelib.aws.store import DUE_INDEX, INDEX_ACTIONS, ITEM_ACTIONS, LIVE_INDEX, PERSON_INDEX
 from chalicelib.config import SECRET_ACTIONS
-from chalicelib.iam import ACCOUNT_ACTIONS, MANAGER_ACTIONS, ROLE_ACTIONS
-from chalicelib.policies import Catalog, load_catalog
-from chalicelib.store import DUE_INDEX, INDEX_ACTIONS, ITEM_ACTIONS, LIVE_INDEX, PERSON_INDEX
+from chalicelib.core.catalog import Catalog
+from chalicelib.policies import load_catalog
 
 # What the Lambda runtime does for the code (it is not a boto3 call of ours).
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")

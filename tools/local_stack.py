@@ -85,7 +85,7 @@ def ensure_aws_resources(catalog, table_name: str) -> list[str]:
     """Create what is missing; leave what exists as it is. Returns what was created."""
     import boto3
 
-    from chalicelib.store import table_definition
+    from chalicelib.aws.store import table_definition
 
     created = []
     dynamodb = boto3.client("dynamodb")
@@ -115,7 +115,7 @@ def ensure_aws_resources(catalog, table_name: str) -> list[str]:
 def record_aws_calls(path: Path) -> None:
     """Append every AWS call the app makes to ``path`` as JSON lines (action and the names it
     acts on): the tests compare them with the deploy policy."""
-    from chalicelib import aws
+    from chalicelib.aws import clients as aws
 
     lock = threading.Lock()
     kept = ("RoleName", "PolicyName", "RoleArn", "TableName", "IndexName", "SecretId")

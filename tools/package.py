@@ -27,7 +27,8 @@ from pathlib import Path
 import yaml
 
 from chalicelib import release
-from chalicelib.policies import Catalog, PolicyError, load_catalog
+from chalicelib.core.catalog import Catalog
+from chalicelib.policies import PolicyError, load_catalog
 from tools.broker_policy import broker_policy
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chalicelib.slack_signature import sign  # noqa: E402
+from chalicelib.entry.slack_signature import sign  # noqa: E402
 
 TEXT_VARIABLE = "SWITCHBACK_SLASH_TEXT"  # set by `make slash ARGS=…`
 AS_VARIABLE = "SWITCHBACK_SLASH_AS"  # set by `make slash AS=…`

@@ -3,7 +3,7 @@
 Throttling and 5xx are retried by botocore with backoff, a bounded number of times. Observers
 see every AWS call a client makes (the tests record them to check the deploy policy).
 
-Every client honours the caller's time budget (chalicelib/deadline.py): before each HTTP
+Every client honours the caller's time budget (chalicelib/core/deadline.py): before each HTTP
 attempt, one that could not finish within what is left is not sent (BudgetSpent), and the
 attempt's read timeout is cut to what is left. A slash command's AWS calls therefore end in
 time whatever AWS does; the sweep, which opens no budget, keeps the full timeouts.
@@ -63,7 +63,7 @@ def client(service_name: str, assumed_role: str | None = None, **credentials: st
 
 def within_budget(event_name: str, request: Any, **_: Any) -> None:
     """Send this attempt only if it can end within the open budget, and no later than that."""
-    from . import deadline
+    from chalicelib.core import deadline
 
     budget = deadline.current()
     if budget is None:

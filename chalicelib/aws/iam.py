@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from .errors import AwsUnavailable, PolicyRejected, RoleMissing
-from .trust import DEFAULT_TRUST_QUOTA, minified
+from chalicelib.core.errors import AwsUnavailable, PolicyRejected, RoleMissing
+from chalicelib.core.trust import DEFAULT_TRUST_QUOTA, minified
 
 # Every IAM action the broker calls, in one place: the deploy policy is generated from these,
 # and a test compares them with what the end-to-end flow really calls.

@@ -13,8 +13,10 @@ import time
 import weakref
 from datetime import datetime
 
-from . import messages
-from .commands import (
+from chalicelib.aws.iam import IamGateway
+from chalicelib.aws.store import LIVE_STATES
+from chalicelib.core.catalog import Person, RoleSpec
+from chalicelib.core.commands import (
     BadCommand,
     ExtendCommand,
     IdCommand,
@@ -22,17 +24,21 @@ from .commands import (
     SimpleCommand,
     parse_command,
 )
-from .decisions import Refusal, Refused, is_approver, requestable_roles
-from .durations import format_duration
-from .errors import AwsUnavailable, AwsUncertain, LockBusy
-from .groups import GroupsUnavailable
-from .iam import IamGateway
-from .messages import escape
-from .model import AccessRequest, State, is_request_id, normalise_request_id, parse_iso
-from .policies import Person, RoleSpec
-from .service import Switchback
-from .store import LIVE_STATES
-from .trust import Grant, free_slots
+from chalicelib.core.decisions import Refusal, Refused, is_approver, requestable_roles
+from chalicelib.core.durations import format_duration
+from chalicelib.core.errors import AwsUnavailable, AwsUncertain, LockBusy
+from chalicelib.core.groups import GroupsUnavailable
+from chalicelib.core.model import (
+    AccessRequest,
+    State,
+    is_request_id,
+    normalise_request_id,
+    parse_iso,
+)
+from chalicelib.core.trust import Grant, free_slots
+from chalicelib.notify import messages
+from chalicelib.notify.messages import escape
+from chalicelib.service import Switchback
 
 log = logging.getLogger("switchback.slash")
 

@@ -11,9 +11,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from . import deadline
-from .delivery import SLACK_API_URL
-from .groups import GroupsUnavailable
+from chalicelib.core import deadline
+from chalicelib.core.groups import GroupsUnavailable
+from chalicelib.delivery.slack import SLACK_API_URL
 
 CACHE_SECONDS = 300.0  # at most five minutes between Slack's answer and a decision using it
 LOOKUP_TIMEOUT = 2.0  # seconds: a decision waits this long at most (Slack's 3 s for commands)

@@ -14,10 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from . import session_limits, trust
-from .model import AccessRequest, State, iso, utc
-from .session_limits import Ledger
-from .trust import Grant, QuotaExceeded
+from chalicelib.core import session_limits, trust
+from chalicelib.core.model import AccessRequest, State, iso, utc
+from chalicelib.core.session_limits import Ledger
+from chalicelib.core.trust import Grant, QuotaExceeded
 
 WINDOW_OVER = "the access window ended before the grant could be written"
 USER_DELETED = (

@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
 
-from .durations import format_duration
-from .groups import is_group
-from .model import AccessRequest, State, parse_iso
-from .policies import RoleSpec
+from chalicelib.core.catalog import RoleSpec
+from chalicelib.core.durations import format_duration
+from chalicelib.core.groups import is_group
+from chalicelib.core.model import AccessRequest, State, parse_iso
 
 SECTION_LIMIT = 3000
 BUTTON_LIMIT = 75

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
 
-from .durations import format_duration
-from .messages import clip, extension_title, visible_line
-from .model import AccessRequest, AuditEntry, State, parse_iso
-from .policies import Person, RoleSpec
+from chalicelib.core.catalog import Person, RoleSpec
+from chalicelib.core.durations import format_duration
+from chalicelib.core.model import AccessRequest, AuditEntry, State, parse_iso
+from chalicelib.notify.messages import clip, extension_title, visible_line
 
 HEADLINE_REASON_CHARS = 140  # of the reason in the first line; the facts below show it whole
 

@@ -19,11 +19,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from . import telemetry
-from .delivery import Outcome, SlackDelivery
-from .errors import StoreConflict
-from .model import iso, parse_iso
-from .store import OutboxMessage, Store
+from chalicelib import telemetry
+from chalicelib.aws.store import OutboxMessage, Store
+from chalicelib.core.errors import StoreConflict
+from chalicelib.core.model import iso, parse_iso
+from chalicelib.delivery.slack import Outcome, SlackDelivery
 
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(minutes=30)

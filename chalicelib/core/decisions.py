@@ -6,11 +6,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from .durations import format_duration
-from .groups import GroupsUnavailable, Members, listed, no_groups
-from .model import AccessRequest, State, iso, parse_iso, transition
-from .patterns import matches
-from .policies import Catalog, RoleSpec
+from chalicelib.core.catalog import Catalog, RoleSpec
+from chalicelib.core.durations import format_duration
+from chalicelib.core.groups import GroupsUnavailable, Members, listed, no_groups
+from chalicelib.core.model import AccessRequest, State, iso, parse_iso, transition
+from chalicelib.core.patterns import matches
 
 MIN_DURATION = timedelta(minutes=1)
 

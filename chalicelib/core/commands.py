@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from .durations import (
+from chalicelib.core.durations import (
     DurationError,
     looks_almost_like_duration,
     looks_like_duration,

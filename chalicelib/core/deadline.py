@@ -3,9 +3,9 @@ review-page button (API Gateway gives 29 s).
 
 ``within(seconds)`` opens a budget for the current thread (a context variable, so the local
 server's request threads each have their own). Every AWS client checks it before each HTTP
-attempt (chalicelib/aws.py): an attempt that could not finish within what is left (connect
+attempt (chalicelib/aws/clients.py): an attempt that could not finish within what is left (connect
 plus read timeout of that client) is not sent, and raises BudgetSpent. The role lock waits no
-longer than the budget either (chalicelib/store.py). With no budget open (the sweep), nothing
+longer than the budget either (chalicelib/aws/store.py). With no budget open (the sweep), nothing
 is checked. Standard library only.
 """
 
@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from .errors import BudgetSpent
+from chalicelib.core.errors import BudgetSpent
 
 
 @dataclass

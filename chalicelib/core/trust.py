@@ -14,7 +14,7 @@ exactly ``"StringEquals": {"sts:RoleSessionName": "${aws:username}"}``). A state
 ladder below: of the steps whose document fits the quota, the one that trusts nobody longer
 past their own end. So a member may be trusted up to
 ``MAX_TRUST_LATENESS`` past their own end; that is safe because each person's exact end is
-enforced to the second by the session-limit Deny (chalicelib/session_limits.py), which denies
+enforced to the second by the session-limit Deny (chalicelib/core/session_limits.py), which denies
 every action of every session of theirs from that end on, whenever the session was issued;
 and the sweep takes them out of the statement at their end.
 """
@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .model import iso, parse_iso, utc
+from chalicelib.core.model import iso, parse_iso, utc
 
 SID_PREFIX = "Switchback"
 PLACEHOLDER_SID = "SwitchbackPlaceholder"
@@ -269,7 +269,7 @@ def free_slots(policy: dict, sample: Grant, quota: int, tag: str | None = None) 
         if is_ours(s, tag)
         for principal in principals_of(s)
     ]
-    from . import session_limits  # it reads this module's quota check
+    from chalicelib.core import session_limits  # it reads this module's quota check
 
     arn = sample.principal_arn
 

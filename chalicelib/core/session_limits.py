@@ -32,8 +32,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from .model import iso, parse_iso, utc
-from .trust import fits, minified
+from chalicelib.core.model import iso, parse_iso, utc
+from chalicelib.core.trust import fits, minified
 
 POLICY_PREFIX = "SwitchbackSessionLimits"
 # IAM's limit on all of a role's inline policies together, counted without whitespace.

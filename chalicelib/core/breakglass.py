@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from .decisions import Refusal, Refused, _groups_refusal, is_approver
-from .groups import GroupsUnavailable, Members, no_groups
-from .model import AccessRequest, State, note, transition
-from .policies import Catalog, RoleSpec
+from chalicelib.core.catalog import Catalog, RoleSpec
+from chalicelib.core.decisions import Refusal, Refused, _groups_refusal, is_approver
+from chalicelib.core.groups import GroupsUnavailable, Members, no_groups
+from chalicelib.core.model import AccessRequest, State, note, transition
 
 ACKNOWLEDGED = "acknowledged"
 FLAGGED = "flagged"

@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from . import deadline
-from .errors import (
+from chalicelib.core import deadline
+from chalicelib.core.errors import (
     AwsUnavailable,
     AwsUncertain,
     BudgetSpent,
@@ -34,7 +34,7 @@ from .errors import (
     LockHandedOver,
     StoreConflict,
 )
-from .model import FINAL_STATES, AccessRequest, AuditEntry, State, parse_iso
+from chalicelib.core.model import FINAL_STATES, AccessRequest, AuditEntry, State, parse_iso
 
 # Every DynamoDB action the store calls (the deploy policy is generated from these). Items are
 # read and written on the table; Query only ever runs on the indexes.
@@ -382,7 +382,7 @@ class Store:
         )
         return [_request_from(i) for _, i in zip(range(limit), items, strict=False)]
 
-    # -- a role's cut ledger (chalicelib/session_limits.py), written under the role's lock --------
+    # -- a role's cut ledger (chalicelib/core/session_limits.py), written under its lock ------
     def read_cut_ledger(self, role_arn: str) -> tuple[str | None, int]:
         """The ledger's text and version (None, 0 if there is none), read consistently."""
         found = self._call(

@@ -1,5 +1,6 @@
 """Approvers and requesters named by Slack user group (``S0123ABCD``): who is in one, as pure
-rules over a ``members`` lookup that the Slack adapter (chalicelib/slack_groups.py) answers.
+rules over a ``members`` lookup that the Slack adapter answers
+(chalicelib/delivery/slack_groups.py).
 
 Fail closed: when a group cannot be resolved, a person not listed by name is refused with a
 clear message (GroupsUnavailable), never let in. Being in a group is never enough on its own:

@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from .decisions import MIN_DURATION, Refusal, Refused, _groups_refusal, may_request
-from .durations import format_duration
-from .groups import GroupsUnavailable, Members, no_groups
-from .model import AccessRequest, State, iso, note, utc
-from .policies import Catalog, RoleSpec
+from chalicelib.core.catalog import Catalog, RoleSpec
+from chalicelib.core.decisions import MIN_DURATION, Refusal, Refused, _groups_refusal, may_request
+from chalicelib.core.durations import format_duration
+from chalicelib.core.groups import GroupsUnavailable, Members, no_groups
+from chalicelib.core.model import AccessRequest, State, iso, note, utc
 
 
 def check_extension(

@@ -19,13 +19,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from . import messages
-from .delivery import CHAT_POST_MESSAGE
-from .groups import Members, expand, no_groups
-from .model import AccessRequest, parse_iso
-from .outbox import Outbox
-from .policies import Catalog
-from .store import OutboxMessage, as_added
+from chalicelib.aws.store import OutboxMessage, as_added
+from chalicelib.core.catalog import Catalog
+from chalicelib.core.groups import Members, expand, no_groups
+from chalicelib.core.model import AccessRequest, parse_iso
+from chalicelib.delivery.outbox import Outbox
+from chalicelib.delivery.slack import CHAT_POST_MESSAGE
+from chalicelib.notify import messages
 
 RESPONSE_URL_LIFETIME = timedelta(minutes=30)  # Slack's limit on a slash command's response_url
 # Stop using it a minute early: a message queued at 29:59 would reach Slack too late.

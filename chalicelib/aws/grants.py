@@ -22,12 +22,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import session_limits, telemetry
-from .errors import AwsUnavailable, LockBusy, PolicyRejected, StoreConflict
-from .iam import IamGateway
-from .roleplan import RolePlan, RoleView, grant_of
-from .store import HeldLock, Store
-from .trust import deployment_tag, trust_changes
+from chalicelib import telemetry
+from chalicelib.aws.iam import IamGateway
+from chalicelib.aws.store import HeldLock, Store
+from chalicelib.core import session_limits
+from chalicelib.core.errors import AwsUnavailable, LockBusy, PolicyRejected, StoreConflict
+from chalicelib.core.roleplan import RolePlan, RoleView, grant_of
+from chalicelib.core.trust import deployment_tag, trust_changes
 
 __all__ = ["RoleWriter", "Written", "TrustWriteFailed", "grant_of"]
 

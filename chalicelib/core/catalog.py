@@ -1,0 +1,86 @@
+"""The policy types: people, roles and the catalog of both, as the policy files define them.
+
+Pure values; chalicelib/policies.py reads and validates the TOML files that build them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+DEFAULT_APPROVAL_TIMEOUT = timedelta(hours=1)
+DEFAULT_BREAK_GLASS_MAX = timedelta(hours=1)
+DEFAULT_BREAK_GLASS_REVIEW_WITHIN = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Person:
+    slack_id: str
+    name: str
+    aws: str  # IAM user ARN
+
+    @property
+    def iam_user_name(self) -> str:
+        return self.aws.rsplit("/", 1)[1]
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    name: str
+    role_arn: str
+    description: str
+    max_duration: timedelta
+    default_duration: timedelta
+    requesters: tuple[str, ...]  # Slack user ids and user group ids, or ("*",)
+    approvers: tuple[str, ...]  # Slack user ids and user group ids (S0123ABCD)
+    approvals_required: int = 1
+    require_mfa: bool = False
+    webhook_url: str | None = None
+    approval_timeout: timedelta = DEFAULT_APPROVAL_TIMEOUT
+    reason_pattern: str | None = None
+    # A role in another account is changed through this role there (which the broker assumes);
+    # None: the broker's own credentials change it.
+    manager_role_arn: str | None = None
+    # Granted sessions may assume other roles (a chained session can outlive the window by up
+    # to one hour); by default the session-limit policy denies them that.
+    allow_role_chaining: bool = False
+    # /access breakglass: granted at once without approval, loud, reviewed afterwards.
+    break_glass: bool = False
+    break_glass_max: timedelta = DEFAULT_BREAK_GLASS_MAX
+    break_glass_requesters: tuple[str, ...] | None = None  # None: the role's requesters
+    break_glass_webhook_url: str | None = None
+    break_glass_review_within: timedelta = DEFAULT_BREAK_GLASS_REVIEW_WITHIN
+    # A request still pending this long is reminded once in the approvers' channel.
+    remind_approvers_after: timedelta | None = None
+
+    @property
+    def breakglass_requesters(self) -> tuple[str, ...]:
+        return self.break_glass_requesters or self.requesters
+
+    @property
+    def account_id(self) -> str:
+        return self.role_arn.split(":")[4]
+
+    @property
+    def aws_role_name(self) -> str:
+        return self.role_arn.rsplit("/", 1)[1]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    people: dict[str, Person]
+    roles: dict[str, RoleSpec]
+    role_files: dict[str, str] = field(default_factory=dict)
+
+    def person(self, slack_id: str) -> Person | None:
+        return self.people.get(slack_id)
+
+    def role(self, name: str) -> RoleSpec | None:
+        return self.roles.get(name)
+
+    def role_by_arn(self, arn: str) -> RoleSpec | None:
+        return next((r for r in self.roles.values() if r.role_arn == arn), None)
+
+    def managers(self) -> dict[str, str]:
+        """Role ARN -> the manager role ARN to assume for it (roles that have one)."""
+        return {r.role_arn: r.manager_role_arn for r in self.roles.values() if r.manager_role_arn}

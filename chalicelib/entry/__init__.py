@@ -1,0 +1,1 @@
+"""Entry adapters: turn an inbound Slack request into one use-case call and an answer."""

@@ -1,0 +1,1 @@
+"""Subscribers of the use cases' domain events (the notification port): who hears what, how."""

@@ -1,0 +1,1 @@
+"""The review page: HTML, browser sessions, and Sign in with Slack (OpenID Connect)."""
