@@ -17,8 +17,8 @@ from chalicelib.web.oidc import (
     SlackIdentity,
     authorization_url,
     exchange_code,
-    new_state_token,
 )
+from chalicelib.web.sessions import new_sign_in
 from tests.fake_slack_oidc import FakeSlackOidc
 
 REDIRECT_URI = "https://switchback.example/auth/callback"
@@ -124,7 +124,8 @@ def test_unsigned_id_token_from_token_endpoint_is_accepted(fake: FakeSlackOidc) 
 def test_full_redirect_flow(fake: FakeSlackOidc) -> None:
     fake.next_user = ("U0BOB", TEAM, "Bob Builder", "bob@example.com")
     settings = settings_for(fake)
-    state, nonce = new_state_token(), new_state_token()
+    attempt = new_sign_in("/", time.time())
+    state, nonce = attempt.state, attempt.nonce
 
     params = follow_authorize(authorization_url(settings, state, nonce))
 
@@ -321,8 +322,9 @@ def test_authorization_url_carries_all_parameters() -> None:
     assert "secret" not in url
 
 
-def test_new_state_tokens_are_long_and_distinct() -> None:
-    tokens = {new_state_token() for _ in range(50)}
+def test_sign_in_states_and_nonces_are_long_and_distinct() -> None:
+    attempts = [new_sign_in("/", time.time()) for _ in range(25)]
+    tokens = {a.state for a in attempts} | {a.nonce for a in attempts}
 
     assert len(tokens) == 50
     assert all(len(token) >= 40 for token in tokens)

@@ -16,7 +16,6 @@ AwsUnavailable, or AwsUncertain when a write was sent and its fate is unknown.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -749,6 +748,3 @@ def _message_from(item: dict) -> OutboxMessage:
     fields["last_error"] = item.get("last_error") or ""
     return OutboxMessage(**fields)
 
-
-def payload_text(message: OutboxMessage) -> dict:
-    return json.loads(message.payload)

@@ -47,7 +47,6 @@ class Outbox:
         self._store = store
         self._max_age = max_age
         self._send = sender or SlackDelivery()
-        self.gave_up = 0
 
     def enqueue(
         self,
@@ -189,7 +188,6 @@ class Outbox:
             updated = replace(
                 message, status="GAVE_UP", attempts=attempts, last_error=outcome.error
             )
-            self.gave_up += 1
             telemetry.event(
                 "message.gave_up",
                 logging.ERROR,

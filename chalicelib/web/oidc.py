@@ -12,7 +12,6 @@ import hmac
 import http.client
 import json
 import re
-import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -71,11 +70,6 @@ class SignInError(Exception):
         super().__init__(message)
         self.message = message
         self.reason = reason
-
-
-def new_state_token() -> str:
-    """Unguessable value for the OAuth `state` (CSRF) and OIDC `nonce` (replay) parameters."""
-    return secrets.token_urlsafe(32)
 
 
 def authorization_url(settings: OidcSettings, state: str, nonce: str) -> str:
