@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chalicelib.core import session_limits, trust  # noqa: E402
+from chalicelib.core import policy_docs, trust  # noqa: E402
 from chalicelib.core.model import AccessRequest, State, iso, transition  # noqa: E402
 from chalicelib.core.roleplan import RoleView, plan  # noqa: E402
 
@@ -93,7 +93,7 @@ def concurrent_capacity(quota: int, name_length: int) -> tuple[int, str]:
             grants = [trust.Grant(r.id, r.principal_arn, r.session_name, r.ends()) for r in holders]
             late = trust.lateness(role.view.trust, TAG, grants)
             statements = len(
-                [s for s in trust.statements(role.view.trust) if trust.is_ours(s, TAG)]
+                [s for s in policy_docs.statements(role.view.trust) if trust.is_ours(s, TAG)]
             )
             return n, (
                 f"{statements} statement(s), trust at most {late} past an end; "
@@ -114,7 +114,7 @@ def limits_size(people: int, name_length: int, regranted: bool) -> int:
     later = NOW + timedelta(minutes=31)
     for n, name in enumerate(names):
         role.step(later + timedelta(seconds=n), approved(1000 + n, name, later, 3600 + 7 * n))
-    return session_limits.size(role.view.limits)
+    return policy_docs.size(role.view.limits)
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.core import session_limits, trust
+from chalicelib.core import policy_docs, session_limits, trust
 from chalicelib.core.model import AccessRequest, State, iso, transition
 from chalicelib.core.roleplan import RolePlan, RoleView, plan
 from tests.iam_eval import can_assume, session_may
@@ -136,8 +136,8 @@ def test_thirty_people_each_in_their_own_window_fit_both_quotas():
     for n, user in enumerate(people):
         role.grant(f"P{n:09d}", user, NOW, 60 + 7 * n)
     assert all(r.state is State.ACTIVE for r in role.requests.values()), role.last.fail
-    assert trust.fits(role.view.trust, 2048)
-    assert session_limits.size(role.view.limits) <= session_limits.INLINE_POLICY_QUOTA
+    assert policy_docs.fits(role.view.trust, 2048)
+    assert policy_docs.size(role.view.limits) <= session_limits.INLINE_POLICY_QUOTA
     for n, user in enumerate(people):
         end = at(60 + 7 * n)
         assert role.can_assume(user, at(59)) and role.session_may(user, NOW, end - SECOND)
@@ -161,7 +161,7 @@ def test_thirty_people_regranted_within_12_hours_still_fit_the_inline_limit():
     assert all(r.state is State.ACTIVE for r in role.requests.values() if r.id.startswith("B")), (
         role.last.fail
     )
-    size = session_limits.size(role.view.limits)
+    size = policy_docs.size(role.view.limits)
     assert size <= session_limits.INLINE_POLICY_QUOTA, size
     for user in people:
         assert not role.session_may(user, at(10), at(40))  # the old window stays dead
@@ -253,7 +253,7 @@ def test_a_grant_that_does_not_fit_fails_and_gets_no_session_cut():
     role = Role()
     role.grant("AAAAAAAAA1", "alice", NOW, 60)
     # the trust policy is now exactly at the quota: alice fits, bob does not
-    role.quota = len(trust.minified(role.view.trust))
+    role.quota = policy_docs.size(role.view.trust)
     limits_before = role.view.limits
     role.requests["BBBBBBBBB1"] = approved("BBBBBBBBB1", "bob", at(1), 60)
     planned = role.step(at(1))

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chalicelib.core.policy_docs import size
 from chalicelib.core.session_limits import (
     CHAINING_ACTIONS,
     INLINE_POLICY_QUOTA,
@@ -25,7 +26,6 @@ from chalicelib.core.session_limits import (
     policy_name,
     read,
     shared_bound,
-    size,
     trusted,
     weaker,
 )

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chalicelib.core.policy_docs import fits, minified, statements
 from chalicelib.core.trust import (
     DEFAULT_TRUST_QUOTA,
     LADDER,
@@ -20,13 +21,10 @@ from chalicelib.core.trust import (
     QuotaExceeded,
     build,
     deployment_tag,
-    fits,
     free_slots,
     is_ours,
     lateness,
-    minified,
     statement_for,
-    statements,
     trusted,
 )
 from tests.iam_eval import can_assume

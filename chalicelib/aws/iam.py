@@ -14,7 +14,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from chalicelib.core.errors import AwsUnavailable, PolicyRejected, RoleMissing
-from chalicelib.core.trust import DEFAULT_TRUST_QUOTA, minified
+from chalicelib.core.policy_docs import minified
+from chalicelib.core.trust import DEFAULT_TRUST_QUOTA
 
 # Every IAM action the broker calls, in one place: the deploy policy is generated from these,
 # and a test compares them with what the end-to-end flow really calls.

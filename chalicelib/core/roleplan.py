@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from chalicelib.core import session_limits, trust
+from chalicelib.core import policy_docs, session_limits, trust
 from chalicelib.core.model import AccessRequest, State, iso, utc
 from chalicelib.core.session_limits import Ledger
 from chalicelib.core.trust import Grant, QuotaExceeded
@@ -117,7 +117,7 @@ def plan(
     unique_ids = sorted(p for p in in_trust if trust.is_unique_id(p))
     if unique_ids:
         drift.append(f"dropped principals of deleted IAM users: {', '.join(unique_ids)}")
-    for statement in trust.statements(view.trust):
+    for statement in policy_docs.statements(view.trust):
         if trust.is_ours(statement, tag) and (why := _edited(statement, tag)):
             drift.append(f"statement {statement['Sid']} was edited ({why}); rewrote it")
 

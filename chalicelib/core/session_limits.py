@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.core.model import iso, parse_iso, utc
-from chalicelib.core.trust import fits, minified
+from chalicelib.core.policy_docs import TooLarge, check_fits, statements
 
 POLICY_PREFIX = "SwitchbackSessionLimits"
 # IAM's limit on all of a role's inline policies together, counted without whitespace.
@@ -53,16 +53,14 @@ def policy_name(tag: str) -> str:
     return f"{POLICY_PREFIX}{tag}"
 
 
-class LimitsTooLarge(Exception):
+class LimitsTooLarge(TooLarge):
     """The session-limit policy would be larger than IAM accepts; nothing may be written."""
 
-    def __init__(self, size: int, quota: int):
-        self.size, self.quota = size, quota
-        super().__init__(
-            f"the role's session-limit policy would be {size} characters, over IAM's "
-            f"{quota}-character limit for a role's inline policies; too many people hold or "
-            "recently held this role — wait for older sessions to age out"
-        )
+    what = "session-limit policy"
+    advice = (
+        "that is IAM's limit for a role's inline policies; too many people hold or recently "
+        "held this role — wait for older sessions to age out"
+    )
 
 
 @dataclass(frozen=True)
@@ -262,8 +260,7 @@ def read(policy: dict | None) -> tuple[dict[str, Cut], set[str]]:
     edit left. Statements of any other shape are ignored."""
     people: dict[str, dict] = {}
     chaining: set[str] = set()
-    found = (policy or {}).get("Statement", [])
-    for statement in [found] if isinstance(found, dict) else found:
+    for statement in statements(policy):
         try:
             condition = dict(statement["Condition"])
             ids = condition.pop("StringLike")["aws:userid"]
@@ -315,10 +312,5 @@ def weaker(found: Cut | None, needed: Cut) -> str | None:
     return None
 
 
-def size(policy: dict | None) -> int:
-    return len(minified(policy)) if policy else 0
-
-
 def check_quota(policy: dict | None, quota: int = INLINE_POLICY_QUOTA) -> None:
-    if not fits(policy, quota):
-        raise LimitsTooLarge(size(policy), quota)
+    check_fits(policy, quota, LimitsTooLarge)

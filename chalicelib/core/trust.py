@@ -22,12 +22,12 @@ and the sweep takes them out of the statement at their end.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.core.model import iso, parse_iso, utc
+from chalicelib.core.policy_docs import TooLarge, fits, size, statements
 
 SID_PREFIX = "Switchback"
 PLACEHOLDER_SID = "SwitchbackPlaceholder"
@@ -53,16 +53,14 @@ def deployment_tag(table_name: str) -> str:
     return "D" + hashlib.sha256(table_name.encode()).hexdigest()[:7].upper()
 
 
-class QuotaExceeded(Exception):
-    """The policy would be larger than IAM accepts; nothing may be written."""
+class QuotaExceeded(TooLarge):
+    """The trust policy would be larger than IAM accepts; nothing may be written."""
 
-    def __init__(self, size: int, quota: int):
-        self.size, self.quota = size, quota
-        super().__init__(
-            f"the role's trust policy would be {size} characters, over the "
-            f"{quota}-character limit; wait for a grant on this role to end, or ask "
-            "AWS to raise the account's AssumeRolePolicySizeQuota"
-        )
+    what = "trust policy"
+    advice = (
+        "wait for a grant on this role to end, or ask AWS to raise the account's "
+        "AssumeRolePolicySizeQuota"
+    )
 
 
 @dataclass(frozen=True)
@@ -74,16 +72,6 @@ class Grant:
     session_name: str
     ends: datetime
     require_mfa: bool = False
-
-
-def minified(policy: dict) -> str:
-    return json.dumps(policy, separators=(",", ":"))
-
-
-def fits(document: dict | None, quota: int) -> bool:
-    """The one quota check (trust and inline policies alike): IAM counts the minified
-    document, and a document of exactly ``quota`` characters is accepted."""
-    return (len(minified(document)) if document else 0) <= quota
 
 
 def _sid_pattern(tag: str | None) -> re.Pattern:
@@ -122,11 +110,6 @@ def group_statement(tag: str, end: datetime, principals: list[str], require_mfa:
 def statement_for(grant: Grant, tag: str) -> dict:
     """The statement a grant writes when it has one to itself (the finest step)."""
     return group_statement(tag, _round_up(grant.ends, 1), [grant.principal_arn], grant.require_mfa)
-
-
-def statements(policy: dict) -> list[dict]:
-    found = policy.get("Statement", [])
-    return [found] if isinstance(found, dict) else list(found)
 
 
 def principals_of(statement: dict) -> list[str]:
@@ -231,7 +214,7 @@ def build(policy: dict, tag: str, holders: list[Grant], now: datetime, quota: in
                 break
     if fitting:
         return min(fitting, key=lambda found: found[:2])[2]
-    raise QuotaExceeded(len(minified(document)), quota)
+    raise QuotaExceeded(size(document), quota)
 
 
 def lateness(policy: dict, tag: str, holders: list[Grant]) -> timedelta:
