@@ -15,7 +15,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from chalicelib import telemetry
@@ -31,9 +31,9 @@ from chalicelib.core.decisions import (
     approve,
     check_decider,
     check_request,
+    check_revoker,
     deny,
     may_request,
-    may_revoke,
 )
 from chalicelib.core.errors import (
     AwsUnavailable,
@@ -396,16 +396,7 @@ class Switchback:
         """
 
         def revoke(current: AccessRequest, now: datetime) -> AccessRequest:
-            if not (operator or self._may_end(current, actor)):
-                raise Refused(
-                    Refusal.NOT_AN_APPROVER,
-                    f"Only the requester or an approver of {current.role} can revoke it.",
-                )
-            if current.state is not State.ACTIVE:
-                raise Refused(
-                    Refusal.NOT_PENDING,
-                    f"Request {current.id} is {current.state.value.lower()}, not active.",
-                )
+            check_revoker(self.catalog, current, actor, self.groups, operator)
             return transition(
                 current, State.REVOKED, actor, "revoked", now, detail="access ended early"
             )
@@ -456,13 +447,6 @@ class Switchback:
         else:
             return "The trust is removed and every session of theirs is denied from now on.", True
         return outcome, False
-
-    def _may_end(self, request: AccessRequest, actor: str) -> bool:
-        """The requester, or an approver of the role as the policies (and Slack's user groups)
-        say now; an approver known only through a group Slack cannot resolve now may not."""
-        return actor == request.requester or may_revoke(
-            self.catalog, replace(request, state=State.ACTIVE), actor, self.groups
-        )
 
     def settle_role(
         self,

@@ -271,15 +271,42 @@ def deny(request: AccessRequest, approver: str, now: datetime, reason: str = "")
     return transition(request, State.DENIED, approver, "denied", now, detail=reason.strip())
 
 
+def check_revoker(
+    catalog: Catalog,
+    request: AccessRequest,
+    actor: str,
+    members: Members = no_groups,
+    operator: bool = False,
+) -> None:
+    """The one rule for ending a grant early: only while it is ACTIVE, and only by its
+    requester, the role's current approvers (one known only through a group Slack cannot
+    resolve now may not), or an operator with AWS credentials on the table (``operator``)."""
+    if not (
+        operator or actor == request.requester or _approves_now(catalog, request, actor, members)
+    ):
+        raise Refused(
+            Refusal.NOT_AN_APPROVER,
+            f"Only the requester or an approver of {request.role} can revoke it.",
+        )
+    if request.state is not State.ACTIVE:
+        raise Refused(
+            Refusal.NOT_PENDING,
+            f"Request {request.id} is {request.state.value.lower()}, not active.",
+        )
+
+
 def may_revoke(
     catalog: Catalog, request: AccessRequest, actor: str, members: Members = no_groups
 ) -> bool:
-    """The requester and the role's current approvers may end an active grant early (an
-    approver known only through a group Slack cannot resolve now may not)."""
-    if request.state is not State.ACTIVE:
+    """Whether ``actor`` may end this grant now (check_revoker, as a yes or no)."""
+    try:
+        check_revoker(catalog, request, actor, members)
+    except Refused:
         return False
-    if actor == request.requester:
-        return True
+    return True
+
+
+def _approves_now(catalog: Catalog, request: AccessRequest, actor: str, members: Members) -> bool:
     role = catalog.role(request.role)
     try:
         return bool(role and is_approver(catalog, role, actor, members))
