@@ -13,11 +13,11 @@ import pytest
 
 from chalicelib import wiring
 from chalicelib.aws import clients as aws
+from chalicelib.aws.accounts import AccountClients
 from chalicelib.core.commands import RequestCommand
 from chalicelib.core.errors import AwsUnavailable
 from chalicelib.core.model import State
 from chalicelib.policies import load_catalog
-from chalicelib.wiring import AccountClients
 from tests.aws_calls import compare
 from tests.conftest import ROOT, Clock
 from tests.trust_view import OUR_SID
