@@ -262,13 +262,7 @@ def _documents(service, request, role, now) -> list[tuple[str, dict]]:
             ends = extended_end(grant_now.ends(), request.duration, now, role.max_duration) or (
                 grant_now.ends()
             )
-    grant = Grant(
-        request.id,
-        request.principal_arn,
-        request.session_name,
-        ends,
-        request.require_mfa,
-    )
+    grant = Grant.of(request, ends)
     chaining = bool(role and role.allow_role_chaining)
     return [
         (

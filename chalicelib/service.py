@@ -17,13 +17,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 from chalicelib import telemetry
 from chalicelib.aws.grants import Lease, RoleWriter, TrustWriteFailed, Written
+from chalicelib.aws.slots import GrantSlots
 from chalicelib.aws.store import Store
 from chalicelib.core import deadline, roleplan, session_limits
 from chalicelib.core.breakglass import FLAGGED, check_reviewer, reviewed
-from chalicelib.core.catalog import Catalog, RoleSpec
+from chalicelib.core.catalog import Catalog, Person, RoleSpec
 from chalicelib.core.commands import ExtendCommand, RequestCommand
 from chalicelib.core.decisions import (
     Refusal,
@@ -33,6 +35,7 @@ from chalicelib.core.decisions import (
     check_request,
     check_revoker,
     deny,
+    is_approver,
     may_request,
 )
 from chalicelib.core.errors import (
@@ -215,6 +218,43 @@ class Switchback:
             told=self.notify.direct_recipients(role.name, requester),
             **fields,
         )
+
+    # -- reading, for the slash command -------------------------------------------------------
+    def requests_of(self, person: str) -> list[AccessRequest]:
+        """The person's latest requests, newest first (one Query of the by-person index)."""
+        return self.store.requests_of(person)
+
+    def awaiting(self, approver: str, now: datetime) -> list[AccessRequest]:
+        """Pending requests ``approver`` may decide now, others' only: one Query per role they
+        approve, so the cost does not grow with everyone else's requests."""
+        theirs = sorted(
+            {r.role_arn for r in self.catalog.roles.values() if approver in r.approvers}
+        )
+        return [
+            r
+            for role_arn in theirs
+            for r in self.store.pending_of_role(role_arn)
+            if r.requester != approver
+            and approver not in r.approvals
+            and parse_iso(r.approval_deadline) > now
+            and (role := self.catalog.role(r.role))
+            and self._approves(role, approver)
+        ]
+
+    def _approves(self, role: RoleSpec, person: str) -> bool:
+        try:
+            return is_approver(self.catalog, role, person, self.groups)
+        except GroupsUnavailable:
+            return False
+
+    def free_slots(self, person: Person | None, roles: list[RoleSpec]) -> dict[str, int | None]:
+        """For `/access roles`: how many more grants fit each role (None: IAM did not say in
+        time); nothing for someone not in the directory."""
+        return self._grant_slots.free(roles, person, self.clock()) if person else {}
+
+    @cached_property
+    def _grant_slots(self) -> GrantSlots:
+        return GrantSlots(self.writer.iam)
 
     def get(self, request_id: str) -> AccessRequest | None:
         return self.store.get_request(request_id)

@@ -28,7 +28,7 @@ SIGN_OUT = "http://switchback.test/auth/signout"
 def statement(request) -> dict:
     ends = request.ends() or request.end_if_approved_at(NOW)
     return statement_for(
-        Grant(request.id, request.principal_arn, request.session_name, ends, request.require_mfa),
+        Grant.of(request, ends),
         "D0000000",
     )
 

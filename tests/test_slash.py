@@ -10,7 +10,6 @@ import pytest
 from chalicelib import wiring
 from chalicelib.core.commands import RequestCommand
 from chalicelib.core.model import State
-from chalicelib.entry import slash
 from tests.conftest import BASE_URL
 from tests.slack_team import Team, build_team, trust_sids
 
@@ -156,7 +155,7 @@ def test_roles_reads_iam_once_a_minute_and_counts_grants(team: Team) -> None:
     request_id = team.request("U0ALICE", "ec2-admin 30m INC-1 x")
     team.service.approve(request_id, "U0BOB")
     calls.clear()
-    slots = slash.grant_slots(team.service)
+    slots = team.service._grant_slots
     slots._clock = lambda: 10**9  # a minute later
     text = section_texts(team.slash("U0ALICE", "roles"))
     assert calls == ["GetRole", "GetRole"]  # the quota is read once per account

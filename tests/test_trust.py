@@ -201,7 +201,7 @@ def test_free_slots_is_exactly_how_many_more_fit(quota, mfa):
         {"Version": "2012-10-17", "Statement": [EC2]}, TAG, [grant("carol", 50)], NOW, 10**6
     )
     sample = grant("alice", 60, mfa)
-    slots = free_slots(base, sample, quota, TAG)
+    slots = free_slots(base, sample.principal_arn, sample.ends, quota, TAG, mfa)
     more = [grant(f"a{n:04d}", 60, mfa) for n in range(slots + 1)]  # alice-sized ARNs
     holders = [grant("carol", 50)]
     if slots:
@@ -212,13 +212,12 @@ def test_free_slots_is_exactly_how_many_more_fit(quota, mfa):
 
 def test_thirty_people_fit_the_default_quota_beside_a_foreign_statement():
     policy = {"Version": "2012-10-17", "Statement": [EC2]}
-    sample = Grant("X", arn("firstname.lastname"), "firstname.lastname", NOW, False)
-    assert free_slots(policy, sample, DEFAULT_TRUST_QUOTA, TAG) >= 30
+    assert free_slots(policy, arn("firstname.lastname"), NOW, DEFAULT_TRUST_QUOTA, TAG) >= 30
     assert json.dumps(policy)  # unchanged input
 
 
 def test_free_slots_at_4096_is_bounded_by_the_session_limit_policy():
     policy = {"Version": "2012-10-17", "Statement": [EC2]}
     sample = grant("alice", 60)
-    slots = free_slots(policy, sample, 4096, TAG)
+    slots = free_slots(policy, sample.principal_arn, sample.ends, 4096, TAG)
     assert 30 <= slots < 100  # the trust policy alone would take about 95

@@ -27,10 +27,10 @@ from chalicelib.aws.iam import IamGateway
 from chalicelib.aws.store import HeldLock, Store
 from chalicelib.core import session_limits
 from chalicelib.core.errors import AwsUnavailable, LockBusy, PolicyRejected, StoreConflict
-from chalicelib.core.roleplan import RolePlan, RoleView, grant_of
+from chalicelib.core.roleplan import RolePlan, RoleView
 from chalicelib.core.trust import deployment_tag, trust_changes
 
-__all__ = ["RoleWriter", "Written", "TrustWriteFailed", "grant_of"]
+__all__ = ["RoleWriter", "Written", "TrustWriteFailed"]
 
 # Long enough for a step whose IAM calls are all being retried (botocore's bounded backoff),
 # short enough that a crashed holder's lock lapses well within a sweep interval.

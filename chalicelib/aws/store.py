@@ -33,7 +33,14 @@ from chalicelib.core.errors import (
     LockHandedOver,
     StoreConflict,
 )
-from chalicelib.core.model import FINAL_STATES, AccessRequest, AuditEntry, State, parse_iso
+from chalicelib.core.model import (
+    FINAL_STATES,
+    LIVE_STATES,
+    AccessRequest,
+    AuditEntry,
+    State,
+    parse_iso,
+)
 
 # Every DynamoDB action the store calls (the deploy policy is generated from these). Items are
 # read and written on the table; Query only ever runs on the indexes.
@@ -50,7 +57,6 @@ DUE_INDEX = "due"
 UNREVIEWED = "BREAKGLASS#UNREVIEWED"  # due index key of break-glass grants awaiting review
 PERSON_INDEX = "by-person"
 LIVE_INDEX = "live"  # a role's PENDING, APPROVED and ACTIVE requests
-LIVE_STATES = (State.PENDING, State.APPROVED, State.ACTIVE)
 TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems (and 4 MB in all)
 _WRITES = {"put_item", "delete_item", "update_item", "transact_write_items"}
 # The table's TTL attribute (epoch seconds): DynamoDB deletes an item some time after it.

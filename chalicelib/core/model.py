@@ -40,6 +40,8 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.ACTIVE: frozenset({State.EXPIRED, State.REVOKED, State.FAILED}),
 }
 FINAL_STATES = frozenset(s for s in State if s not in TRANSITIONS)
+# Requests still in play: waiting for approvers, being granted, or granted.
+LIVE_STATES = (State.PENDING, State.APPROVED, State.ACTIVE)
 
 # Crockford base32 without look-alikes: ids are typed back in `/access cancel <id>`, and they
 # become part of an IAM Sid, which allows only letters and digits.

@@ -70,16 +70,6 @@ class RolePlan:
         )
 
 
-def grant_of(request: AccessRequest) -> Grant:
-    return Grant(
-        request_id=request.id,
-        principal_arn=request.principal_arn,
-        session_name=request.session_name,
-        ends=request.ends(),
-        require_mfa=request.require_mfa,
-    )
-
-
 def start_of(request: AccessRequest) -> datetime:
     """When the grant's window began: its approval (the end is the approval plus the duration)."""
     return utc(request.ends() - request.duration)
@@ -165,10 +155,10 @@ def plan(
     present = [r for r in live if r.principal_arn in in_trust]
     holders: list[AccessRequest] = list(present)
     try:
-        new_trust = trust.build(view.trust, tag, [grant_of(r) for r in holders], now, trust_quota)
+        new_trust = trust.build(view.trust, tag, [Grant.of(r) for r in holders], now, trust_quota)
     except QuotaExceeded:
         # Already too large (a foreign statement grew): keep what is there; IAM decides.
-        new_trust = trust.build(view.trust, tag, [grant_of(r) for r in holders], now, 10**9)
+        new_trust = trust.build(view.trust, tag, [Grant.of(r) for r in holders], now, 10**9)
 
     # Windows that ended: their people get a closed cut (grants that never got trust do not).
     starts = {name: start for name, (start, _) in live_map(live).items()}
@@ -206,7 +196,7 @@ def plan(
         nonlocal new_trust
         try:
             candidate = trust.build(
-                view.trust, tag, [grant_of(r) for r in holders + [request]], now, trust_quota
+                view.trust, tag, [Grant.of(r) for r in holders + [request]], now, trust_quota
             )
         except QuotaExceeded as error:
             return str(error)

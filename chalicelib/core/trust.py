@@ -26,7 +26,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from chalicelib.core.model import iso, parse_iso, utc
+from chalicelib.core import session_limits
+from chalicelib.core.model import AccessRequest, iso, parse_iso, utc
 from chalicelib.core.policy_docs import TooLarge, fits, size, statements
 
 SID_PREFIX = "Switchback"
@@ -72,6 +73,18 @@ class Grant:
     session_name: str
     ends: datetime
     require_mfa: bool = False
+
+    @classmethod
+    def of(cls, request: AccessRequest, ends: datetime | None = None) -> Grant:
+        """What ``request`` puts into the trust policy; ``ends`` when it is not yet granted
+        (the review page shows what approving it would write)."""
+        return cls(
+            request_id=request.id,
+            principal_arn=request.principal_arn,
+            session_name=request.session_name,
+            ends=ends or request.ends(),
+            require_mfa=request.require_mfa,
+        )
 
 
 def _sid_pattern(tag: str | None) -> re.Pattern:
@@ -239,28 +252,32 @@ def trust_changes(before: dict, after: dict, tag: str) -> dict[str, list[dict]]:
     }
 
 
-def free_slots(policy: dict, sample: Grant, quota: int, tag: str | None = None) -> int:
-    """How many more people like ``sample`` fit, for `/access roles`: at the coarsest step of
-    the ladder, where each more person costs little more than their ARN in a principal list.
+def free_slots(
+    policy: dict,
+    principal_arn: str,
+    ends: datetime,
+    quota: int,
+    tag: str | None = None,
+    require_mfa: bool = False,
+) -> int:
+    """How many more people like ``principal_arn`` (a grant ending at ``ends``) fit, for
+    `/access roles`: at the coarsest step of the ladder, where each more person costs little
+    more than their ARN in a principal list.
 
     ``tag`` None counts every deployment's statements as ours (a lone deployment, as `roles`
     sees it)."""
     foreign = [s for s in statements(policy) if not is_ours(s, tag)]
     holders = [
-        Grant("", principal, "", sid_end(s) or sample.ends, s["Sid"][-15] == "M")
+        Grant("", principal, "", sid_end(s) or ends, s["Sid"][-15] == "M")
         for s in statements(policy)
         if is_ours(s, tag)
         for principal in principals_of(s)
     ]
-    from chalicelib.core import session_limits  # it reads this module's quota check
-
-    arn = sample.principal_arn
 
     def fits_with(extra: int) -> bool:
-        # Stand-ins as long as the sample's ARN, each a different person.
+        # Stand-ins as long as the asker's ARN, each a different person.
         more = [
-            Grant("", f"{arn[:-4]}{n:04d}", "", sample.ends, sample.require_mfa)
-            for n in range(extra)
+            Grant("", f"{principal_arn[:-4]}{n:04d}", "", ends, require_mfa) for n in range(extra)
         ]
         document = _with_statements(
             policy, foreign + holder_statements(tag or "D0000000", holders + more, None)
@@ -271,7 +288,7 @@ def free_slots(policy: dict, sample: Grant, quota: int, tag: str | None = None) 
         people = {g.principal_arn.rsplit("/", 1)[1]: g.ends for g in holders + more}
         limits = session_limits.document(
             {
-                name: session_limits.Cut(live_end=sample.ends + timedelta(seconds=n))
+                name: session_limits.Cut(live_end=ends + timedelta(seconds=n))
                 for n, name in enumerate(sorted(people))
             },
             deny_chaining=True,

@@ -8,14 +8,8 @@ from __future__ import annotations
 
 import difflib
 import logging
-import threading
-import time
-import weakref
 from datetime import datetime
 
-from chalicelib.aws.iam import IamGateway
-from chalicelib.aws.store import LIVE_STATES
-from chalicelib.core.catalog import Person, RoleSpec
 from chalicelib.core.commands import (
     BadCommand,
     ExtendCommand,
@@ -24,26 +18,22 @@ from chalicelib.core.commands import (
     SimpleCommand,
     parse_command,
 )
-from chalicelib.core.decisions import Refusal, Refused, is_approver, requestable_roles
+from chalicelib.core.decisions import Refusal, Refused, requestable_roles
 from chalicelib.core.durations import format_duration
 from chalicelib.core.errors import AwsUnavailable, AwsUncertain, LockBusy
-from chalicelib.core.groups import GroupsUnavailable
 from chalicelib.core.model import (
+    LIVE_STATES,
     AccessRequest,
     State,
     is_request_id,
     normalise_request_id,
     parse_iso,
 )
-from chalicelib.core.trust import Grant, free_slots
 from chalicelib.notify import messages
 from chalicelib.notify.messages import escape
 from chalicelib.service import Switchback
 
 log = logging.getLogger("switchback.slash")
-
-SLOTS_TTL = 60.0  # seconds a role's trust policy, read for `roles`, is reused
-SLOTS_WAIT = 1.0  # seconds `roles` waits for IAM before it says "unknown right now"
 
 
 def usage(command: str) -> str:
@@ -203,7 +193,7 @@ def _pending_request(service: Switchback, user: str, role: str) -> AccessRequest
     return next(
         (
             r
-            for r in service.store.requests_of(user)
+            for r in service.requests_of(user)
             if r.state is State.PENDING
             and r.role == role
             and r.requester == user
@@ -261,107 +251,10 @@ def _roles(service: Switchback, user: str) -> list[str]:
             "may request. Ask the platform team to add your Slack ID and your IAM user."
         ]
     roles = requestable_roles(service.catalog, user, service.groups)
-    slots = grant_slots(service).free(roles, person, service.clock()) if person else {}
+    slots = service.free_slots(person, roles)
     return messages.roles_answer(roles, slots)
 
 
 def _list(service: Switchback, user: str, now: datetime) -> list[str]:
-    # Only what concerns the caller, so the cost does not grow with everyone else's requests:
-    # their own latest requests (the by-person index), and the pending requests of each role
-    # they approve (the live index), one Query each.
-    mine = [r for r in service.store.requests_of(user) if r.state in LIVE_STATES]
-    theirs = sorted({s.role_arn for s in service.catalog.roles.values() if user in s.approvers})
-    pending = [r for role_arn in theirs for r in service.store.pending_of_role(role_arn)]
-    waiting = [
-        r
-        for r in pending
-        if r.requester != user
-        and user not in r.approvals
-        and parse_iso(r.approval_deadline) > now
-        and (spec := service.catalog.role(r.role))
-        and _approves(service, spec, user)
-    ]
-    return messages.list_answer(mine, waiting, now)
-
-
-def _approves(service: Switchback, role, user: str) -> bool:
-    try:
-        return is_approver(service.catalog, role, user, service.groups)
-    except GroupsUnavailable:
-        return False
-
-
-# -- grant slots for `roles` -------------------------------------------------------------------
-class GrantSlots:
-    """How many more grants fit into each role's trust policy.
-
-    Reading a trust policy costs one IAM GetRole per role (and the account's quota once), on
-    Slack's 3-second clock. So reads run in parallel, each is reused for SLOTS_TTL seconds
-    (the count may lag a grant made in the last minute; the grant itself checks the quota
-    exactly), and a role IAM does not answer for within SLOTS_WAIT shows as unknown.
-    """
-
-    def __init__(self, iam: IamGateway, ttl: float = SLOTS_TTL, clock=time.monotonic):
-        self._iam = iam
-        self._ttl = ttl
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._quota_lock = threading.Lock()
-        self._policies: dict[str, tuple[float, dict, int]] = {}  # arn -> (read at, policy, quota)
-
-    def free(
-        self, roles: list[RoleSpec], person: Person, now: datetime, wait: float = SLOTS_WAIT
-    ) -> dict[str, int | None]:
-        stale = {r.role_arn for r in roles if not self._fresh(r.role_arn)}
-        if stale:
-            from concurrent.futures import ThreadPoolExecutor
-            from concurrent.futures import wait as wait_for
-
-            pool = ThreadPoolExecutor(max_workers=min(8, len(stale)))
-            wait_for([pool.submit(self._read, arn) for arn in stale], timeout=wait)
-            pool.shutdown(wait=False)  # a slow read still fills the cache for next time
-        counts: dict[str, int | None] = {}
-        for role in roles:
-            with self._lock:
-                cached = self._policies.get(role.role_arn)
-            if cached is None:
-                counts[role.name] = None
-                continue
-            _, policy, quota = cached
-            sample = Grant(
-                request_id="0" * 10,
-                principal_arn=person.aws,
-                session_name=person.iam_user_name,
-                ends=now + role.max_duration,
-                require_mfa=role.require_mfa,
-            )
-            counts[role.name] = free_slots(policy, sample, quota)
-        return counts
-
-    def _fresh(self, role_arn: str) -> bool:
-        with self._lock:
-            cached = self._policies.get(role_arn)
-        return cached is not None and self._clock() - cached[0] < self._ttl
-
-    def _read(self, role_arn: str) -> None:
-        try:
-            policy = self._iam.read(role_arn).trust_policy
-            with self._quota_lock:  # parallel reads: the account's quota is read only once
-                quota = self._iam.trust_quota(role_arn)
-        except Exception as error:  # shown as unknown; `roles` must answer regardless
-            log.warning("could not read the trust policy of %s for `roles`: %s", role_arn, error)
-            return
-        with self._lock:
-            self._policies[role_arn] = (self._clock(), policy, quota)
-
-
-_slots: weakref.WeakKeyDictionary[Switchback, GrantSlots] = weakref.WeakKeyDictionary()
-_slots_lock = threading.Lock()
-
-
-def grant_slots(service: Switchback) -> GrantSlots:
-    """The service's slot counter: one cache per process, like the service itself."""
-    with _slots_lock:
-        if service not in _slots:
-            _slots[service] = GrantSlots(service.writer.iam)
-        return _slots[service]
+    mine = [r for r in service.requests_of(user) if r.state in LIVE_STATES]
+    return messages.list_answer(mine, service.awaiting(user, now), now)
