@@ -176,40 +176,25 @@ def slack_command() -> Response:
     except Exception:  # bad deploy (policies, table): say so in Slack, not with a 500
         app.log.exception("cannot build the service")
         return Response(body=messages.ephemeral(slash.sorry(command)), status_code=200)
-    timestamp = request.headers["x-slack-request-timestamp"]
-    seen = slack_signature.replay_key(timestamp, request.headers["x-slack-signature"])
-    forget_at = slack_signature.forget_at(timestamp)
     with deadline.within(COMMAND_BUDGET_SECONDS - (time.monotonic() - started)) as budget:
-        try:
-            first, earlier_answer = service.store.first_arrival(seen, forget_at)
-        except AwsUnavailable:
-            busy = "AWS is busy right now; nothing was changed. Try again in a minute."
-            return _json(messages.ephemeral(busy))
-        except Exception:  # the table is missing or refuses us: say so in Slack, not a 500
-            app.log.exception("cannot check the command against replays")
-            return _json(messages.ephemeral(slash.sorry(command)))
-        retry = slack_signature.is_retry(request.headers.get("x-slack-retry-num"))
-        if not first or retry:
-            telemetry.event("slack.replay", logging.WARNING, retry=retry, first=first)
-            if earlier_answer:
-                return _json(earlier_answer)
-            refusal = slack_signature.REPLAY_REFUSAL.format(command=command)
-            return _json(messages.ephemeral(refusal))
-        answer = slash.handle(
+        answer = slash.handle_once(
             service,
+            slash.Arrival(
+                timestamp=request.headers["x-slack-request-timestamp"],
+                signature=request.headers["x-slack-signature"],
+                retry_num=request.headers.get("x-slack-retry-num"),
+            ),
             form.get("user_id", ""),
             form.get("text", ""),
             form.get("response_url"),
             command,
         )
-        try:
-            service.store.keep_answer(seen, json.dumps(answer), forget_at)
-        except Exception:  # the answer still goes out; a copy arriving later gets the refusal
-            app.log.warning("could not keep the answer for replays", exc_info=True)
-        # Inline sends stop in time to record what they did (one DynamoDB write each).
-        sending = min(ACK_BUDGET_SECONDS - (time.monotonic() - started), budget.remaining() - 1.0)
-        service.flush(max(0.0, sending))
-    return _json(answer)
+        if answer.ran:  # inline sends stop in time to record what they did (one write each)
+            sending = min(
+                ACK_BUDGET_SECONDS - (time.monotonic() - started), budget.remaining() - 1.0
+            )
+            service.flush(max(0.0, sending))
+    return _json(answer.body)
 
 
 def _json(answer: dict | str) -> Response:

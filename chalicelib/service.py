@@ -219,6 +219,16 @@ class Switchback:
             **fields,
         )
 
+    # -- signed commands run once --------------------------------------------------------------
+    def arrived(self, key: str, forget_at: int) -> tuple[bool, str | None]:
+        """Record a signed command's arrival: (True, None) the first time, else (False, the
+        answer kept for it, if any)."""
+        return self.store.first_arrival(key, forget_at)
+
+    def answered(self, key: str, answer: str, forget_at: int) -> None:
+        """Keep the answer to a command for a copy of it that arrives later."""
+        self.store.keep_answer(key, answer, forget_at)
+
     # -- reading, for the slash command -------------------------------------------------------
     def requests_of(self, person: str) -> list[AccessRequest]:
         """The person's latest requests, newest first (one Query of the by-person index)."""

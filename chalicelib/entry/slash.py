@@ -7,9 +7,12 @@ a refusal, an apology (and a log line) for our own bugs — never a stack trace,
 from __future__ import annotations
 
 import difflib
+import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
+from chalicelib import telemetry
 from chalicelib.core.commands import (
     BadCommand,
     ExtendCommand,
@@ -29,6 +32,7 @@ from chalicelib.core.model import (
     normalise_request_id,
     parse_iso,
 )
+from chalicelib.entry import slack_signature
 from chalicelib.notify import messages
 from chalicelib.notify.messages import escape
 from chalicelib.service import Switchback
@@ -53,6 +57,60 @@ def usage(command: str) -> str:
         f"• `{command} help` — this help\n"
         f"Durations: `15m`, `2h`, `1h30m`."
     )
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """The headers that identify one signed delivery of a command by Slack."""
+
+    timestamp: str
+    signature: str
+    retry_num: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    body: dict | str  # what Slack shows (JSON text when it is a kept earlier answer)
+    ran: bool  # whether the command ran now (a replay or a refusal did not)
+
+
+REPLAY_BUSY = "AWS is busy right now; nothing was changed. Try again in a minute."
+
+
+def handle_once(
+    service: Switchback,
+    arrival: Arrival,
+    user: str,
+    text: str,
+    response_url: str | None,
+    command_name: str,
+) -> Answer:
+    """Run a signed command at most once. Slack retries a slow command, and anyone who saw a
+    signed request could send it again within the signature's 5 minutes: a copy gets the
+    first answer (kept with the record of its arrival) or a one-line refusal, never a second
+    run. If the check itself cannot run, nothing runs."""
+    seen = slack_signature.replay_key(arrival.timestamp, arrival.signature)
+    forget_at = slack_signature.forget_at(arrival.timestamp)
+    try:
+        first, earlier_answer = service.arrived(seen, forget_at)
+    except AwsUnavailable:
+        return Answer(messages.ephemeral(REPLAY_BUSY), ran=False)
+    except Exception:  # the table is missing or refuses us: say so in Slack, not a 500
+        log.exception("cannot check the command against replays")
+        return Answer(messages.ephemeral(sorry(command_name)), ran=False)
+    retry = slack_signature.is_retry(arrival.retry_num)
+    if not first or retry:
+        telemetry.event("slack.replay", logging.WARNING, retry=retry, first=first)
+        if earlier_answer:
+            return Answer(earlier_answer, ran=False)
+        refusal = slack_signature.REPLAY_REFUSAL.format(command=command_name)
+        return Answer(messages.ephemeral(refusal), ran=False)
+    answer = handle(service, user, text, response_url, command_name)
+    try:
+        service.answered(seen, json.dumps(answer), forget_at)
+    except Exception:  # the answer still goes out; a copy arriving later gets the refusal
+        log.warning("could not keep the answer for replays", exc_info=True)
+    return Answer(answer, ran=True)
 
 
 def handle(
