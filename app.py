@@ -20,10 +20,7 @@ from chalicelib.core import deadline
 from chalicelib.core.breakglass import ACKNOWLEDGED, FLAGGED, check_reviewer
 from chalicelib.core.decisions import Refused, check_decider, may_revoke
 from chalicelib.core.errors import AwsUnavailable, AwsUncertain, LockBusy
-from chalicelib.core.extensions import extended_end
 from chalicelib.core.model import is_request_id, normalise_request_id
-from chalicelib.core.session_limits import grant_statements
-from chalicelib.core.trust import Grant, statement_for
 from chalicelib.entry import slack_signature
 from chalicelib.web import pages, sessions
 
@@ -230,35 +227,12 @@ def review(request_id: str) -> Response:
         found,
         role,
         _viewer(service.catalog, found, session, now, service.groups),
-        _documents(service, found, role, now),
+        service.what_approving_writes(found, now),
         now,
         _names(service.catalog),
         _sign_out_url(),
     )
     return _html(page)
-
-
-def _documents(service, request, role, now) -> list[tuple[str, dict]]:
-    """What a grant of ``request`` writes in IAM, exactly as the approver should see it."""
-    ends = request.ends() or request.end_if_approved_at(now)
-    if request.extends and request.ends_at is None:  # an extension: its grant, moved later
-        grant_now = service.get(request.extends)
-        if grant_now and grant_now.ends() and role:
-            ends = extended_end(grant_now.ends(), request.duration, now, role.max_duration) or (
-                grant_now.ends()
-            )
-    grant = Grant.of(request, ends)
-    chaining = bool(role and role.allow_role_chaining)
-    return [
-        (
-            "Trust policy statement (others whose access ends near the same time may share it)",
-            statement_for(grant, service.writer.tag),
-        ),
-        (
-            f"Session limit, in the role's inline policy {service.writer.limits_policy}",
-            {"Statement": grant_statements(request.session_name, grant.ends, not chaining)},
-        ),
-    ]
 
 
 def _viewer(catalog, request, session: sessions.Session, now, groups) -> pages.Viewer:

@@ -61,6 +61,7 @@ from chalicelib.core.model import (
     transition,
     utc,
 )
+from chalicelib.core.trust import Grant, statement_for
 from chalicelib.notify import messages
 from chalicelib.notify.slack import Notifier
 
@@ -218,6 +219,33 @@ class Switchback:
             told=self.notify.direct_recipients(role.name, requester),
             **fields,
         )
+
+    # -- what the review page shows ---------------------------------------------------------
+    def what_approving_writes(
+        self, request: AccessRequest, now: datetime
+    ) -> list[tuple[str, dict]]:
+        """What a grant of ``request`` writes in IAM, exactly as the approver should see it:
+        a title and a document for the trust statement and for the session limit."""
+        role = self.catalog.role(request.role)
+        ends = request.ends() or request.end_if_approved_at(now)
+        if request.extends and request.ends_at is None:  # an extension: its grant, moved later
+            grant_now = self.get(request.extends)
+            if grant_now and grant_now.ends() and role:
+                moved = extended_end(grant_now.ends(), request.duration, now, role.max_duration)
+                ends = moved or grant_now.ends()
+        grant = Grant.of(request, ends)
+        deny_chaining = not (role and role.allow_role_chaining)
+        limits = session_limits.grant_statements(grant.session_name, ends, deny_chaining)
+        return [
+            (
+                "Trust policy statement (others whose access ends near the same time may share it)",
+                statement_for(grant, self.writer.tag),
+            ),
+            (
+                f"Session limit, in the role's inline policy {self.writer.limits_policy}",
+                {"Statement": limits},
+            ),
+        ]
 
     # -- signed commands run once --------------------------------------------------------------
     def arrived(self, key: str, forget_at: int) -> tuple[bool, str | None]:
