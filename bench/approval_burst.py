@@ -72,6 +72,9 @@ def main() -> None:
         for thread in threads:
             thread.join()
         wall = time.perf_counter() - began
+        iam, dynamo = counter.of("iam"), counter.of("dynamodb")  # the burst's calls only
+        retries = sum(counter.attempts.values()) - sum(counter.calls.values())
+        counter.detach()
         final = Counter(service.get(i).state.value for i in pending)
         service.sweep()
         after_sweep = Counter(service.get(i).state.value for i in pending)
@@ -79,8 +82,6 @@ def main() -> None:
     clicks = len(pending)
     times = sorted(took.values())
     p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
-    iam = counter.of("iam")
-    dynamo = counter.of("dynamodb")
     writes = iam["UpdateAssumeRolePolicy"]
     print(f"{clicks} simultaneous clicks on {roles} roles ({per_role} requests each), moto here")
     print(
@@ -99,7 +100,6 @@ def main() -> None:
     )
     print(f"  IAM:      {', '.join(f'{k} {v}' for k, v in sorted(iam.items()))}")
     print(f"  DynamoDB: {', '.join(f'{k} {v}' for k, v in sorted(dynamo.items()))}")
-    retries = sum(counter.attempts.values()) - sum(counter.calls.values())
     print(f"  HTTP attempts beyond calls (botocore retries): {retries}")
 
 
