@@ -167,6 +167,8 @@ def test_a_request_changed_meanwhile_costs_the_others_nothing(engine) -> None:
     engine.clock.advance(minutes=2)
     engine.service.sweep()
     assert delivered(engine) == owed_by_the_store(engine)
+    # and nothing was sent that the store does not hold (the lost write's messages were not)
+    assert len(engine.slack.delivered()) == sum(delivered(engine).values())
 
 
 @pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
@@ -258,6 +260,10 @@ def test_changes_are_cut_into_transactions_within_dynamodbs_limits(engine, monke
     assert [r.id for c in chunks for r, _ in c] == [r.id for r, _ in changes]  # order kept
     # a request and its messages are never split
     assert all(m.request_id == r.id for c in chunks for r, ms in c for m in ms)
+    # exactly 100 items fit, 101 do not
+    two = [(replace(base, id=f"S{i:09d}"), [_message(f"S{i:09d}", 0)]) for i in range(51)]
+    assert [len(c) for c in store._transactions(two)] == [50, 1]
+    assert [len(c) for c in store._transactions(changes[:33] + two[:1])] == [33, 1]
     # 4 MB: a transaction holds no more bytes than that, whatever the item count
     one = store._size(*changes[0])
     monkeypatch.setattr(store_module, "TRANSACTION_BYTES", 3 * one)
