@@ -25,22 +25,51 @@ class MovableClock:
         self.now += timedelta(**delta)
 
 
-def start_aws() -> None:
-    """An embedded moto server; boto3 in this process talks to it over HTTP."""
+# A moto server in a process of its own (``start_aws(apart=True)``), guarded as the local
+# stack's embedded one is; it prints its URL and runs until its parent closes its stdin.
+_MOTO_APART = """
+import logging, sys
+sys.path.insert(0, sys.argv[1])
+from moto.server import ThreadedMotoServer
+from tools.moto_guard import serialise_dynamodb_writes
+serialise_dynamodb_writes()
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+host, port = server.get_host_and_port()
+print(f"http://{host}:{port}", flush=True)
+sys.stdin.read()
+"""
+
+
+def start_aws(apart: bool = False) -> None:
+    """A moto server; boto3 in this process talks to it over HTTP. Embedded in this process
+    (as ``make run`` embeds it beside the app), or ``apart`` in a process of its own."""
     import logging
 
-    from moto.server import ThreadedMotoServer
+    if apart:
+        import subprocess
 
-    from tools.moto_guard import serialise_dynamodb_writes
+        process = subprocess.Popen(
+            [sys.executable, "-c", _MOTO_APART, str(ROOT)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        url = process.stdout.readline().strip()
+    else:
+        from moto.server import ThreadedMotoServer
 
-    serialise_dynamodb_writes()
+        from tools.moto_guard import serialise_dynamodb_writes
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+        serialise_dynamodb_writes()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
     os.environ.update(
-        AWS_ENDPOINT_URL=f"http://{host}:{port}",
+        AWS_ENDPOINT_URL=url,
         AWS_ACCESS_KEY_ID="bench",
         AWS_SECRET_ACCESS_KEY="bench",
         AWS_DEFAULT_REGION="us-east-1",

@@ -118,6 +118,9 @@ class Settled:
         self.missing_role = self.missing_role or other.missing_role
         self.written = other.written or self.written
 
+    def ids(self) -> set[str]:
+        return {r.id for r in self.activated + self.expired + self.failed}
+
     def find(self, request_id: str) -> AccessRequest | None:
         return next(
             (r for r in self.activated + self.expired + self.failed if r.id == request_id), None
@@ -425,7 +428,9 @@ class Switchback:
             # for: it grants it before letting go (a burst of clicks costs one step a role).
             settled = self.settle_role(request.role_arn, also={request.id}, hand_over=request.id)
         except LockHandedOver:
-            return self._latest(request)
+            # As this click left it: the holder grants it before letting go (no re-read, so
+            # a burst of clicks on one role costs no more than the clicks themselves).
+            return request
         except (AwsUnavailable, LockBusy) as error:
             telemetry.event(
                 "grant.delayed",
@@ -544,9 +549,9 @@ class Switchback:
         sweep cost three reads and no writes). Raises AwsUnavailable, LockBusy, and
         TrustWriteFailed (the session limits are written, the trust policy is not).
         """
-        if known is None:
+        if known is None and not lock_first:
             known = self.store.open_grants(role_arn)
-        ids = {r.id for r in known} | set(also)
+        ids = {r.id for r in known or ()} | set(also)
         spec = self.catalog.role_by_arn(role_arn)
         chaining = bool(spec and spec.allow_role_chaining)
         if not lock_first:
@@ -571,11 +576,18 @@ class Switchback:
                 if not plan.changes_anything(view):
                     return Settled()
         with self.writer.locked(role_arn, hand_over) as lease:
+            if known is None:
+                # Read under the lock, by its holder only: a click that finds the lock held
+                # hands its id over without this Query, and the holder sees every request
+                # approved until it took the lock.
+                ids |= {r.id for r in self.store.open_grants(role_arn)}
             settled = self._settle_locked(role_arn, ids | lease.inherited(), chaining, lease)
             # Clicks that found the lock held left their request ids with it: grant those too
-            # before letting go, so none of them waits for the next sweep.
+            # before letting go, so none of them waits for the next sweep. Ids this step has
+            # already recorded need no second look.
             while more := lease.take_pending():
-                settled.merge(self._settle_locked(role_arn, more, chaining, lease))
+                if more := more - settled.ids():
+                    settled.merge(self._settle_locked(role_arn, more, chaining, lease))
         self._announce(settled)
         return settled
 
@@ -665,34 +677,57 @@ class Switchback:
             return True
 
     def _record(self, plan: roleplan.RolePlan) -> Settled:
-        """The state changes of a written plan, each one conditional write with its messages."""
+        """The state changes of a written plan, each with its messages, written together in
+        as few transactions as fit (a step that granted ten requests writes them at once)."""
+        now = self.clock()
+
+        def expired(r: AccessRequest) -> None:
+            self.notify.both(r, "expired", BROKER)
+
+        def failed(r: AccessRequest) -> None:
+            self.notify.both(r, "failed", None, r.failure or "")
+
+        steps = [
+            ("activated", r, State.ACTIVE, "granted", f"trusted until {r.ends_at}", {})
+            for r in plan.activate
+        ]
+        steps += [
+            ("expired", r, State.EXPIRED, "expired", "trust removed", {}) for r in plan.expire
+        ]
+        steps += [
+            ("failed", r, State.FAILED, "grant failed", why, {"failure": why})
+            for r, why in plan.fail
+        ]
+        owed_by = {"activated": self._granted, "expired": expired, "failed": failed}
+        kinds, changes = [], []
+        for kind, request, to, action, detail, fields in steps:
+            try:
+                changed = transition(request, to, BROKER, action, now, detail=detail, **fields)
+            except TransitionError:
+                continue  # someone else moved it first (a revoke, a concurrent step)
+            kinds.append(kind)
+            changes.append((changed, owed_by[kind]))
         settled = Settled()
-        for request in plan.activate:
-            done = self._save(
-                request, State.ACTIVE, "granted", f"trusted until {request.ends_at}", self._granted
-            )
-            if done:
-                settled.activated.append(done)
-        for request in plan.expire:
-            if done := self._save(
-                request,
-                State.EXPIRED,
-                "expired",
-                "trust removed",
-                lambda r: self.notify.both(r, "expired", BROKER),
-            ):
-                settled.expired.append(done)
-        for request, reason in plan.fail:
-            if done := self._save(
-                request,
-                State.FAILED,
-                "grant failed",
-                reason,
-                lambda r: self.notify.both(r, "failed", None, r.failure or ""),
-                failure=reason,
-            ):
-                settled.failed.append(done)
+        for kind, saved in zip(kinds, self._commit_each(changes), strict=True):
+            if saved is not None:  # None: someone else moved it first
+                getattr(settled, kind).append(saved)
         return settled
+
+    def _commit_each(
+        self, changes: list[tuple[AccessRequest, Callable[[AccessRequest], None]]]
+    ) -> list[AccessRequest | None]:
+        """Like ``_commit`` for several changes at once: each change is written with the
+        messages it owes; one that lost a race is None and the others are still written."""
+        batch = []
+        for changed, owes in changes:
+            with self.notify.owing() as owed:
+                owes(changed)
+            batch.append((changed, owed))
+        saved = self.store.save_requests(batch)
+        for (_, owed), done in zip(batch, saved, strict=True):
+            if done is not None:
+                self.notify.stored(owed)
+        return saved
 
     def _granted(self, active: AccessRequest) -> None:
         self.notify.requester(
@@ -705,23 +740,6 @@ class Switchback:
             messages.approvers_update(active, "granted", None, f"until {active.ends_at}"),
             "approvers.granted",
         )
-
-    def _save(
-        self,
-        request: AccessRequest,
-        to: State,
-        action: str,
-        detail: str,
-        owes: Callable[[AccessRequest], None],
-        **changes,
-    ) -> AccessRequest | None:
-        try:
-            return self._commit(
-                transition(request, to, BROKER, action, self.clock(), detail=detail, **changes),
-                owes,
-            )
-        except (StoreConflict, TransitionError):
-            return None  # someone else moved it first (a revoke, a concurrent step)
 
     def _announce(self, settled: Settled) -> None:
         """Events for what a step recorded (its messages were stored with each change)."""

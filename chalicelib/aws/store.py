@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -58,6 +58,9 @@ UNREVIEWED = "BREAKGLASS#UNREVIEWED"  # due index key of break-glass grants awai
 PERSON_INDEX = "by-person"
 LIVE_INDEX = "live"  # a role's PENDING, APPROVED and ACTIVE requests
 TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems (and 4 MB in all)
+# What ``save_requests`` puts in one transaction at most, in bytes of the items' DynamoDB JSON
+# (a little more than DynamoDB counts: names and values only), under the 4 MB limit.
+TRANSACTION_BYTES = 3_500_000
 _WRITES = {"put_item", "delete_item", "update_item", "transact_write_items"}
 # The table's TTL attribute (epoch seconds): DynamoDB deletes an item some time after it.
 # Locks carry their lease end here; finished requests and messages their retention end.
@@ -303,6 +306,93 @@ class Store:
             },
             messages,
         )
+        return saved
+
+    def save_requests(
+        self, changes: Sequence[tuple[AccessRequest, Sequence[OutboxMessage]]]
+    ) -> list[AccessRequest | None]:
+        """Write each changed request (if nobody changed it since it was read) together with
+        the messages its change owes, several requests to a TransactWriteItems as fit (100
+        items, 4 MB): a request and its messages are always in the same transaction.
+
+        A request someone else changed meanwhile comes back None and costs the others
+        nothing: a transaction cancelled by a failed condition is written again one request
+        at a time. Raises AwsUnavailable, AwsUncertain (then a transaction's requests may or
+        may not be written, all of them or none)."""
+        saved: list[AccessRequest | None] = []
+        for chunk in self._transactions(changes):
+            if len(chunk) > 1:
+                try:
+                    saved += self._save_together(chunk)
+                    continue
+                except StoreConflict:
+                    pass  # one of them was changed meanwhile: find out which, alone
+            saved += [self._save_or_none(request, messages) for request, messages in chunk]
+        return saved
+
+    def _save_or_none(
+        self, request: AccessRequest, messages: Sequence[OutboxMessage]
+    ) -> AccessRequest | None:
+        try:
+            return self.save_request(request, list(messages))
+        except StoreConflict:
+            return None
+
+    def _transactions(
+        self, changes: Sequence[tuple[AccessRequest, Sequence[OutboxMessage]]]
+    ) -> Iterator[list[tuple[AccessRequest, Sequence[OutboxMessage]]]]:
+        """``changes`` cut into runs that fit one transaction each, in order."""
+        chunk: list[tuple[AccessRequest, Sequence[OutboxMessage]]] = []
+        items = size = 0
+        for request, messages in changes:
+            if 1 + len(messages) > TRANSACTION_ITEMS:
+                raise ValueError(f"{len(messages)} messages do not fit in one transaction")
+            weight = self._size(request, messages)
+            if chunk and (
+                items + 1 + len(messages) > TRANSACTION_ITEMS or size + weight > TRANSACTION_BYTES
+            ):
+                yield chunk
+                chunk, items, size = [], 0, 0
+            chunk.append((request, messages))
+            items += 1 + len(messages)
+            size += weight
+        if chunk:
+            yield chunk
+
+    def _size(self, request: AccessRequest, messages: Sequence[OutboxMessage]) -> int:
+        """A request's and its messages' items in bytes of DynamoDB JSON (more than DynamoDB
+        counts against the 4 MB: only names and values)."""
+        return len(json.dumps(self._item(_request_item(request)))) + sum(
+            len(json.dumps(self._item(_message_item(m)))) for m in messages
+        )
+
+    def _save_together(
+        self, chunk: list[tuple[AccessRequest, Sequence[OutboxMessage]]]
+    ) -> list[AccessRequest]:
+        """One transaction: every request of ``chunk`` (each only if unchanged since read) and
+        all their messages, or nothing. Raises StoreConflict, AwsUnavailable, AwsUncertain."""
+        token = uuid.uuid4().hex
+        saved = [replace(request, version=request.version + 1) for request, _ in chunk]
+        puts = []
+        for (old, messages), new in zip(chunk, saved, strict=True):
+            puts.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": self._item({**_request_item(new), "write_token": token}),
+                        "ConditionExpression": "version = :read",
+                        "ExpressionAttributeValues": self._item({":read": old.version}),
+                    }
+                }
+            )
+            puts += self._message_puts(list(messages))
+        try:
+            self._call("transact_write_items", TransactItems=puts, ClientRequestToken=token)
+        except (StoreConflict, AwsUncertain) as error:
+            # All or nothing: our token on the first request means the whole of it landed.
+            key = {"pk": f"REQ#{saved[0].id}", "sk": "REQ"}
+            if not (self._maybe_ours(error) and self._written_by_us(key, token)):
+                raise
         return saved
 
     def due_requests(self, state: State, until: str) -> list[AccessRequest]:
