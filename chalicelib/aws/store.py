@@ -16,6 +16,7 @@ AwsUnavailable, or AwsUncertain when a write was sent and its fate is unknown.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
