@@ -29,8 +29,11 @@ def _snapshot(thing, memo=None):
     if not isinstance(thing, Table):
         return copy.deepcopy(thing, memo)
     kept = copy.copy(thing)
+    # A read of a missing key adds it to the (default)dict, and reads are not serialised:
+    # dict() copies in one step under the GIL, where iterating the live map could fail.
+    items = dict(thing.items)
     kept.items = defaultdict(
-        dict, {h: dict(v) if isinstance(v, dict) else v for h, v in thing.items.items()}
+        dict, {h: dict(v) if isinstance(v, dict) else v for h, v in items.items()}
     )
     return kept
 
