@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import boto3
@@ -291,6 +292,7 @@ def silent_bus(monkeypatch):
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
     held: list[socket.socket] = []
+    connected: list[float] = []  # when each attempt to put an event reached it
     stop = threading.Event()
 
     def accept() -> None:
@@ -298,13 +300,14 @@ def silent_bus(monkeypatch):
         while not stop.is_set():
             try:
                 held.append(listener.accept()[0])
+                connected.append(time.monotonic())
             except OSError:
                 continue
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTS", f"http://127.0.0.1:{listener.getsockname()[1]}")
-    yield
+    monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTBRIDGE", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    yield connected
     stop.set()
     thread.join()
     for connection in held:
@@ -326,6 +329,27 @@ def test_a_bus_that_never_answers_leaves_the_slash_command_its_answer(
     assert len(slack.delivered("/webhook/approvers")) == 1
     [event] = event_messages()
     assert event["status"] == "PENDING" and event["kind"] == "event.access.requested"
+    assert silent_bus, "the event was tried inline, after the Slack message"
+    [told] = [e for e in slack.received if e["path"] == "/webhook/approvers"]
+    assert told["at"] < silent_bus[0]
+
+
+def test_a_flush_sends_every_slack_message_before_any_event(
+    aws, slack, monkeypatch, tmp_path, silent_bus
+) -> None:
+    """An approval and its grant are two changes: the grant's Slack messages still go before
+    the approval's event, which waits for a bus that never answers."""
+    monkeypatch.setenv("SWITCHBACK_EVENT_BUS", BUS)
+    with built_engine(slack, monkeypatch, tmp_path) as engine:
+        request_id = engine.request("U0ALICE")
+        engine.service.flush(0)  # nothing inline: the request's messages wait for the sweep
+        engine.service.approve(request_id, "U0BOB")
+        engine.service.flush(3)
+        granted = [e for e in slack.received if "is granted" in e["payload"].get("text", "")]
+        assert granted and silent_bus, "the grant was told in Slack, and an event was tried"
+        assert granted[0]["at"] < silent_bus[0]
+        sent = {m["kind"]: m["status"] for m in event_messages()}
+        assert sent["event.access.granted"] == "PENDING"
 
 
 # -- the port: subscribers by wiring alone --------------------------------------------------------
@@ -364,6 +388,24 @@ def test_a_third_subscriber_is_plugged_in_by_wiring_alone(service, slack) -> Non
         f"access.approved {request.id}",
         f"access.granted {request.id}",
     ]
+
+
+def test_an_event_announced_once_is_stored_once(service, slack) -> None:
+    """Two sweeps that both decide to remind store one reminder: its id is its ``once`` key."""
+
+    class Once(Recorder):
+        def owes(self, event: Event) -> list[OutboxMessage]:
+            return [replace(m, id=event.once) for m in super().owes(event)]
+
+    request = service.submit(
+        "U0ALICE", RequestCommand("ec2-admin", parse_duration("30m"), "INC-7 resize"), None
+    )
+    service.notify.subscribers[:] = [Once(f"{slack.url}/teams")]
+    reminder = Event(events.REQUESTED, service.clock(), request, once=f"{request.id}-x")
+    assert service.notify.publish(reminder) is True
+    assert service.notify.publish(reminder) is False
+    service.flush(5)
+    assert slack.texts("/teams") == [f"access.requested {request.id}"]
 
 
 def test_without_a_bus_nothing_is_published(service) -> None:
