@@ -284,6 +284,25 @@ def test_a_process_killed_after_any_write_loses_no_event(
         index += 1
 
 
+def test_the_operator_cli_publishes_its_revoke(service, slack, bus_env, aws) -> None:
+    from tests.test_admin import admin
+
+    sqs, queue = bus_env
+    request = service.submit(
+        "U0ALICE", RequestCommand("ec2-admin", parse_duration("30m"), "INC-7 resize"), None
+    )
+    granted = service.approve(request.id, "U0BOB")
+    service.flush(5)
+    read_queue(sqs, queue)
+    flags = ["--table", "switchback", "--policies", settings().policies_dir]
+    flags += ["--webhook-url", f"{slack.url}/webhook/approvers", "--event-bus", BUS]
+    done = admin(aws, *flags, "revoke", granted.id)
+    assert done.returncode == 0, done.stderr
+    [revoked] = read_queue(sqs, queue)
+    assert revoked["detail-type"] == "access.revoked"
+    assert revoked["detail"]["actor"].startswith("aws:arn:aws:")
+
+
 # -- the slash command does not wait for the bus --------------------------------------------------
 @pytest.fixture
 def silent_bus(monkeypatch):

@@ -236,6 +236,7 @@ def main() -> int:
                 "console_slack": console.url,
                 "signing_secret": env["SLACK_SIGNING_SECRET"],
                 "table": env.get("SWITCHBACK_TABLE", "switchback"),
+                "event_bus": env.get("SWITCHBACK_EVENT_BUS", ""),
                 "policies": str(Path(env["SWITCHBACK_POLICIES"]).resolve()),
                 "pid": os.getpid(),
             }
