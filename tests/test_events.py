@@ -22,9 +22,9 @@ from chalicelib.config import ConfigError, settings
 from chalicelib.core import events
 from chalicelib.core.commands import RequestCommand
 from chalicelib.core.durations import parse_duration
-from chalicelib.core.events import Event, detail
+from chalicelib.core.events import Event, published_detail
 from chalicelib.core.model import AccessRequest, State, iso
-from chalicelib.delivery.eventbridge import EventBridgeDelivery, judge
+from chalicelib.delivery.eventbridge import RESTING, EventBridgeDelivery, judge
 from chalicelib.notify.eventbridge import EventPublisher
 from tests.conftest import signed_command
 from tests.engine_kit import built_engine
@@ -221,6 +221,25 @@ def test_an_entry_putevents_refuses_is_not_delivered() -> None:
     malformed = EventBridgeDelivery(lambda: Refusing("MalformedDetail"))("x", entry, 1.0)
     assert not malformed.delivered and malformed.permanent
     assert judge("AccessDeniedException", "not allowed").permanent is False  # fixable: retry
+
+
+def test_after_an_inline_failure_only_the_sweep_tries_the_bus_for_a_while() -> None:
+    tried: list[str] = []
+
+    class Down:
+        def put_events(self, Entries):  # noqa: N803
+            tried.append(Entries[0]["Source"])
+            return {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure"}]}
+
+    now = [0.0]
+    send = EventBridgeDelivery(Down, clock=lambda: now[0])
+    entry = json.dumps({"Source": "switchback", "Time": "2026-11-28T10:00:00Z", "Detail": "{}"})
+    assert send("x", entry, 1.0).error == "InternalFailure"
+    assert send("x", entry, 1.0).error == RESTING and len(tried) == 1  # inline: resting
+    assert not send("x", entry, 1.0, patient=True).delivered and len(tried) == 2  # the sweep
+    now[0] = 61.0
+    send("x", entry, 1.0)
+    assert len(tried) == 3  # rested: inline sends try again
     assert judge("InternalFailure", "").delivered is False
 
 
@@ -351,6 +370,14 @@ def test_a_bus_that_never_answers_leaves_the_slash_command_its_answer(
     assert silent_bus, "the event was tried inline, after the Slack message"
     [told] = [e for e in slack.received if e["path"] == "/webhook/approvers"]
     assert told["at"] < silent_bus[0]
+    # The next command does not try the silent bus again: its event waits for the sweep.
+    body, headers = signed_command("U0BOB", "request ec2-admin 30m INC-2 resize")
+    answer = client.http.post("/slack/commands", body=body, headers=headers)
+    assert answer.status_code == 200 and "pending" in json.loads(answer.body)["text"]
+    assert len(slack.delivered("/webhook/approvers")) == 2
+    assert len(silent_bus) == 1, "tried once, not once per command"
+    resting = [m for m in event_messages() if m["last_error"] == RESTING]
+    assert [m["status"] for m in resting] == ["PENDING"]
 
 
 def test_a_flush_sends_every_slack_message_before_any_event(
@@ -468,7 +495,7 @@ def _request(**changes) -> AccessRequest:
 def test_the_detail_carries_the_contract_fields() -> None:
     at = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
     granted = _request(state=State.ACTIVE, ends_at="2026-11-28T11:00:00Z", approvals=("U0BOB",))
-    body = detail(Event(events.GRANTED, at, granted, "switchback"), events.GRANTED, "e1")
+    body = published_detail(Event(events.GRANTED, at, granted, "switchback"), events.GRANTED, "e1")
     assert REQUIRED <= set(body)
     assert body["event_id"] == "e1" and body["time"] == "2026-11-28T10:00:00Z"
     assert body["approvals"] == ["U0BOB"] and body["ends_at"] == "2026-11-28T11:00:00Z"

@@ -5,7 +5,7 @@ A use case says what happened (``Event``); the subscribers of the notification p
 event is stored with the state change that caused it, as the outbox messages its subscribers
 owe, so nothing is heard of a change that was not made, and nothing made goes unheard.
 
-``detail`` is the one shape every published event has (docs/events.md): pure, so it is the
+``published_detail`` is the one shape every published event has (docs/events.md): pure, so it is the
 same whichever adapter carries it.
 """
 
@@ -77,12 +77,8 @@ class Event:
     base_url: str = ""  # where links to the request point
     once: str | None = None  # a key: announced at most once (reminders)
 
-    @property
-    def role(self) -> str:
-        return self.request.role_arn if self.request else self.role_arn
 
-
-def detail(event: Event, name: str, event_id: str) -> dict:
+def published_detail(event: Event, name: str, event_id: str) -> dict:
     """What a published event carries (docs/events.md): ``event_id`` is the deduplication key,
     the same on every delivery of this event."""
     request = event.request

@@ -14,7 +14,7 @@ import uuid
 
 from chalicelib.aws.store import OutboxMessage
 from chalicelib.core import events
-from chalicelib.core.events import Event, detail
+from chalicelib.core.events import Event, published_detail
 from chalicelib.core.model import State, iso
 from chalicelib.delivery.eventbridge import destination
 from chalicelib.delivery.outbox import INLINE_GRACE
@@ -42,8 +42,8 @@ class EventPublisher:
         entry = {
             "Source": SOURCE,
             "DetailType": name,
-            "Detail": json.dumps(detail(event, name, event_id)),
-            "Resources": [event.role],
+            "Detail": json.dumps(published_detail(event, name, event_id)),
+            "Resources": [request.role_arn if request else event.role_arn],
             "EventBusName": self.bus,
             "Time": iso(event.at),
         }
