@@ -64,6 +64,8 @@ bench: $(STAMP)
 	$(PY) bench/cold_import.py
 	$(PY) bench/approval_race.py
 	$(PY) bench/grant_calls.py
+	$(PY) bench/event_calls.py
+	$(PY) bench/event_ack.py
 	$(PY) bench/sweep_scale.py
 	$(PY) bench/reason_pattern.py
 

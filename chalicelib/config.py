@@ -9,6 +9,7 @@ Parameters), so a rotated secret is picked up without a redeploy.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -48,6 +49,8 @@ class Settings:
     slack_oidc_token_url: str = "https://slack.com/api/openid.connect.token"
     # Where chat.postMessage goes (Slack's Web API); overridable for local tests.
     slack_api_url: str | None = None
+    # The EventBridge bus (name or ARN) every lifecycle event goes to; None: none is published.
+    event_bus: str | None = None
 
     @property
     def local(self) -> bool:
@@ -160,7 +163,25 @@ def settings() -> Settings:
         slack_oidc_token_url=_optional("SLACK_OIDC_TOKEN_URL")
         or defaults["slack_oidc_token_url"].default,
         slack_api_url=_optional("SLACK_API_URL"),
+        event_bus=_event_bus(),
     )
+
+
+# An EventBridge bus name, or a bus ARN (the bus may be in another account).
+_BUS_NAME = r"[/\.\-_A-Za-z0-9]{1,256}"
+_BUS = re.compile(
+    rf"{_BUS_NAME}|arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{{12}}:event-bus/{_BUS_NAME}"
+)
+
+
+def _event_bus() -> str | None:
+    bus = _optional("SWITCHBACK_EVENT_BUS")
+    if bus is not None and not _BUS.fullmatch(bus):
+        raise ConfigError(
+            f"SWITCHBACK_EVENT_BUS={bus!r} is neither an EventBridge bus name nor a bus ARN "
+            "(arn:aws:events:<region>:<account>:event-bus/<name>); leave it empty for none"
+        )
+    return bus
 
 
 def secret(name: str) -> str:

@@ -15,7 +15,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
@@ -23,7 +23,7 @@ from chalicelib import telemetry
 from chalicelib.aws.grants import Lease, RoleWriter, TrustWriteFailed, Written
 from chalicelib.aws.slots import GrantSlots
 from chalicelib.aws.store import Store
-from chalicelib.core import deadline, roleplan, session_limits
+from chalicelib.core import deadline, events, roleplan, session_limits
 from chalicelib.core.breakglass import FLAGGED, check_reviewer, reviewed
 from chalicelib.core.catalog import Catalog, Person, RoleSpec
 from chalicelib.core.commands import ExtendCommand, RequestCommand
@@ -46,6 +46,7 @@ from chalicelib.core.errors import (
     RoleMissing,
     StoreConflict,
 )
+from chalicelib.core.events import Event
 from chalicelib.core.extensions import check_extension, extended, extended_end
 from chalicelib.core.groups import GroupsUnavailable, Members, no_groups
 from chalicelib.core.model import (
@@ -62,10 +63,12 @@ from chalicelib.core.model import (
     utc,
 )
 from chalicelib.core.trust import Grant, statement_for
-from chalicelib.notify import messages
-from chalicelib.notify.slack import Notifier
+from chalicelib.notify.messages import extension_title, utc_text
+from chalicelib.notify.port import Notifications
 
 BROKER = "switchback"
+# What a state change owes: the events it announces (their messages are written with it).
+Owes = Callable[[AccessRequest], Iterable[Event]]
 CONFLICT_RETRIES = 8
 REMINDER_LEAD = timedelta(minutes=10)  # requesters hear this long before their access ends
 
@@ -133,7 +136,7 @@ class Switchback:
         catalog: Catalog,
         store: Store,
         writer: RoleWriter,
-        notifier: Notifier,
+        notifier: Notifications,
         clock: Callable[[], datetime] = system_clock,
         base_url: str = "",
         groups: Members = no_groups,
@@ -144,6 +147,7 @@ class Switchback:
         self.groups = groups
         self.store = store
         self.writer = writer
+        # The notification port: told what happened; its subscribers decide who hears it.
         self.notify = notifier
         self.base_url = base_url
         self.clock = clock
@@ -181,9 +185,7 @@ class Switchback:
         )
         request = self._commit(
             transition(request, State.PENDING, requester, "requested", now, detail=command.reason),
-            lambda r: self.notify.approvers(
-                r, messages.approvers_new_request(r, role, self.base_url), "approvers.new"
-            ),
+            lambda r: [self._event(events.REQUESTED, r, requester)],
             new=True,
         )
         telemetry.event(
@@ -310,18 +312,7 @@ class Switchback:
             role = check_decider(self.catalog, current, approver, now, members=self.groups)
             return approve(current, approver, now, role, self.groups)
 
-        def owes(request: AccessRequest) -> None:
-            if request.state is State.APPROVED:
-                self.notify.approvers(
-                    request,
-                    messages.approvers_update(request, "approved", approver),
-                    "approvers.approved",
-                    approver,
-                )
-            elif request.state is State.PENDING:  # counted; more approvals needed
-                self.notify.both(request, "approval", approver, messages.approval_progress(request))
-
-        request = self._change(request_id, decide, owes)
+        request = self._change(request_id, decide, lambda r: [self._approval(r, approver)])
         telemetry.event(
             "access.approved",
             **_about(request),
@@ -342,7 +333,7 @@ class Switchback:
             return deny(current, approver, now, reason)
 
         request = self._change(
-            request_id, decide, lambda r: self.notify.both(r, "denied", approver, reason)
+            request_id, decide, lambda r: [self._event(events.DENIED, r, approver, reason)]
         )
         telemetry.event(
             "access.denied",
@@ -365,14 +356,7 @@ class Switchback:
             return transition(current, State.CANCELLED, requester, "cancelled", now)
 
         request = self._change(
-            request_id,
-            cancel,
-            lambda r: self.notify.approvers(
-                r,
-                messages.approvers_update(r, "cancelled", requester),
-                "approvers.cancelled",
-                requester,
-            ),
+            request_id, cancel, lambda r: [self._event(events.CANCELLED, r, requester)]
         )
         telemetry.event(
             "access.cancelled",
@@ -384,7 +368,7 @@ class Switchback:
         self,
         request_id: str,
         decide: Callable[[AccessRequest, datetime], AccessRequest],
-        owes: Callable[[AccessRequest], None],
+        owes: Owes,
     ) -> AccessRequest:
         """Read, decide, conditionally write with the messages the change ``owes``; on a lost
         race read again and decide again."""
@@ -402,18 +386,27 @@ class Switchback:
                 raise Refused(Refusal.NOT_PENDING, str(error)) from error
         raise LockBusy(f"request {request_id} is changing too fast; try again")
 
-    def _commit(
-        self, changed: AccessRequest, owes: Callable[[AccessRequest], None], new: bool = False
-    ) -> AccessRequest:
-        """Write one state change and the messages it owes (queued by ``owes``) in one
-        conditional write. Raises StoreConflict, AwsUnavailable (AwsUncertain: it may have
-        been written)."""
-        with self.notify.owing() as owed:
-            owes(changed)
+    def _commit(self, changed: AccessRequest, owes: Owes, new: bool = False) -> AccessRequest:
+        """Write one state change and the messages its events owe (``owes(changed)`` says
+        what happened) in one conditional write. Raises StoreConflict, AwsUnavailable
+        (AwsUncertain: it may have been written)."""
+        owed = self.notify.owes(owes(changed))
         write = self.store.create_request if new else self.store.save_request
         saved = write(changed, owed)
         self.notify.stored(owed)
         return saved
+
+    def _event(
+        self, name: str, request: AccessRequest, actor: str | None = None, detail: str = "", **more
+    ) -> Event:
+        """``name`` happened to ``request`` now, by ``actor``."""
+        return Event(name, self.clock(), request, actor, detail, base_url=self.base_url, **more)
+
+    def _approval(self, request: AccessRequest, approver: str) -> Event:
+        """An approval counted: the request is approved, or waits for more."""
+        if request.state is State.PENDING:
+            return self._event(events.APPROVAL_COUNTED, request, approver)
+        return self._event(events.APPROVED, request, approver)
 
     # -- granting and ending -------------------------------------------------------------------
     def grant(self, request: AccessRequest) -> AccessRequest:
@@ -455,7 +448,7 @@ class Switchback:
         return self._change(
             request_id,
             lambda current, now: note(current, actor, action, now, detail),
-            lambda _: None,  # a note owes nobody a message
+            lambda _: [],  # a note owes nobody a message
         )
 
     def revoke(self, request_id: str, actor: str, operator: bool = False) -> AccessRequest:
@@ -484,7 +477,9 @@ class Switchback:
                 current, State.REVOKED, actor, "revoked", now, detail="access ended early"
             )
 
-        revoked = self._change(request_id, revoke, lambda r: self.notify.both(r, "revoked", actor))
+        revoked = self._change(
+            request_id, revoke, lambda r: [self._event(events.REVOKED, r, actor)]
+        )
         telemetry.event(
             "access.revoked",
             **_about(revoked),
@@ -496,7 +491,7 @@ class Switchback:
         outcome, complete = self._end_now(revoked)
         if not complete:  # what is still owed in IAM: everybody hears it, not only the revoker
             try:
-                self.notify.both(revoked, "revoked", actor, outcome)
+                self.notify.publish(self._event(events.REVOKE_UNFINISHED, revoked, actor, outcome))
             except AwsUnavailable:  # the revoke is recorded and told; this follow-up is extra
                 logging.getLogger("switchback").warning("revoke follow-up lost", exc_info=True)
         return revoked, outcome
@@ -588,7 +583,7 @@ class Switchback:
             while more := lease.take_pending():
                 if more := more - settled.ids():
                     settled.merge(self._settle_locked(role_arn, more, chaining, lease))
-        self._announce(settled)
+        self._announce(role_arn, settled)
         return settled
 
     def _settle_locked(
@@ -681,12 +676,6 @@ class Switchback:
         as few transactions as fit (a step that granted ten requests writes them at once)."""
         now = self.clock()
 
-        def expired(r: AccessRequest) -> None:
-            self.notify.both(r, "expired", BROKER)
-
-        def failed(r: AccessRequest) -> None:
-            self.notify.both(r, "failed", None, r.failure or "")
-
         steps = [
             ("activated", r, State.ACTIVE, "granted", f"trusted until {r.ends_at}", {})
             for r in plan.activate
@@ -698,7 +687,11 @@ class Switchback:
             ("failed", r, State.FAILED, "grant failed", why, {"failure": why})
             for r, why in plan.fail
         ]
-        owed_by = {"activated": self._granted, "expired": expired, "failed": failed}
+        owed_by: dict[str, Owes] = {
+            "activated": lambda r: [self._event(events.GRANTED, r)],
+            "expired": lambda r: [self._event(events.EXPIRED, r, BROKER)],
+            "failed": lambda r: [self._event(events.GRANT_FAILED, r, BROKER, r.failure or "")],
+        }
         kinds, changes = [], []
         for kind, request, to, action, detail, fields in steps:
             try:
@@ -713,36 +706,26 @@ class Switchback:
                 getattr(settled, kind).append(saved)
         return settled
 
-    def _commit_each(
-        self, changes: list[tuple[AccessRequest, Callable[[AccessRequest], None]]]
-    ) -> list[AccessRequest | None]:
+    def _commit_each(self, changes: list[tuple[AccessRequest, Owes]]) -> list[AccessRequest | None]:
         """Like ``_commit`` for several changes at once: each change is written with the
-        messages it owes; one that lost a race is None and the others are still written."""
-        batch = []
-        for changed, owes in changes:
-            with self.notify.owing() as owed:
-                owes(changed)
-            batch.append((changed, owed))
+        messages its events owe; one that lost a race is None and the others are still
+        written."""
+        batch = [(changed, self.notify.owes(owes(changed))) for changed, owes in changes]
         saved = self.store.save_requests(batch)
         for (_, owed), done in zip(batch, saved, strict=True):
             if done is not None:
                 self.notify.stored(owed)
         return saved
 
-    def _granted(self, active: AccessRequest) -> None:
-        self.notify.requester(
-            active,
-            messages.requester_granted(active, self.catalog.role(active.role)),
-            "requester.granted",
-        )
-        self.notify.approvers(
-            active,
-            messages.approvers_update(active, "granted", None, f"until {active.ends_at}"),
-            "approvers.granted",
-        )
-
-    def _announce(self, settled: Settled) -> None:
-        """Events for what a step recorded (its messages were stored with each change)."""
+    def _announce(self, role_arn: str, settled: Settled) -> None:
+        """Telemetry for what a step recorded (its messages were stored with each change); the
+        drift it repaired is published on its own (no state change carries it)."""
+        for repaired in settled.drift:
+            drift = Event(events.DRIFT_REPAIRED, self.clock(), actor=BROKER, detail=repaired)
+            try:
+                self.notify.publish(replace(drift, role_arn=role_arn))
+            except AwsUnavailable:  # repaired and logged; only the notice is lost
+                logging.getLogger("switchback").warning("drift notice lost", exc_info=True)
         for active in settled.activated:
             telemetry.event(
                 "access.granted",
@@ -802,11 +785,9 @@ class Switchback:
                 requester,
                 "extension requested",
                 now,
-                detail=f"{messages.extension_title(extension)}: {command.reason}".rstrip(": "),
+                detail=f"{extension_title(extension)}: {command.reason}".rstrip(": "),
             ),
-            lambda r: self.notify.approvers(
-                r, messages.approvers_new_extension(r, grant, self.base_url), "approvers.new"
-            ),
+            lambda r: [self._event(events.EXTENSION_REQUESTED, r, requester, related=grant)],
             new=True,
         )
         telemetry.event(
@@ -831,12 +812,7 @@ class Switchback:
             counted = approve(current, approver, now, role, self.groups)
             try:
                 if counted.state is State.PENDING:
-                    return self._commit(
-                        counted,
-                        lambda r: self.notify.both(
-                            r, "approval", approver, messages.approval_progress(r)
-                        ),
-                    )
+                    return self._commit(counted, lambda r: [self._approval(r, approver)])
                 grant = self.store.get_request(current.extends or "")
                 new_end = None
                 if grant and grant.state is State.ACTIVE and grant.ends() > now:
@@ -844,7 +820,7 @@ class Switchback:
                 if grant is None or new_end is None:
                     why = (
                         f"the grant {current.extends} already ends as late as {role.name} allows "
-                        f"({messages.utc_text(grant.ends_at)})"
+                        f"({utc_text(grant.ends_at)})"
                         if grant and grant.state is State.ACTIVE and grant.ends() > now
                         else f"the grant {current.extends} is no longer active"
                     )
@@ -859,7 +835,9 @@ class Switchback:
                             approvals=counted.approvals,
                             failure=why,
                         ),
-                        lambda r: self.notify.both(r, "failed", None, r.failure or ""),
+                        lambda r: [
+                            self._event(events.EXTENSION_FAILED, r, approver, r.failure or "")
+                        ],
                     )
                     return failed
                 done = transition(
@@ -873,8 +851,9 @@ class Switchback:
                     ends_at=iso(new_end),
                 )
                 moved = extended(grant, done, new_end, now)
-                with self.notify.owing() as owed:
-                    self._extension_owes(done, moved, approver)
+                owed = self.notify.owes(
+                    [self._event(events.EXTENDED, moved, approver, related=done)]
+                )
                 done, moved = self.store.save_pair(done, moved, owed)
                 self.notify.stored(owed)
             except StoreConflict:
@@ -891,25 +870,6 @@ class Switchback:
             self._settle_now(moved)
             return done
         raise LockBusy(f"request {extension_id} is changing too fast; try again")
-
-    def _extension_owes(self, done: AccessRequest, moved: AccessRequest, approver: str) -> None:
-        """What an applied extension owes: the requester, the channel and the approvers told
-        directly hear the grant's new end."""
-        self.notify.requester(
-            moved,
-            messages.requester_update(
-                moved, "extended", approver, f"now until {messages.utc_text(moved.ends_at)}"
-            ),
-            "requester.extended",
-        )
-        self.notify.approvers(
-            done,
-            messages.approvers_update(
-                done, "extended", approver, f"{moved.id} now ends {moved.ends_at}"
-            ),
-            "approvers.approved",
-            approver,
-        )
 
     def _settle_now(self, request: AccessRequest) -> None:
         """Write the role's policies for ``request`` now (the sweep retries if AWS is busy)."""
@@ -961,9 +921,7 @@ class Switchback:
         self.store.await_review(request.id, iso(now + role.break_glass_review_within))
         approved = self._commit(
             approved,
-            lambda r: self.notify.break_glass(
-                r, messages.break_glass_alarm(r, role, self.base_url), "approvers.new"
-            ),
+            lambda r: [self._event(events.REQUESTED, r, requester)],
             new=True,
         )
         telemetry.event(
@@ -986,18 +944,8 @@ class Switchback:
             was_active[:] = [current.state is State.ACTIVE]
             return reviewed(current, actor, verdict, now, why)
 
-        def owes(done: AccessRequest) -> None:
-            if verdict == FLAGGED:
-                self.notify.requester(
-                    done,
-                    messages.requester_update(done, "flagged", actor, why),
-                    "requester.flagged",
-                )
-            self.notify.break_glass(
-                done, messages.approvers_update(done, verdict, actor, why), f"approvers.{verdict}"
-            )
-
-        done = self._change(request_id, decide, owes)
+        name = events.FLAGGED if verdict == FLAGGED else events.ACKNOWLEDGED
+        done = self._change(request_id, decide, lambda r: [self._event(name, r, actor, why)])
         self.store.reviewed(done.id)
         telemetry.event(f"breakglass.{verdict}", **_about(done), by=actor, break_glass=True)
         if verdict == FLAGGED:
@@ -1019,13 +967,8 @@ class Switchback:
                 self.store.reviewed(request_id)  # reviewed, or a grant that never was
                 continue
             overdue += 1
-            self.notify.break_glass(
-                request,
-                messages.break_glass_review_reminder(
-                    request, self.catalog.role(request.role), self.base_url
-                ),
-                "approvers.breakglass_review",
-                once=f"{request.id}-review-reminder",
+            self.notify.publish(
+                self._event(events.REVIEW_OVERDUE, request, once=f"{request.id}-review-reminder")
             )
         telemetry.metric("breakglass_unreviewed", overdue)
         return overdue
@@ -1060,9 +1003,7 @@ class Switchback:
                         self.clock(),
                         detail="nobody decided in time",
                     ),
-                    lambda r: self.notify.both(
-                        r, "lapsed", None, "nobody decided in time", approvers_detail=""
-                    ),
+                    lambda r: [self._event(events.LAPSED, r, BROKER, "nobody decided in time")],
                 )
             except (StoreConflict, TransitionError):
                 continue
@@ -1138,12 +1079,8 @@ class Switchback:
             lead = min(REMINDER_LEAD, request.duration / 4)
             if ends is None or ends <= now or ends - now > lead:
                 continue
-            if self.notify.requester(
-                request,
-                messages.requester_reminder(request, now),
-                "requester.reminder",
-                once=f"{request.id}-reminder",
-            ):
+            reminder = Event(events.ENDING_SOON, now, request, once=f"{request.id}-reminder")
+            if self.notify.publish(reminder):
                 reminded += 1
         return reminded
 
@@ -1158,12 +1095,14 @@ class Switchback:
                 continue
             if now >= parse_iso(request.approval_deadline):
                 continue  # lapsing, not reminding
-            if self.notify.approvers(
+            reminder = Event(
+                events.AWAITING_DECISION,
+                now,
                 request,
-                messages.approvers_reminder(request, self.base_url, now),
-                "approvers.reminder",
+                base_url=self.base_url,
                 once=f"{request.id}-approvers-reminder",
-            ):
+            )
+            if self.notify.publish(reminder):
                 reminded += 1
         return reminded
 

@@ -12,9 +12,12 @@ from chalicelib.aws.iam import IamGateway
 from chalicelib.aws.store import Store
 from chalicelib.config import _secrets, settings
 from chalicelib.core.groups import no_groups
-from chalicelib.delivery.outbox import Outbox
+from chalicelib.delivery.eventbridge import DESTINATION, EventBridgeDelivery
+from chalicelib.delivery.outbox import Outbox, Routes
 from chalicelib.delivery.slack import SlackDelivery
 from chalicelib.delivery.slack_groups import SlackGroups
+from chalicelib.notify.eventbridge import EventPublisher
+from chalicelib.notify.port import Notifications, Subscriber
 from chalicelib.notify.slack import Notifier
 from chalicelib.policies import load_catalog
 from chalicelib.service import Switchback, system_clock
@@ -34,9 +37,25 @@ def service(base_url: str = "") -> Switchback:
             outbox = Outbox(
                 store,
                 timedelta(seconds=config.outbox_max_age_seconds),
-                SlackDelivery(bot_token, config.slack_api_url),
+                Routes(
+                    SlackDelivery(bot_token, config.slack_api_url),
+                    {DESTINATION: EventBridgeDelivery()},
+                ),
             )
             groups = SlackGroups(bot_token, config.slack_api_url) if bot_token else no_groups
+            # The notification port's subscribers, in the order their messages are sent.
+            subscribers: list[Subscriber] = [
+                Notifier(
+                    catalog,
+                    outbox,
+                    config.webhook_url,
+                    system_clock,
+                    direct_messages=bool(bot_token),
+                    groups=groups,
+                )
+            ]
+            if config.event_bus:
+                subscribers.append(EventPublisher(config.event_bus))
             iam = IamGateway(
                 AccountClients(aws.client("iam"), catalog.managers()),
                 config.trust_quota_override,
@@ -45,14 +64,7 @@ def service(base_url: str = "") -> Switchback:
                 catalog=catalog,
                 store=store,
                 writer=RoleWriter(store, iam, system_clock),
-                notifier=Notifier(
-                    catalog,
-                    outbox,
-                    config.webhook_url,
-                    system_clock,
-                    direct_messages=bool(bot_token),
-                    groups=groups,
-                ),
+                notifier=Notifications(outbox, subscribers, system_clock),
                 groups=groups,
             )
         found: Switchback = _cache["service"]  # type: ignore[assignment]

@@ -42,6 +42,11 @@ def resource_of(call: dict, table_arn: str, account: str) -> str:
         return call["RoleArn"]
     if service == "secretsmanager":
         return call["SecretId"]
+    if service == "events":
+        [bus] = call["EventBusName"]
+        return (
+            bus if bus.startswith("arn:") else f"arn:aws:events:us-east-1:{account}:event-bus/{bus}"
+        )
     return "*"
 
 
@@ -61,8 +66,15 @@ def spoke_policy(managed_role_arns: list[str]) -> dict:
     return document
 
 
-def compare(calls: list[dict], catalog, table: str, account: str = "123456789012") -> dict:
-    """What was called but not allowed, and what was allowed but neither called nor explained.
+def compare(
+    calls: list[dict],
+    catalog,
+    table: str,
+    account: str = "123456789012",
+    event_bus: str = "",
+) -> dict:
+    """What was called but not allowed, and what was allowed but neither called nor explained
+    (``event_bus``: the deployment's EventBus parameter, empty for none).
 
     Calls signed by a manager role (``assumed_role``) are checked against the spoke template's
     policy for that account's roles; the broker's own against the policy generated for it."""
@@ -74,7 +86,12 @@ def compare(calls: list[dict], catalog, table: str, account: str = "123456789012
         {**c, "action": "dynamodb:PutItem"} if c["action"] == "dynamodb:TransactWriteItems" else c
         for c in calls
     ]
-    policy = resolve(broker_policy(catalog), {**SAMPLE, "Table.Arn": table_arn})
+    bus = {
+        "EventBus": event_bus,
+        "HasEventBus": "true" if event_bus else "false",
+        "EventBusIsArn": "true" if ":" in event_bus else "false",
+    }
+    policy = resolve(broker_policy(catalog), {**SAMPLE, "Table.Arn": table_arn, **bus})
     refused = set()
     for call in calls:
         manager = call.get("assumed_role")

@@ -94,6 +94,7 @@ class SlackReceiver:
                         "payload": json.loads(body),
                         "status": None,
                         "headers": dict(self.headers.items()),
+                        "at": time.monotonic(),  # when it arrived
                     }
                     receiver.received.append(entry)
                 if answer == "hang":

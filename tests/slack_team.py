@@ -90,6 +90,14 @@ class Team:
     def sweep(self):
         return self.service.sweep()
 
+    @property
+    def notifier(self):
+        """The Slack subscriber of the service's notification port."""
+        from chalicelib.notify.slack import Notifier
+
+        [slack] = [s for s in self.service.notify.subscribers if isinstance(s, Notifier)]
+        return slack
+
 
 def build_team(client, slack: SlackReceiver, policies_dir: Path, monkeypatch, **env: str) -> Team:
     """The service on the test team's policies (and any extra environment), clock in hand."""

@@ -243,3 +243,64 @@ def test_package_lists_what_each_other_account_needs(
             "managed_role_arns": ["arn:aws:iam::210987654321:role/Billing"],
         }
     }
+
+
+# -- events: PutEvents on the configured bus only -------------------------------------------------
+def _condition(expression: object, parameters: dict[str, str]) -> object:
+    """CloudFormation's condition functions, as the template uses them on the EventBus
+    parameter (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/
+    intrinsic-function-reference-conditions.html; Fn::Split of a string without the
+    delimiter is that string alone, intrinsic-function-reference-split.html)."""
+    if isinstance(expression, dict):
+        [(name, value)] = expression.items()
+        if name == "Ref":
+            return parameters[value]
+        if name == "Fn::Not":
+            return not _condition(value[0], parameters)
+        if name == "Fn::Equals":
+            return _condition(value[0], parameters) == _condition(value[1], parameters)
+        if name == "Fn::Split":
+            return _condition(value[1], parameters).split(value[0])
+        if name == "Fn::Select":
+            return _condition(value[1], parameters)[value[0]]
+        raise AssertionError(f"unexpected {name}")
+    return expression
+
+
+@pytest.mark.parametrize(
+    "bus, resource",
+    [
+        ("", None),
+        ("switchback-events", "arn:aws:events:us-east-1:123456789012:event-bus/switchback-events"),
+        (
+            "arn:aws:events:eu-west-1:210987654321:event-bus/audit",
+            "arn:aws:events:eu-west-1:210987654321:event-bus/audit",
+        ),
+    ],
+)
+def test_events_may_be_put_on_the_configured_bus_only(
+    template: dict, two_account_policies: Path, bus: str, resource: str | None
+) -> None:
+    conditions = template["Conditions"]
+    decided = {
+        name: "true" if _condition(conditions[name], {"EventBus": bus}) else "false"
+        for name in ("HasEventBus", "EventBusIsArn")
+    }
+    document = resolve(
+        broker_policy(load_catalog(two_account_policies)), {**SAMPLE, "EventBus": bus, **decided}
+    )
+    putting = [s for s in document["Statement"] if "events:PutEvents" in s["Action"]]
+    if resource is None:
+        assert putting == []  # no bus configured: no EventBridge permission at all
+    else:
+        assert putting == [
+            {
+                "Sid": "EventBus",
+                "Effect": "Allow",
+                "Action": ["events:PutEvents"],
+                "Resource": [resource],
+            }
+        ]
+    for function in ("APIHandler", "Sweep"):
+        variables = template["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert variables["SWITCHBACK_EVENT_BUS"] == {"Ref": "EventBus"}

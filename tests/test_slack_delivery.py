@@ -220,7 +220,7 @@ def test_response_url_is_used_five_times_then_the_channel_mentions_the_requester
     request_id = team.request("U0ALICE", "ec2-admin 30m INC-1 x")
     request = team.stored(request_id)
     for n in range(6):
-        team.service.notify.requester(request, f"note {n}", "test.note")
+        team.notifier.requester(request, f"note {n}", "test.note")
     team.service.flush(5.0)
     assert team.slack.texts("/response/U0ALICE") == [f"note {n}" for n in range(5)]
     assert team.slack.texts("/webhook/approvers")[-1] == "<@U0ALICE> note 5"
@@ -231,7 +231,7 @@ def test_response_url_is_used_five_times_then_the_channel_mentions_the_requester
 def test_after_29_minutes_the_requester_hears_in_the_channel(team: Team) -> None:
     request = team.stored(team.request("U0ALICE", "ec2-admin 30m INC-1 x"))
     team.clock.advance(minutes=29)
-    team.service.notify.requester(request, "late note", "test.note")
+    team.notifier.requester(request, "late note", "test.note")
     team.service.flush(5.0)
     assert team.slack.delivered("/response/U0ALICE") == []
     assert team.slack.texts("/webhook/approvers")[-1] == "<@U0ALICE> late note"
@@ -243,7 +243,7 @@ def test_a_response_url_slack_refuses_falls_back_to_the_channel(
 ) -> None:
     request = team.stored(team.request("U0ALICE", "ec2-admin 30m INC-1 x"))
     team.slack.script = [(404, refusal, {})]
-    team.service.notify.requester(request, "granted, say", "test.note")
+    team.notifier.requester(request, "granted, say", "test.note")
     team.service.flush(5.0)
     [message] = [m for m in outbox_messages() if m["kind"] == "test.note"]
     assert message["status"] == "PENDING" and message["url"].endswith("/webhook/approvers")
@@ -257,7 +257,7 @@ def test_a_response_url_slack_refuses_falls_back_to_the_channel(
 def test_a_retry_that_outlives_the_response_url_goes_to_the_channel(team: Team) -> None:
     request = team.stored(team.request("U0ALICE", "ec2-admin 30m INC-1 x"))
     team.slack.script = [(500, "", {})]
-    team.service.notify.requester(request, "granted, say", "test.note")
+    team.notifier.requester(request, "granted, say", "test.note")
     team.service.flush(5.0)
     team.clock.advance(minutes=30)
     team.sweep()
@@ -269,7 +269,7 @@ def test_with_a_bot_token_the_requester_gets_a_direct_message(team_with_bot: Tea
     team = team_with_bot
     request = team.stored(team.request("U0ALICE", "ec2-admin 30m INC-1 x"))
     team.clock.advance(minutes=31)
-    team.service.notify.requester(request, "your <b> note", "test.note")
+    team.notifier.requester(request, "your <b> note", "test.note")
     team.service.flush(5.0)
     [sent] = [
         e
@@ -295,8 +295,8 @@ def test_direct_message_answers_are_judged_by_their_error(team_with_bot: Team) -
         (200, '{"ok": false, "error": "channel_not_found"}', JSON),
         (429, '{"ok": false, "error": "ratelimited"}', {**JSON, "Retry-After": "90"}),
     ]
-    team.service.notify.requester(request, "first", "test.first")
-    team.service.notify.requester(request, "second", "test.second")
+    team.notifier.requester(request, "first", "test.first")
+    team.notifier.requester(request, "second", "test.second")
     team.service.flush(5.0)
     stored = {m["kind"]: m for m in outbox_messages()}
     assert stored["test.first"]["status"] == "GAVE_UP"

@@ -8,7 +8,9 @@
 Against a deployed stack: the table (`--table` or SWITCHBACK_TABLE: the stack's TableName
 output), its region (`--region` or AWS_REGION / AWS_DEFAULT_REGION), the policy folder it was
 deployed with (`--policies` or SWITCHBACK_POLICIES, default policies/) and, for `revoke` and
-`sweep`, the approvers' webhook (`--webhook-url` or SLACK_WEBHOOK_URL) so people are told.
+`sweep`, the approvers' webhook (`--webhook-url` or SLACK_WEBHOOK_URL) so people are told,
+and the stack's event bus if it has one (`--event-bus` or SWITCHBACK_EVENT_BUS: its EventBus
+parameter) so its events are published.
 Against the local stack (`make run`): `--local`.
 
 It acts through Switchback's own use cases, as the caller's AWS identity (sts:GetCallerIdentity):
@@ -43,6 +45,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--policies", default=os.environ.get("SWITCHBACK_POLICIES", "policies"))
     parser.add_argument("--webhook-url", default=os.environ.get("SLACK_WEBHOOK_URL"))
     parser.add_argument(
+        "--event-bus",
+        default=os.environ.get("SWITCHBACK_EVENT_BUS"),
+        help="the stack's EventBus parameter, if any: revoke and sweep publish their events",
+    )
+    parser.add_argument(
         "--local", action="store_true", help="the local stack started by `make run`"
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -70,6 +77,7 @@ def configure(args: argparse.Namespace) -> None:
         args.table = args.table or stack.get("table", "switchback")
         args.policies = stack.get("policies", args.policies)
         args.webhook_url = args.webhook_url or f"{stack['console_slack']}/webhook/approvers"
+        args.event_bus = args.event_bus or stack.get("event_bus")
     if not args.table:
         raise AdminError(
             "which table? give --table or SWITCHBACK_TABLE (the stack's TableName output: "
@@ -89,6 +97,8 @@ def configure(args: argparse.Namespace) -> None:
     env["SWITCHBACK_POLICIES"] = str(Path(args.policies).resolve())
     if args.webhook_url:
         env["SLACK_WEBHOOK_URL"] = args.webhook_url
+    if args.event_bus:
+        env["SWITCHBACK_EVENT_BUS"] = args.event_bus
     # The operator's terminal wants answers, not JSON event lines or metric blobs.
     env.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     env["POWERTOOLS_METRICS_DISABLED"] = "true"

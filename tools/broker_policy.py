@@ -1,8 +1,9 @@
 """The broker's own IAM policy, generated from policies/ and the actions the code calls.
 
 The actions come from the constants beside the code that calls them (chalicelib/aws/iam.py,
-store.py, config.py); the resources from the policy files: the managed roles by ARN, the manager
-roles of other accounts by ARN, the table and its indexes, the secrets, the log groups. Only
+store.py, config.py, delivery/eventbridge.py); the resources from the policy files: the managed
+roles by ARN, the manager roles of other accounts by ARN, the table and its indexes, the
+secrets, the log groups, and the event bus when the deployment names one (``EventBus``). Only
 actions that AWS offers no resource-level permission for are allowed on "*".
 
 Resources are written as CloudFormation ``Fn::Sub`` strings (``${Table.Arn}``…) so the policy
@@ -22,6 +23,7 @@ from chalicelib.aws.iam import ACCOUNT_ACTIONS, MANAGER_ACTIONS, ROLE_ACTIONS
 from chalicelib.aws.store import DUE_INDEX, INDEX_ACTIONS, ITEM_ACTIONS, LIVE_INDEX, PERSON_INDEX
 from chalicelib.config import SECRET_ACTIONS
 from chalicelib.core.catalog import Catalog
+from chalicelib.delivery.eventbridge import EVENT_ACTIONS
 from chalicelib.policies import load_catalog
 
 # What the Lambda runtime does for the code (it is not a boto3 call of ours).
@@ -41,6 +43,18 @@ SECRET_REFS = {
 }
 # Secrets a deployment may leave out, by variable: (template condition, where its ARN is).
 OPTIONAL_SECRET_REFS = {"SLACK_BOT_TOKEN_ARN": ("HasSlackBotToken", "${SlackBotTokenSecretArn}")}
+# The bus events go to, only when the deployment names one (the template's EventBus parameter:
+# a name in the stack's account and region, or an ARN, e.g. of another account's bus).
+EVENT_BUS = {
+    "Fn::If": [
+        "EventBusIsArn",
+        {"Fn::Sub": "${EventBus}"},
+        {
+            "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}"
+            ":event-bus/${EventBus}"
+        },
+    ]
+}
 LOG_GROUPS = (
     "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}"
     ":log-group:/aws/lambda/${AWS::StackName}-api:*",
@@ -93,6 +107,18 @@ def broker_policy(catalog: Catalog) -> dict:
             }
             for condition, ref in OPTIONAL_SECRET_REFS.values()
         ),
+        {
+            "Fn::If": [
+                "HasEventBus",
+                {
+                    "Sid": "EventBus",
+                    "Effect": "Allow",
+                    "Action": sorted(EVENT_ACTIONS),
+                    "Resource": [EVENT_BUS],
+                },
+                NO_VALUE,
+            ]
+        },
         _statement("OwnLogs", LOG_ACTIONS, list(LOG_GROUPS)),
         _statement("Tracing", TRACE_ACTIONS, ["*"]),
     ]
@@ -129,6 +155,9 @@ SAMPLE = {
     "CookieKeySecret": f"{_SECRETS}:switchback-prod-cookie-key-AbCdEf",
     "SlackBotTokenSecretArn": f"{_SECRETS}:switchback/slack-bot-AbCdEf",
     "HasSlackBotToken": "true",
+    "EventBus": "switchback-events",
+    "HasEventBus": "true",
+    "EventBusIsArn": "false",
 }
 
 

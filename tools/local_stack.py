@@ -81,8 +81,9 @@ def start_moto() -> str:
     return f"http://{host}:{port}"
 
 
-def ensure_aws_resources(catalog, table_name: str) -> list[str]:
-    """Create what is missing; leave what exists as it is. Returns what was created."""
+def ensure_aws_resources(catalog, table_name: str, event_bus: str | None = None) -> list[str]:
+    """Create what is missing (with ``event_bus``, SWITCHBACK_EVENT_BUS: that EventBridge
+    bus); leave what exists as it is. Returns what was created."""
     import boto3
 
     from chalicelib.aws.store import table_definition
@@ -109,6 +110,14 @@ def ensure_aws_resources(catalog, table_name: str) -> list[str]:
                 Description=f"Switchback local: {role.description}"[:1000],
             )
             created.append(f"role {role.aws_role_name}")
+    bus = (event_bus or "").rsplit("event-bus/", 1)[-1]  # a name, or the name in an ARN
+    if bus and bus != "default":
+        events = boto3.client("events")
+        try:
+            events.describe_event_bus(Name=bus)
+        except events.exceptions.ResourceNotFoundException:
+            events.create_event_bus(Name=bus)
+            created.append(f"event bus {bus}")
     return created
 
 
@@ -122,8 +131,10 @@ def record_aws_calls(path: Path) -> None:
 
     def write(action: str, params: dict, assumed_role: str | None) -> None:
         signer = {"assumed_role": assumed_role} if assumed_role else {}
+        buses = {e.get("EventBusName") for e in params.get("Entries", ())}  # PutEvents
+        named = {"EventBusName": sorted(buses)} if buses else {}
         line = json.dumps(
-            {"action": action, **signer, **{k: params[k] for k in kept if k in params}}
+            {"action": action, **signer, **named, **{k: params[k] for k in kept if k in params}}
         )
         with lock, path.open("a") as out:
             out.write(line + "\n")
@@ -185,7 +196,9 @@ def main() -> int:
     else:
         aws_url = env["AWS_ENDPOINT_URL"] = start_moto()
         say(f"AWS: embedded moto server at {aws_url}")
-    created = ensure_aws_resources(catalog, env.get("SWITCHBACK_TABLE", "switchback"))
+    created = ensure_aws_resources(
+        catalog, env.get("SWITCHBACK_TABLE", "switchback"), env.get("SWITCHBACK_EVENT_BUS")
+    )
     say("AWS: created " + (", ".join(created) if created else "nothing (all there already)"))
 
     from tools.console_slack import ConsoleSlack
@@ -198,6 +211,8 @@ def main() -> int:
         say(f"Slack: approvers' messages go to {env['SLACK_WEBHOOK_URL']}")
     if env["SLACK_SIGNING_SECRET"] == DEV_SIGNING_SECRET:
         say(f"Slack: dev signing secret '{DEV_SIGNING_SECRET}'")
+    if env.get("SWITCHBACK_EVENT_BUS"):
+        say(f"Events: every lifecycle event goes to the bus {env['SWITCHBACK_EVENT_BUS']}")
 
     from chalice.config import Config
     from chalice.local import create_local_server
@@ -221,6 +236,7 @@ def main() -> int:
                 "console_slack": console.url,
                 "signing_secret": env["SLACK_SIGNING_SECRET"],
                 "table": env.get("SWITCHBACK_TABLE", "switchback"),
+                "event_bus": env.get("SWITCHBACK_EVENT_BUS", ""),
                 "policies": str(Path(env["SWITCHBACK_POLICIES"]).resolve()),
                 "pid": os.getpid(),
             }

@@ -37,6 +37,19 @@ RESPONSE_URL_COUNTER_KEPT = timedelta(days=1)  # the URL lives 30 minutes; then 
 Sender = Callable[..., Outcome]
 
 
+class Routes:
+    """A sender that hands each message to the sender for its destination: the first whose
+    prefix the destination starts with, else ``default`` (Slack)."""
+
+    def __init__(self, default: Sender, by_prefix: dict[str, Sender]):
+        self._default = default
+        self._by_prefix = by_prefix
+
+    def __call__(self, url: str, payload_json: str, timeout: float, patient: bool = False):
+        send = next((s for p, s in self._by_prefix.items() if url.startswith(p)), self._default)
+        return send(url, payload_json, timeout, patient)
+
+
 def _about(message: OutboxMessage) -> dict:
     """What every event about a message carries."""
     return {"request_id": message.request_id, "message_id": message.id, "kind": message.kind}
@@ -61,8 +74,10 @@ class Outbox:
         once-only: a second enqueue with the same id stores nothing and returns None
         (reminders use this)."""
         message = self.prepare(url, payload, kind, request_id, now, **options)
-        if message is None:
-            return None
+        return None if message is None else self.add(message)
+
+    def add(self, message: OutboxMessage) -> OutboxMessage | None:
+        """Store a prepared message on its own; None if one with its id was stored before."""
         try:
             return self._store.add_message(message)
         except StoreConflict:

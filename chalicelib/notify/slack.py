@@ -6,9 +6,10 @@ minutes, at most 5 posts); after that by direct message when a bot token is conf
 the response_url carries that later route as its fallback, so one Slack refuses or that waits
 past the half hour still arrives.
 
-Messages go into the outbox (stored first), and ``flush`` sends what this call queued within a
-deadline; anything unsent is the sweep's to deliver. Inside ``owing()`` they are only collected:
-the caller stores them in the same write as the state change that owes them.
+A subscriber of the notification port (notify/port.py): ``owes(event)`` says which Slack
+messages a domain event owes; they are stored with the state change that caused it. Messages
+queued outside a use case (``requester`` and ``approvers`` called directly) go into the outbox
+at once, and ``flush`` sends them within a deadline; anything unsent is the sweep's to deliver.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from chalicelib.aws.store import OutboxMessage, as_added
+from chalicelib.aws.store import OutboxMessage
+from chalicelib.core import events
 from chalicelib.core.catalog import Catalog
+from chalicelib.core.events import Event
 from chalicelib.core.groups import Members, expand, no_groups
 from chalicelib.core.model import AccessRequest, parse_iso
 from chalicelib.delivery.outbox import Outbox
@@ -60,6 +63,94 @@ class Notifier:
         self.direct_messages = direct_messages  # a bot token is configured
         # Per thread: the local server handles requests in threads, and each flushes its own.
         self._local = threading.local()
+
+    def owes(self, event: Event) -> list[OutboxMessage]:
+        """The Slack messages ``event`` owes, prepared but not stored (the caller writes them
+        with the state change); [] for an event with a ``once`` key already announced."""
+        with self.owing() as owed:
+            self._hear(event)
+        return owed
+
+    def _hear(self, event: Event) -> None:
+        """Who hears ``event`` in Slack, and what (messages.py has the words)."""
+        request, by, name = event.request, event.actor, event.name
+        if request is None:
+            return  # about no request (drift): the logs and the alarms say it
+        role = self.catalog.role(request.role)
+        if name == events.REQUESTED and request.break_glass:
+            alarm = messages.break_glass_alarm(request, role, event.base_url)
+            self.break_glass(request, alarm, "approvers.new")
+        elif name == events.REQUESTED:
+            new = messages.approvers_new_request(request, role, event.base_url)
+            self.approvers(request, new, "approvers.new")
+        elif name == events.EXTENSION_REQUESTED:
+            new = messages.approvers_new_extension(request, event.related, event.base_url)
+            self.approvers(request, new, "approvers.new")
+        elif name == events.APPROVAL_COUNTED:
+            self.both(request, "approval", by, messages.approval_progress(request))
+        elif name in (events.APPROVED, events.CANCELLED):
+            what = name.split(".")[1]
+            update = messages.approvers_update(request, what, by)
+            self.approvers(request, update, f"approvers.{what}", by)
+        elif name == events.DENIED:
+            self.both(request, "denied", by, event.detail)
+        elif name == events.LAPSED:
+            self.both(request, "lapsed", None, event.detail, approvers_detail="")
+        elif name == events.GRANTED:
+            self.requester(request, messages.requester_granted(request, role), "requester.granted")
+            self.approvers(
+                request,
+                messages.approvers_update(request, "granted", None, f"until {request.ends_at}"),
+                "approvers.granted",
+            )
+        elif name == events.EXTENDED:
+            self._extended(request, event.related, by)
+        elif name in (events.GRANT_FAILED, events.EXTENSION_FAILED):
+            self.both(request, "failed", None, request.failure or "")
+        elif name == events.EXPIRED:
+            self.both(request, "expired", by)
+        elif name == events.REVOKED:
+            self.both(request, "revoked", by)
+        elif name == events.REVOKE_UNFINISHED:
+            self.both(request, "revoked", by, event.detail)
+        elif name in (events.ACKNOWLEDGED, events.FLAGGED):
+            verdict = name.split(".")[1]
+            if name == events.FLAGGED:
+                flagged = messages.requester_update(request, "flagged", by, event.detail)
+                self.requester(request, flagged, "requester.flagged")
+            update = messages.approvers_update(request, verdict, by, event.detail)
+            self.break_glass(request, update, f"approvers.{verdict}")
+        elif name == events.ENDING_SOON:
+            reminder = messages.requester_reminder(request, event.at)
+            self.requester(request, reminder, "requester.reminder", once=event.once)
+        elif name == events.AWAITING_DECISION:
+            reminder = messages.approvers_reminder(request, event.base_url, event.at)
+            self.approvers(request, reminder, "approvers.reminder", once=event.once)
+        elif name == events.REVIEW_OVERDUE:
+            reminder = messages.break_glass_review_reminder(request, role, event.base_url)
+            self.break_glass(request, reminder, "approvers.breakglass_review", once=event.once)
+
+    def _extended(
+        self, grant: AccessRequest, extension: AccessRequest | None, by: str | None
+    ) -> None:
+        """An applied extension: the requester, the channel and the approvers told directly
+        hear the grant's new end."""
+        self.requester(
+            grant,
+            messages.requester_update(
+                grant, "extended", by, f"now until {messages.utc_text(grant.ends_at)}"
+            ),
+            "requester.extended",
+        )
+        if extension is not None:
+            self.approvers(
+                extension,
+                messages.approvers_update(
+                    extension, "extended", by, f"{grant.id} now ends {grant.ends_at}"
+                ),
+                "approvers.approved",
+                by,
+            )
 
     def approvers_channel(self, role_name: str) -> str | None:
         role = self.catalog.role(role_name)
@@ -181,18 +272,13 @@ class Notifier:
 
     @contextmanager
     def owing(self) -> Iterator[list[OutboxMessage]]:
-        """Collect, instead of storing, the messages queued in this block (this thread only);
-        the caller writes them with its state change, then hands them to ``stored``."""
+        """Collect, instead of storing, the messages queued in this block (this thread only)."""
         outer = self._local.__dict__.get("owing")
         self._local.owing = owed = []
         try:
             yield owed
         finally:
             self._local.owing = outer
-
-    def stored(self, messages: list[OutboxMessage]) -> None:
-        """``messages`` were written (with their state change): send them at the next flush."""
-        self._local.__dict__.setdefault("unsent", []).extend(as_added(m) for m in messages)
 
     def _queue(
         self, url: str | None, payload: dict, kind: str, request: AccessRequest, **options
@@ -208,6 +294,7 @@ class Notifier:
         return message is not None
 
     def flush(self, seconds: float) -> None:
-        """Send what this thread queued, within ``seconds``; the rest goes with the next sweep."""
+        """Send what this thread queued outside ``owing``, within ``seconds``; the rest goes
+        with the next sweep."""
         unsent = self._local.__dict__.pop("unsent", [])
         self.outbox.send_now(unsent, self.clock(), time.monotonic() + seconds)
