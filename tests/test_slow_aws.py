@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+import boto3
 import pytest
 
 from chalicelib.core.model import State
@@ -130,3 +131,23 @@ def test_a_review_button_whose_store_hangs_says_so_on_a_page(team: Team, slow, m
     body = answer.body.decode()
     assert "could not confirm" in body and "nothing was changed" not in body
     assert answer.headers["Content-Type"].startswith("text/html")
+
+
+def test_a_review_button_whose_lock_release_is_slow_still_releases_the_lock(
+    team: Team, slow
+) -> None:
+    """Releasing the role's lock has at least 0.8 s of its own, and the click's remaining time
+    when more is left: a DeleteItem AWS answers in 1 s is waited for, not abandoned to leave
+    the lock held for its whole 45-second lease (holding up the sweep and other clicks)."""
+    request_id = team.request("U0ALICE", "ec2-admin 30m INC-1 fix")
+    slow.hold("dynamodb.DeleteItem", 1.0)
+    answer = click(team, request_id, "U0BOB", "approve")
+    assert answer.status_code == 303
+    assert team.stored(request_id).state is State.ACTIVE
+    slow.clear()
+    locks = boto3.client("dynamodb", endpoint_url=slow.upstream).scan(
+        TableName="switchback",
+        FilterExpression="begins_with(pk, :lock)",
+        ExpressionAttributeValues={":lock": {"S": "LOCK#role:"}},
+    )["Items"]
+    assert locks == []

@@ -67,12 +67,15 @@ def within(seconds: float, clock: Callable[[], float] = time.monotonic) -> Itera
 
 @contextmanager
 def cleanup(seconds: float, clock: Callable[[], float] = time.monotonic) -> Iterator[None]:
-    """Give a block that undoes something (releasing a lock) ``seconds`` of its own, even if
-    the caller's budget is spent; with no budget open, nothing changes."""
-    if _current.get() is None:
+    """Give a block that undoes something (releasing a lock) at least ``seconds`` of its own,
+    even if the caller's budget is spent, and all of the caller's time if more is left (a
+    click with 20 s left must not leave its lock behind for want of 0.8 s: one retried
+    attempt does not fit in that); with no budget open, nothing changes."""
+    outer = _current.get()
+    if outer is None:
         yield
         return
-    token = _current.set(Budget(clock() + seconds, clock))
+    token = _current.set(Budget(clock() + max(seconds, outer.remaining()), clock))
     try:
         yield
     finally:
