@@ -11,9 +11,10 @@ import boto3
 import pytest
 
 from chalicelib.aws.iam import IamGateway
-from chalicelib.aws.store import OutboxMessage, Store, table_definition
+from chalicelib.aws.store import Store, table_definition
 from chalicelib.core.errors import LockBusy, RoleMissing, StoreConflict
 from chalicelib.core.model import AccessRequest, State, iso, transition
+from chalicelib.delivery.message import OutboxMessage
 from tests.conftest import ROLE_ARN
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)

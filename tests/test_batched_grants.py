@@ -18,8 +18,8 @@ import boto3
 import pytest
 
 from chalicelib.aws import store as store_module
-from chalicelib.aws.store import OutboxMessage
 from chalicelib.core.model import State
+from chalicelib.delivery.message import OutboxMessage
 from tests.engine_kit import built_engine, role_arn
 from tests.faults import Crash
 from tests.test_nothing_lost import delivered, next_process, owed_by_the_store

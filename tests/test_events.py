@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 
-from chalicelib.aws.store import OutboxMessage
 from chalicelib.config import ConfigError, settings
 from chalicelib.core import events
 from chalicelib.core.commands import RequestCommand
@@ -25,6 +24,7 @@ from chalicelib.core.durations import parse_duration
 from chalicelib.core.events import Event, published_detail
 from chalicelib.core.model import AccessRequest, State, iso
 from chalicelib.delivery.eventbridge import RESTING, EventBridgeDelivery, judge
+from chalicelib.delivery.message import OutboxMessage
 from chalicelib.notify.eventbridge import EventPublisher
 from tests.conftest import signed_command
 from tests.engine_kit import built_engine

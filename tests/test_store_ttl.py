@@ -7,8 +7,9 @@ from dataclasses import replace
 
 import boto3
 
-from chalicelib.aws.store import RETENTION_SECONDS, TTL_ATTRIBUTE, OutboxMessage, Store
+from chalicelib.aws.store import RETENTION_SECONDS, TTL_ATTRIBUTE, Store
 from chalicelib.core.model import State, parse_iso, transition
+from chalicelib.delivery.message import OutboxMessage
 from tests.test_adapters import NOW, a_request, store  # noqa: F401 (the store fixture)
 
 

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from typing import Any
 
 from chalicelib.core import deadline
@@ -42,6 +42,7 @@ from chalicelib.core.model import (
     State,
     parse_iso,
 )
+from chalicelib.delivery.message import OutboxMessage, as_added
 
 # Every DynamoDB action the store calls (the deploy policy is generated from these). Items are
 # read and written on the table; Query only ever runs on the indexes.
@@ -123,26 +124,6 @@ def table_definition(name: str) -> dict:
             index(LIVE_INDEX, "live_pk", "live_sk"),
         ],
     }
-
-
-@dataclass(frozen=True)
-class OutboxMessage:
-    id: str
-    url: str
-    payload: str  # JSON text, exactly what is POSTed
-    kind: str
-    request_id: str
-    created_at: str
-    next_attempt_at: str
-    attempts: int = 0
-    status: str = "PENDING"  # PENDING, SENT, GAVE_UP
-    last_error: str = ""
-    version: int = 0
-    # Where to send it instead if ``url`` refuses it for good or is past ``url_expires_at``
-    # (a response_url lives 30 minutes): the approvers' channel or a direct message.
-    fallback_url: str | None = None
-    fallback_payload: str | None = None
-    url_expires_at: str | None = None
 
 
 class Store:
@@ -823,11 +804,6 @@ def _request_from(item: dict) -> AccessRequest:
     return AccessRequest(**fields)
 
 
-def as_added(message: OutboxMessage) -> OutboxMessage:
-    """A new message as the store holds it once written."""
-    return replace(message, version=1)
-
-
 def _message_item(message: OutboxMessage) -> dict:
     item = {"pk": f"MSG#{message.id}", "sk": "MSG", **asdict(message)}
     if message.status == "PENDING":
@@ -844,4 +820,3 @@ def _message_from(item: dict) -> OutboxMessage:
     fields["version"] = int(item["version"])
     fields["last_error"] = item.get("last_error") or ""
     return OutboxMessage(**fields)
-

@@ -20,9 +20,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from chalicelib import telemetry
-from chalicelib.aws.store import OutboxMessage, Store
+from chalicelib.aws.store import Store
 from chalicelib.core.errors import StoreConflict
 from chalicelib.core.model import iso, parse_iso
+from chalicelib.delivery.message import OutboxMessage
 from chalicelib.delivery.slack import Outcome, SlackDelivery
 
 FIRST_RETRY = timedelta(seconds=30)

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import uuid
 
-from chalicelib.aws.store import OutboxMessage
 from chalicelib.core import events
 from chalicelib.core.events import Event, published_detail
 from chalicelib.core.model import State, iso
 from chalicelib.delivery.eventbridge import destination
+from chalicelib.delivery.message import OutboxMessage
 from chalicelib.delivery.outbox import INLINE_GRACE
 
 SOURCE = "switchback"

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from chalicelib.aws.store import OutboxMessage, as_added
 from chalicelib.core.events import Event
+from chalicelib.delivery.message import OutboxMessage, as_added
 from chalicelib.delivery.outbox import Outbox
 
 

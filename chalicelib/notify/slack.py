@@ -20,12 +20,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from chalicelib.aws.store import OutboxMessage
 from chalicelib.core import events
 from chalicelib.core.catalog import Catalog
 from chalicelib.core.events import Event
 from chalicelib.core.groups import Members, expand, no_groups
 from chalicelib.core.model import AccessRequest, parse_iso
+from chalicelib.delivery.message import OutboxMessage
 from chalicelib.delivery.outbox import Outbox
 from chalicelib.delivery.slack import CHAT_POST_MESSAGE
 from chalicelib.notify import messages
