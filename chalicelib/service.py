@@ -312,7 +312,9 @@ class Switchback:
             role = check_decider(self.catalog, current, approver, now, members=self.groups)
             return approve(current, approver, now, role, self.groups)
 
-        request = self._change(request_id, decide, lambda r: [self._approval(r, approver)])
+        request = self._change(
+            request_id, decide, lambda r: [self._approval(r, approver)], known=found
+        )
         telemetry.event(
             "access.approved",
             **_about(request),
@@ -369,11 +371,14 @@ class Switchback:
         request_id: str,
         decide: Callable[[AccessRequest, datetime], AccessRequest],
         owes: Owes,
+        known: AccessRequest | None = None,
     ) -> AccessRequest:
         """Read, decide, conditionally write with the messages the change ``owes``; on a lost
-        race read again and decide again."""
+        race read again and decide again. ``known``: the request as the caller just read it,
+        used for the first try instead of a second read (the write's version condition
+        catches any change since)."""
         for attempt in range(CONFLICT_RETRIES):
-            current = self.store.get_request(request_id)
+            current = known if attempt == 0 and known else self.store.get_request(request_id)
             if current is None:
                 raise Refused(Refusal.NOT_PENDING, f"There is no request {request_id}.")
             try:
