@@ -12,7 +12,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -344,7 +344,9 @@ def silent_bus(monkeypatch):
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTBRIDGE", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.setenv(
+        "AWS_ENDPOINT_URL_EVENTBRIDGE", f"http://127.0.0.1:{listener.getsockname()[1]}"
+    )
     yield connected
     stop.set()
     thread.join()
@@ -571,3 +573,27 @@ def test_the_local_stack_publishes_a_requests_life_to_the_bus(tmp_path, slack) -
         "granted but unused": [],
         "said to be uncalled, but called": [],
     }
+
+
+def test_an_event_given_up_says_the_bus_refused_it(engine, monkeypatch) -> None:
+    """The give-up log names who refused: the bus for an event, not Slack."""
+    from chalicelib import telemetry
+    from chalicelib.delivery.outbox import Outbox
+    from chalicelib.delivery.slack import Outcome
+
+    engine.request("U0ALICE")
+    stored = [m for m in event_messages() if m["status"] == "PENDING"]
+    assert stored, "the request's event waits in the outbox"
+    logged = []
+    monkeypatch.setattr(
+        telemetry, "event", lambda name, *_, **fields: logged.append((name, fields))
+    )
+    refusing = Outbox(
+        engine.service.store,
+        engine.service.notify.outbox._max_age,
+        lambda *_, **__: Outcome(delivered=False, permanent=True, error="MalformedDetail: x"),
+    )
+    refusing.deliver_due(engine.clock.now + timedelta(minutes=5))
+    gave_up = [fields for name, fields in logged if name == "message.gave_up"]
+    events_given_up = [f for f in gave_up if f["kind"].startswith("event.")]
+    assert events_given_up and {f["why"] for f in events_given_up} == {"the event bus refused it"}

@@ -23,6 +23,7 @@ from chalicelib import telemetry
 from chalicelib.aws.store import Store
 from chalicelib.core.errors import StoreConflict
 from chalicelib.core.model import iso, parse_iso
+from chalicelib.delivery.eventbridge import is_event
 from chalicelib.delivery.message import OutboxMessage
 from chalicelib.delivery.slack import Outcome, SlackDelivery
 
@@ -49,6 +50,10 @@ class Routes:
     def __call__(self, url: str, payload_json: str, timeout: float, patient: bool = False):
         send = next((s for p, s in self._by_prefix.items() if url.startswith(p)), self._default)
         return send(url, payload_json, timeout, patient)
+
+
+def _refused_by(message: OutboxMessage) -> str:
+    return "the event bus refused it" if is_event(message.url) else "Slack refused it"
 
 
 def _about(message: OutboxMessage) -> dict:
@@ -209,7 +214,7 @@ class Outbox:
                 logging.ERROR,
                 **_about(message),
                 attempts=attempts,
-                why="Slack refused it" if outcome.permanent else "too old",
+                why=_refused_by(message) if outcome.permanent else "too old",
                 error=outcome.error,
             )
             telemetry.metric("undelivered")
