@@ -1,13 +1,13 @@
 """Make an in-process moto server safe and quick for concurrent DynamoDB transactions.
 
-moto answers TransactWriteItems by deep-copying every table it names (to roll back on failure)
-while its threaded server lets other requests change the same table: the copy then fails with
-"dictionary changed size during iteration" and the caller gets a 500 that real DynamoDB would
-never send; and the copy costs time in proportion to the whole table. Here moto's DynamoDB
-writes are serialised in the process that runs it (reads are not held up), and the rollback
-copy keeps the table's item maps, not deep copies of every item (moto replaces an item on each
-write, never edits it in place). Call before starting a ThreadedMotoServer (tests, the local
-stack, bench/).
+moto answers TransactWriteItems by deep-copying every table it names, once per item, to roll
+back on failure, while its threaded server lets other requests change the same table: the copy
+then fails with "dictionary changed size during iteration" and the caller gets a 500 that real
+DynamoDB would never send; and the copy costs time in proportion to the whole table. Here
+moto's DynamoDB writes are serialised in the process that runs it (reads are not held up), and
+the rollback copy keeps the table's item maps, not deep copies of every item (moto replaces an
+item on each write, never edits it in place), taken once per table and transaction. Call
+before starting a ThreadedMotoServer (tests, the local stack, bench/).
 """
 
 from __future__ import annotations
@@ -48,7 +48,16 @@ def serialise_dynamodb_writes() -> None:
         @functools.wraps(transact)
         def quick_transact(*args, **kwargs):
             with _lock:
-                models.copy = SimpleNamespace(deepcopy=_snapshot)
+                # Writes wait for this lock, so a table is the same for every item of the
+                # transaction: one copy of it serves them all.
+                taken: dict[int, object] = {}
+
+                def snapshot_once(thing, memo=None):
+                    if id(thing) not in taken:
+                        taken[id(thing)] = _snapshot(thing, memo)
+                    return taken[id(thing)]
+
+                models.copy = SimpleNamespace(deepcopy=snapshot_once)
                 try:
                     return transact(*args, **kwargs)
                 finally:
