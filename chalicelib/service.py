@@ -591,9 +591,7 @@ class Switchback:
         self._announce(role_arn, settled)
         return settled
 
-    def _settle_locked(
-        self, role_arn: str, ids: set[str], chaining: bool, lease: Lease
-    ) -> Settled:
+    def _settle_locked(self, role_arn: str, ids: set[str], chaining: bool, lease: Lease) -> Settled:
         """One planned, written and recorded step on a role whose lock we hold."""
         now = self.clock()
         try:
