@@ -186,7 +186,7 @@ def slack_command() -> Response:
             form.get("response_url"),
             command,
         )
-        if answer.ran:  # inline sends stop in time to record what they did (one write each)
+        if answer.ran:  # inline sends stop in time to record what they did (in one write)
             sending = min(
                 ACK_BUDGET_SECONDS - (time.monotonic() - started), budget.remaining() - 1.0
             )
@@ -342,9 +342,9 @@ def _decide_within_budget(request_id: str, action: str) -> Response:
             ),
             503,
         )
-    finally:
+    finally:  # sends stop a second early: what they did is recorded in one write after
         budget = deadline.current()
-        service.flush(min(5.0, budget.remaining()) if budget else 5.0)
+        service.flush(max(0.0, min(5.0, budget.remaining() - 1.0)) if budget else 5.0)
     # The page shows what was recorded (an approval whose grant AWS delayed shows as
     # approved; the next sweep grants it).
     return _redirect(f"{_base_url()}/requests/{found.id}")

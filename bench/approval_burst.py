@@ -66,7 +66,7 @@ def main() -> None:
                     outcome = type(error).__name__ + (
                         f" {error.response['Error']['Code']}" if hasattr(error, "response") else ""
                     )
-                service.flush(min(5.0, deadline.current().remaining()))
+                service.flush(max(0.0, min(5.0, deadline.current().remaining() - 1.0)))
             with lock:
                 took[request_id] = time.perf_counter() - began
                 outcomes[outcome] += 1

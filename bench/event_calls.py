@@ -74,7 +74,8 @@ def main() -> None:
             f"(events published: {after['events:PutEvents']}; {shown})"
         )
     print("Each event: one PutEvents entry, one more item in the change's own transaction, and")
-    print("one PutItem recording it sent; nothing is read to publish it.")
+    print("one more item in the write that records the step's messages sent (no extra call once")
+    print("the step sends two messages or more); nothing is read to publish it.")
 
 
 if __name__ == "__main__":

@@ -102,7 +102,9 @@ def test_a_step_records_its_grants_in_one_transaction_with_each_ones_messages(en
     [together] = transactions.granting()
     assert sorted(rid for rid, _ in together["requests"]) == sorted(ids)
     assert all(granted_with_its_messages(together, rid) for rid in ids)
-    assert counter.calls["dynamodb.TransactWriteItems"] == 1
+    # One transaction for the step's changes; one more records the messages once sent.
+    assert [t for t in transactions.seen if t["requests"]] == [together]
+    assert counter.calls["dynamodb.TransactWriteItems"] == 2
     assert {engine.stored(rid).state for rid in ids} == {State.ACTIVE}
     assert engine.trusted_names() == ["alice", "bob", "carol", "dave"]
     engine.clock.advance(minutes=2)

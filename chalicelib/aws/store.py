@@ -20,10 +20,10 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from chalicelib.core import deadline
 from chalicelib.core.errors import (
@@ -63,6 +63,7 @@ TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems (and 4 MB in 
 # What ``save_requests`` puts in one transaction at most, in bytes of the items' DynamoDB JSON
 # (a little more than DynamoDB counts: names and values only), under the 4 MB limit.
 TRANSACTION_BYTES = 3_500_000
+T = TypeVar("T")
 _WRITES = {"put_item", "delete_item", "update_item", "transact_write_items"}
 # The table's TTL attribute (epoch seconds): DynamoDB deletes an item some time after it.
 # Locks carry their lease end here; finished requests and messages their retention end.
@@ -324,22 +325,10 @@ class Store:
         self, changes: Sequence[tuple[AccessRequest, Sequence[OutboxMessage]]]
     ) -> Iterator[list[tuple[AccessRequest, Sequence[OutboxMessage]]]]:
         """``changes`` cut into runs that fit one transaction each, in order."""
-        chunk: list[tuple[AccessRequest, Sequence[OutboxMessage]]] = []
-        items = size = 0
-        for request, messages in changes:
+        for _, messages in changes:
             if 1 + len(messages) > TRANSACTION_ITEMS:
                 raise ValueError(f"{len(messages)} messages do not fit in one transaction")
-            weight = self._size(request, messages)
-            if chunk and (
-                items + 1 + len(messages) > TRANSACTION_ITEMS or size + weight > TRANSACTION_BYTES
-            ):
-                yield chunk
-                chunk, items, size = [], 0, 0
-            chunk.append((request, messages))
-            items += 1 + len(messages)
-            size += weight
-        if chunk:
-            yield chunk
+        return _runs(changes, lambda change: (1 + len(change[1]), self._size(*change)))
 
     def _size(self, request: AccessRequest, messages: Sequence[OutboxMessage]) -> int:
         """A request's and its messages' items in bytes of DynamoDB JSON (more than DynamoDB
@@ -547,6 +536,55 @@ class Store:
                 "ExpressionAttributeValues": self._item({":read": message.version}),
             },
         )
+        return saved
+
+    def save_messages(self, messages: Sequence[OutboxMessage]) -> list[OutboxMessage | None]:
+        """``save_message`` for several messages in as few writes as fit: one TransactWriteItems
+        for up to 100 (a click that sent twenty messages records them at once). A message
+        someone else changed meanwhile (a sweep that claimed it) comes back None and costs the
+        others nothing: a transaction cancelled by a failed condition is written again one
+        message at a time. Raises AwsUnavailable, AwsUncertain."""
+        saved: list[OutboxMessage | None] = []
+        weigh = lambda m: (1, len(json.dumps(self._item(_message_item(m)))))  # noqa: E731
+        for run in _runs(messages, weigh):
+            if len(run) > 1:
+                try:
+                    saved += self._save_messages_together(run)
+                    continue
+                except StoreConflict:
+                    pass  # one of them was changed meanwhile: find out which, alone
+            saved += [self._message_or_none(m) for m in run]
+        return saved
+
+    def _message_or_none(self, message: OutboxMessage) -> OutboxMessage | None:
+        try:
+            return self.save_message(message)
+        except StoreConflict:
+            return None
+
+    def _save_messages_together(self, run: Sequence[OutboxMessage]) -> list[OutboxMessage]:
+        """One transaction: every message of ``run``, each only if unchanged since read, or
+        none. Raises StoreConflict, AwsUnavailable, AwsUncertain."""
+        token = uuid.uuid4().hex
+        saved = [replace(m, version=m.version + 1) for m in run]
+        puts = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": self._item({**_message_item(new), "write_token": token}),
+                    "ConditionExpression": "version = :read",
+                    "ExpressionAttributeValues": self._item({":read": old.version}),
+                }
+            }
+            for old, new in zip(run, saved, strict=True)
+        ]
+        try:
+            self._call("transact_write_items", TransactItems=puts, ClientRequestToken=token)
+        except (StoreConflict, AwsUncertain) as error:
+            # All or nothing: our token on the first message means the whole of it landed.
+            key = {"pk": f"MSG#{saved[0].id}", "sk": "MSG"}
+            if not (self._maybe_ours(error) and self._written_by_us(key, token)):
+                raise
         return saved
 
     def due_messages(self, until: str) -> list[OutboxMessage]:
@@ -759,6 +797,23 @@ def _ledger_key(role_arn: str) -> dict:
 
 def _pending_of(item: dict | None) -> set[str]:
     return set((item or {}).get(PENDING_ATTRIBUTE, {}).get("SS", []))
+
+
+def _runs(entries: Sequence[T], weigh: Callable[[T], tuple[int, int]]) -> Iterator[list[T]]:
+    """``entries`` cut into runs that fit one transaction each, in order; ``weigh`` says an
+    entry's items and bytes."""
+    run: list[T] = []
+    items = size = 0
+    for entry in entries:
+        count, weight = weigh(entry)
+        if run and (items + count > TRANSACTION_ITEMS or size + weight > TRANSACTION_BYTES):
+            yield run
+            run, items, size = [], 0, 0
+        run.append(entry)
+        items += count
+        size += weight
+    if run:
+        yield run
 
 
 def _request_item(request: AccessRequest) -> dict:

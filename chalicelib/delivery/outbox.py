@@ -143,19 +143,34 @@ class Outbox:
     def send_now(
         self, messages: list[OutboxMessage | None], now: datetime, deadline: float
     ) -> None:
-        """Try each message until the monotonic ``deadline``; what is left waits for the sweep."""
+        """Try each message until the monotonic ``deadline``, then record what became of them
+        all in one write (up to 100 a transaction): the caller keeps time for it after the
+        deadline. What is not tried, or not recorded, waits for the sweep (at least once)."""
+        tried: list[OutboxMessage] = []
         for message in messages:
             remaining = deadline - time.monotonic()
             if message is None or remaining < 0.2:
                 continue
             try:
-                self._attempt(message, now, timeout=min(remaining, 10.0), claim=False)
+                tried.append(self._try(message, now, timeout=min(remaining, 10.0))[1])
             except Exception as error:  # the caller's answer matters more; the sweep has it
                 telemetry.event(
                     "message.inline_failed",
                     logging.ERROR,
                     **_about(message),
                     error=f"{type(error).__name__}: {error}",
+                )
+        if not tried:
+            return
+        try:
+            self._store.save_messages(tried)  # a message a sweep took meanwhile is its own
+        except Exception as error:  # sent, not recorded: the sweep sends these again
+            for message in tried:
+                telemetry.event(
+                    "message.inline_failed",
+                    logging.ERROR,
+                    **_about(message),
+                    error=f"not recorded: {type(error).__name__}: {error}",
                 )
 
     def deliver_due(self, now: datetime, time_budget: float = 30.0) -> int:
@@ -197,6 +212,17 @@ class Outbox:
                 )
             except StoreConflict:
                 return None
+        outcome, updated = self._try(message, now, timeout, patient)
+        try:
+            self._store.save_message(updated)
+        except StoreConflict:
+            return None  # a concurrent sweep handled it
+        return outcome
+
+    def _try(
+        self, message: OutboxMessage, now: datetime, timeout: float, patient: bool = False
+    ) -> tuple[Outcome, OutboxMessage]:
+        """One send; what happened, and the message as it is to be recorded (not written)."""
         if message.url_expires_at and now >= parse_iso(message.url_expires_at):
             message = self._reroute(message, now, "response_url expired")
         outcome = self._send(message.url, message.payload, timeout, patient)
@@ -235,11 +261,7 @@ class Outbox:
                 error=outcome.error,
                 retry_at=updated.next_attempt_at,
             )
-        try:
-            self._store.save_message(updated)
-        except StoreConflict:
-            return None  # a concurrent sweep handled it
-        return outcome
+        return outcome, updated
 
     def _reroute(self, message: OutboxMessage, now: datetime, why: str) -> OutboxMessage:
         """The same message, now addressed to its fallback and due at once."""
