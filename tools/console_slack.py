@@ -25,6 +25,13 @@ def readable(payload: dict) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: ten lock holders telling Slack at once would
+    # overflow it, and each connection refused waits a second for its SYN to be sent again.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class ConsoleSlack:
     """HTTP server on 127.0.0.1 that prints what it receives; ``/webhook/<name>`` or
     ``/response/<user>``."""
@@ -52,8 +59,7 @@ class ConsoleSlack:
             def log_message(self, *args) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
