@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(PY) bench/grant_calls.py
 	$(PY) bench/event_calls.py
 	$(PY) bench/event_ack.py
+	$(PY) bench/holder_send.py
 	$(PY) bench/sweep_scale.py
 	$(PY) bench/reason_pattern.py
 

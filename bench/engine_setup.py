@@ -99,8 +99,9 @@ def write_policies(folder: Path, roles: int, people: int, prefix: str = "BENCH")
     return folder
 
 
-def build_service(policies: Path, table: str, clock: MovableClock):
-    """The service exactly as the Lambda builds it (chalicelib.wiring), on the bench's clock."""
+def build_service(policies: Path, table: str, clock: MovableClock, webhook: str | None = None):
+    """The service exactly as the Lambda builds it (chalicelib.wiring), on the bench's clock;
+    Slack is a quiet local stand-in unless ``webhook`` names the approvers' channel."""
     from chalicelib import wiring
     from chalicelib.policies import load_catalog
     from tools.console_slack import ConsoleSlack
@@ -114,7 +115,7 @@ def build_service(policies: Path, table: str, clock: MovableClock):
         SLACK_SIGNING_SECRET="bench",
         SWITCHBACK_COOKIE_KEY="bench",
         SWITCHBACK_BASE_URL="http://127.0.0.1:9",
-        SLACK_WEBHOOK_URL=f"{slack.url}/webhook/approvers",
+        SLACK_WEBHOOK_URL=webhook or f"{slack.url}/webhook/approvers",
     )
     ensure_aws_resources(load_catalog(policies), table)
     wiring.reset()

@@ -7,9 +7,10 @@ line each; a new channel (Microsoft Teams, e-mail) is one more module and one mo
 
 ``owes`` collects what a state change owes, for the caller to write in the same DynamoDB
 transaction as the change (then ``stored``); ``publish`` stores what an event owes on its own
-(reminders: no state change). ``flush`` sends what this thread stored, subscriber by
-subscriber in wiring order (Slack first: an event bus that is down costs a slash command's
-answer nothing the Slack messages needed); whatever is not sent in time goes with the sweep.
+(reminders: no state change). ``flush`` sends what this thread stored (the outbox sends each
+destination's messages in order, destinations side by side, Slack's before any event: an event
+bus that is down costs a slash command's answer nothing the Slack messages needed); whatever is
+not sent in time goes with the sweep.
 """
 
 from __future__ import annotations
