@@ -326,7 +326,7 @@ def _decide_within_budget(request_id: str, action: str) -> Response:
     service = _service()
     try:
         if action == "approve":
-            service.approve(found.id, session.user)
+            service.approve(found.id, session.user, known=found)
         elif action == "revoke":
             service.revoke(found.id, session.user)
         elif action in (ACKNOWLEDGED, FLAGGED):

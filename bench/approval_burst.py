@@ -4,11 +4,13 @@ process, as ``make run`` embeds it beside the app (``--aws-apart``: moto in a pr
 own, as with ``AWS_ENDPOINT_URL``).
 
 Each click is what POST /requests/{id}/approve runs (the approve use case under the review
-page's budget, then the inline send of its messages). Prints p50/p99/max of a click, AWS calls
-per click during the burst, and trust-policy writes per role: the first click to take a role's
-lock grants every request of the role approved by then (the others leave theirs with it).
+page's budget, then the inline send of its messages); with ``--http`` it is that POST itself,
+signed in, to the app served as ``make run`` serves it (chalice's local server, in this
+process). Prints p50/p99/max of a click, AWS calls per click during the burst, and trust-policy
+writes per role: the first click to take a role's lock grants every request of the role
+approved by then (the others leave theirs with it).
 
-    .venv/bin/python bench/approval_burst.py [--aws-apart] [roles] [per_role]
+    .venv/bin/python bench/approval_burst.py [--aws-apart] [--http] [roles] [per_role]
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from engine_setup import MovableClock, build_service, clients, start_aws, write_
 
 def main() -> None:
     apart = "--aws-apart" in sys.argv
-    numbers = [a for a in sys.argv[1:] if a != "--aws-apart"]
+    over_http = "--http" in sys.argv
+    numbers = [a for a in sys.argv[1:] if not a.startswith("--")]
     roles = int(numbers[0]) if numbers else 10
     per_role = int(numbers[1]) if len(numbers) > 1 else 10
     start_aws(apart=apart)
@@ -53,20 +56,27 @@ def main() -> None:
         outcomes: Counter[str] = Counter()
         lock = threading.Lock()
 
+        post = served(app) if over_http else None
+
         def click(request_id: str) -> None:
             start.wait()
             began = time.perf_counter()
-            with (
-                deadline.within(app.PAGE_BUDGET_SECONDS),
-                deadline.lock_patience(app.CLICK_LOCK_PATIENCE_SECONDS),
-            ):
-                try:
-                    outcome = service.approve(request_id, "U0APPROVER").state.value
-                except Exception as error:  # counted and shown, as the page would
-                    outcome = type(error).__name__ + (
-                        f" {error.response['Error']['Code']}" if hasattr(error, "response") else ""
-                    )
-                service.flush(max(0.0, min(5.0, deadline.current().remaining() - 1.0)))
+            if post is not None:
+                outcome = post(request_id, "U0APPROVER")
+            else:
+                with (
+                    deadline.within(app.PAGE_BUDGET_SECONDS),
+                    deadline.lock_patience(app.CLICK_LOCK_PATIENCE_SECONDS),
+                ):
+                    try:
+                        outcome = service.approve(request_id, "U0APPROVER").state.value
+                    except Exception as error:  # counted and shown, as the page would
+                        outcome = type(error).__name__ + (
+                            f" {error.response['Error']['Code']}"
+                            if hasattr(error, "response")
+                            else ""
+                        )
+                    service.flush(max(0.0, min(5.0, deadline.current().remaining() - 1.0)))
             with lock:
                 took[request_id] = time.perf_counter() - began
                 outcomes[outcome] += 1
@@ -91,7 +101,8 @@ def main() -> None:
     p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
     writes = iam["UpdateAssumeRolePolicy"]
     where = "moto in its own process" if apart else "moto in this process"
-    print(f"{clicks} simultaneous clicks on {roles} roles ({per_role} requests each), {where}")
+    how = "POSTs to the app's local server" if over_http else "clicks"
+    print(f"{clicks} simultaneous {how} on {roles} roles ({per_role} requests each), {where}")
     # The machine is shared: what else ran meanwhile moves these times by seconds.
     print(
         f"machine load:       {load:.1f} (1-min average before the burst; {os.cpu_count()} cores)"
@@ -113,6 +124,47 @@ def main() -> None:
     print(f"  IAM:      {', '.join(f'{k} {v}' for k, v in sorted(iam.items()))}")
     print(f"  DynamoDB: {', '.join(f'{k} {v}' for k, v in sorted(dynamo.items()))}")
     print(f"  HTTP attempts beyond calls (botocore retries): {retries}")
+
+
+def served(app):
+    """The app on chalice's local server in this process, as ``make run`` serves it; returns
+    ``post(request_id, approver) -> outcome``: the approve button's POST, signed in, with the
+    page's CSRF token ("303" is the page after a recorded approval)."""
+    import http.client
+    from urllib.parse import urlencode
+
+    from chalice.config import Config
+    from chalice.local import create_local_server
+
+    from chalicelib.web import sessions
+
+    server = create_local_server(
+        app.app, Config.create(chalice_stage="local", lambda_timeout=60), "127.0.0.1", 0
+    )
+    server.server.socket.listen(128)  # as tools/local_stack.py
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server.server_address[1]
+
+    def post(request_id: str, approver: str) -> str:
+        session = sessions.new_session(approver, time.time())
+        cookie = f"{sessions.COOKIE_NAME}={sessions.encode(session, 'bench')}"
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            connection.request(
+                "POST",
+                f"/requests/{request_id}/approve",
+                body=urlencode({"csrf": session.csrf}),
+                headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+            )
+            answer = connection.getresponse()
+            answer.read()
+            return f"HTTP {answer.status}"
+        except OSError as error:
+            return type(error).__name__
+        finally:
+            connection.close()
+
+    return post
 
 
 if __name__ == "__main__":

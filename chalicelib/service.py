@@ -303,8 +303,13 @@ class Switchback:
         return self.store.get_request(request_id)
 
     # -- deciding ----------------------------------------------------------------------------
-    def approve(self, request_id: str, approver: str) -> AccessRequest:
-        found = self.store.get_request(request_id)
+    def approve(
+        self, request_id: str, approver: str, known: AccessRequest | None = None
+    ) -> AccessRequest:
+        """``known``: the request as the caller just read it (the review page did, to show
+        it); the write's version condition catches any change since."""
+        found = known if known is not None and known.id == request_id else None
+        found = found or self.store.get_request(request_id)
         if found is not None and found.extends:
             return self._approve_extension(request_id, approver)
 

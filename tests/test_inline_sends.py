@@ -355,6 +355,28 @@ def test_a_button_stops_sending_in_time_to_record_what_it_sent(team: Team, monke
     assert "timed out" in tried[0].last_error.lower()
 
 
+def test_an_approve_button_reads_its_request_once(team: Team) -> None:
+    """The page reads the request to check it; the approval decides on that read (its write
+    is conditional on the version read), rather than reading it again."""
+    from chalicelib import wiring
+
+    request_id = team.request("U0ALICE", "ec2-admin 30m INC-1 fix")
+    reads: list[str] = []
+    client = wiring.service().store.client
+    client.meta.events.register(
+        "before-parameter-build.dynamodb.GetItem",
+        lambda params, **_: reads.append(params["Key"]["pk"]["S"]),
+        unique_id="reads",
+    )
+    try:
+        answer = click(team, request_id, "U0BOB", "approve")
+    finally:
+        client.meta.events.unregister("before-parameter-build.dynamodb.GetItem", unique_id="reads")
+    assert answer.status_code == 303
+    assert team.stored(request_id).state is State.ACTIVE
+    assert reads.count(f"REQ#{request_id}") == 1
+
+
 def _messages_of(team: Team, request_id: str):
     from chalicelib.aws.store import _message_from
 
