@@ -8,6 +8,7 @@ be counted (tools/aws_calls.py) and faults injected (tests/faults.py) on its rea
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -121,6 +122,33 @@ class Engine:
 
     def texts(self, path: str) -> list[str]:
         return self.slack.texts(path)
+
+
+def role_lock_key(role: str = "ec2-admin") -> dict:
+    """The DynamoDB key of a role's lock, as the store writes it."""
+    return {"pk": {"S": f"LOCK#role:{role_arn(role)}"}, "sk": {"S": "LOCK"}}
+
+
+def hold_role_lock(owner: str, role: str = "ec2-admin") -> None:
+    """Another process holds the role's lock, with ten minutes of lease left."""
+    boto3.client("dynamodb").put_item(
+        TableName="switchback",
+        Item={
+            **role_lock_key(role),
+            "owner": {"S": owner},
+            "expires": {"N": str(int(time.time()) + 600)},
+        },
+    )
+
+
+def lapse_role_lock(role: str = "ec2-admin") -> None:
+    """The process holding the role's lock died: its lease is over."""
+    boto3.client("dynamodb").update_item(
+        TableName="switchback",
+        Key=role_lock_key(role),
+        UpdateExpression="SET expires = :gone",
+        ExpressionAttributeValues={":gone": {"N": "0"}},
+    )
 
 
 @contextmanager

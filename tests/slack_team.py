@@ -90,6 +90,22 @@ class Team:
     def sweep(self):
         return self.service.sweep()
 
+    def click(self, request_id: str, user: str, action: str):
+        """A signed-in ``user``'s button on the review page (``approve``, ``deny``…), with
+        the page's CSRF token."""
+        from urllib.parse import urlencode
+
+        from chalicelib.web import sessions
+        from tests.conftest import COOKIE_KEY
+
+        session = sessions.new_session(user, time.time())
+        cookie = f"{sessions.COOKIE_NAME}={sessions.encode(session, COOKIE_KEY)}"
+        return self.client.http.post(
+            f"/requests/{request_id}/{action}",
+            body=urlencode({"csrf": session.csrf}),
+            headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+
     @property
     def notifier(self):
         """The Slack subscriber of the service's notification port."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections import Counter
 from dataclasses import replace
 
@@ -20,7 +19,7 @@ import pytest
 from chalicelib.aws import store as store_module
 from chalicelib.core.model import State
 from chalicelib.delivery.message import OutboxMessage
-from tests.engine_kit import built_engine, role_arn
+from tests.engine_kit import built_engine, hold_role_lock, lapse_role_lock, role_lock_key
 from tests.faults import Crash
 from tests.test_nothing_lost import delivered, next_process, owed_by_the_store
 
@@ -34,29 +33,16 @@ def engine(aws, slack, monkeypatch, tmp_path):
         yield built
 
 
-def _lock_key() -> dict:
-    return {"pk": {"S": f"LOCK#role:{role_arn('ec2-admin')}"}, "sk": {"S": "LOCK"}}
-
-
 def approved_while_the_lock_is_held(engine) -> list[str]:
     """Four requests approved while another process holds ec2-admin's lock (each click leaves
     its request with that holder), which then dies: its lease lapses, nothing is granted yet."""
-    dynamodb = boto3.client("dynamodb")
-    dynamodb.put_item(
-        TableName="switchback",
-        Item={**_lock_key(), "owner": {"S": "dead"}, "expires": {"N": str(int(time.time()) + 600)}},
-    )
+    hold_role_lock("dead")
     ids = []
     for requester, approver in FOUR.items():
         answered = engine.service.approve(engine.request(requester), approver)
         assert answered.state is State.APPROVED
         ids.append(answered.id)
-    dynamodb.update_item(
-        TableName="switchback",
-        Key=_lock_key(),
-        UpdateExpression="SET expires = :gone",
-        ExpressionAttributeValues={":gone": {"N": "0"}},
-    )
+    lapse_role_lock()
     engine.service.flush(5)
     return ids
 
@@ -220,10 +206,7 @@ def test_a_click_that_finds_the_lock_held_leaves_its_request_without_reading_the
     """Only the lock's holder queries the role's open grants (under the lock, so it sees every
     request approved until then); a click that hands its request over reads nothing more."""
     dynamodb = boto3.client("dynamodb")
-    dynamodb.put_item(
-        TableName="switchback",
-        Item={**_lock_key(), "owner": {"S": "busy"}, "expires": {"N": str(int(time.time()) + 600)}},
-    )
+    hold_role_lock("busy")
     request_id = engine.request("U0ALICE")
     counter = engine.counter()
     answered = engine.service.approve(request_id, "U0BOB")
@@ -232,7 +215,7 @@ def test_a_click_that_finds_the_lock_held_leaves_its_request_without_reading_the
     assert counter.calls["dynamodb.BatchGetItem"] == 0
     assert counter.total("iam") == 0
     assert counter.calls["dynamodb.UpdateItem"] == 1  # its id left with the holder
-    held = dynamodb.get_item(TableName="switchback", Key=_lock_key())["Item"]
+    held = dynamodb.get_item(TableName="switchback", Key=role_lock_key())["Item"]
     assert held["pending"]["SS"] == [request_id]
 
 

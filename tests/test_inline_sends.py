@@ -27,7 +27,7 @@ from chalicelib.core.model import State, iso
 from chalicelib.delivery import outbox as outbox_module
 from chalicelib.delivery.outbox import INLINE_GRACE
 from tests.conftest import BASE_URL
-from tests.engine_kit import built_engine, role_arn
+from tests.engine_kit import built_engine, hold_role_lock, lapse_role_lock
 from tests.slack_team import Team, build_team
 
 # Requester -> approver; nobody approves their own request.
@@ -75,29 +75,16 @@ class MessageWrites:
             self.calls.append((operation, messages))
 
 
-def _lock_key() -> dict:
-    return {"pk": {"S": f"LOCK#role:{role_arn('ec2-admin')}"}, "sk": {"S": "LOCK"}}
-
-
 def three_left_with_a_dead_holder(engine) -> str:
     """Three of FOUR approved while another process holds ec2-admin's lock (each click leaves
     its request with the holder), which then dies; the fourth request is still pending. Every
     message owed so far is sent. Returns the fourth request's id."""
-    dynamodb = boto3.client("dynamodb")
-    dynamodb.put_item(
-        TableName="switchback",
-        Item={**_lock_key(), "owner": {"S": "dead"}, "expires": {"N": str(int(time.time()) + 600)}},
-    )
+    hold_role_lock("dead")
     ids = {requester: engine.request(requester) for requester in FOUR}
     last = list(FOUR)[-1]
     for requester, approver in list(FOUR.items())[:-1]:
         assert engine.service.approve(ids[requester], approver).state is State.APPROVED
-    dynamodb.update_item(
-        TableName="switchback",
-        Key=_lock_key(),
-        UpdateExpression="SET expires = :gone",
-        ExpressionAttributeValues={":gone": {"N": "0"}},
-    )
+    lapse_role_lock()
     engine.service.flush(5)
     return ids[last]
 
@@ -323,22 +310,6 @@ def team(app_env, slack, client, tmp_path, monkeypatch) -> Team:
     return build_team(client, slack, tmp_path / "policies", monkeypatch)
 
 
-def click(team: Team, request_id: str, user: str, action: str):
-    """A signed-in approver's button on the review page, with the page's CSRF token."""
-    from urllib.parse import urlencode
-
-    from chalicelib.web import sessions
-    from tests.conftest import COOKIE_KEY
-
-    session = sessions.new_session(user, time.time())
-    cookie = f"{sessions.COOKIE_NAME}={sessions.encode(session, COOKIE_KEY)}"
-    return team.client.http.post(
-        f"/requests/{request_id}/{action}",
-        body=urlencode({"csrf": session.csrf}),
-        headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
-    )
-
-
 def test_a_button_stops_sending_in_time_to_record_what_it_sent(team: Team, monkeypatch) -> None:
     """Slack hangs on the click's first message: the click gives up on it a second before its
     budget ends, and records the attempt (to be retried), rather than leaving no trace."""
@@ -347,7 +318,7 @@ def test_a_button_stops_sending_in_time_to_record_what_it_sent(team: Team, monke
     request_id = team.request("U0ALICE", "ec2-admin 30m INC-1 fix")
     monkeypatch.setattr(app, "PAGE_BUDGET_SECONDS", 3.0)  # the same path, a shorter clock
     team.slack.script = ["hang"]
-    answer = click(team, request_id, "U0BOB", "approve")
+    answer = team.click(request_id, "U0BOB", "approve")
     assert answer.status_code == 303
     assert answer.headers["Location"] == f"{BASE_URL}/requests/{request_id}"
     tried = [m for m in _messages_of(team, request_id) if m.attempts and m.status != "SENT"]
@@ -369,7 +340,7 @@ def test_an_approve_button_reads_its_request_once(team: Team) -> None:
         unique_id="reads",
     )
     try:
-        answer = click(team, request_id, "U0BOB", "approve")
+        answer = team.click(request_id, "U0BOB", "approve")
     finally:
         client.meta.events.unregister("before-parameter-build.dynamodb.GetItem", unique_id="reads")
     assert answer.status_code == 303
