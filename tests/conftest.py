@@ -345,3 +345,47 @@ def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]
     caplog.set_level(logging.DEBUG, logger="switchback")
     yield caplog
     logger.removeHandler(caplog.handler)
+
+
+# -- one-minute grants, started when the session starts -------------------------------------------
+# A grant lasts at least a minute, so seeing one expire on the real local stack takes a minute of
+# waiting. The two tests that do get their grant from these session fixtures, which the session's
+# first test starts (when those tests are selected), so the minute passes while others run.
+@pytest.fixture(scope="session")
+def minute_grant_on_the_local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    from tests.test_e2e import grant_a_minute
+
+    slack = SlackReceiver()
+    try:
+        grant = grant_a_minute(tmp_path_factory.mktemp("e2e"), slack)
+        try:
+            yield grant
+        finally:
+            grant.stack.stop()
+    finally:
+        slack.close()
+
+
+@pytest.fixture(scope="session")
+def browser_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    from tests.test_browser import ask_for_a_minute, started_stack
+
+    with started_stack(tmp_path_factory.mktemp("browser")) as running:
+        running.expiring = ask_for_a_minute(running)
+        yield running
+
+
+STARTED_EARLY = ("minute_grant_on_the_local_stack", "browser_stack")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _minutes_started_early(request: pytest.FixtureRequest) -> None:
+    used = {name for item in request.session.items for name in item.fixturenames}
+    for name in STARTED_EARLY:
+        if name in used:
+            try:
+                request.getfixturevalue(name)
+            except (Exception, pytest.fail.Exception, pytest.skip.Exception):
+                # Not this test's failure: pytest keeps the error and raises it again in each
+                # test that uses the fixture.
+                pass
