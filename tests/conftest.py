@@ -23,6 +23,31 @@ BASE_URL = "http://switchback.test"
 ROLE_ARN = "arn:aws:iam::123456789012:role/AWSEC2FULLACCESS"
 
 
+class _SearchPaths(list):
+    """A loader's search paths that each boto3 session may add its own folder to only once."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+def _one_botocore_loader() -> None:
+    """Every botocore session in this process reads the JSON service models through one
+    loader, which parses each once. The service makes a new boto3 session after each
+    ``wiring.reset()`` (as a new Lambda process does), and the tests reset it for every test:
+    without this, each test parsed the IAM, DynamoDB and endpoint models again (about a fifth
+    of a test's time). What a client does with the models is unchanged."""
+    import botocore.loaders
+    import botocore.session
+
+    shared = botocore.loaders.create_loader()
+    shared._search_paths = _SearchPaths(shared.search_paths)
+    botocore.session.create_loader = lambda *_, **__: shared
+
+
+_one_botocore_loader()
+
+
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
     import logging
@@ -320,3 +345,47 @@ def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]
     caplog.set_level(logging.DEBUG, logger="switchback")
     yield caplog
     logger.removeHandler(caplog.handler)
+
+
+# -- one-minute grants, started when the session starts -------------------------------------------
+# A grant lasts at least a minute, so seeing one expire on the real local stack takes a minute of
+# waiting. The two tests that do get their grant from these session fixtures, which the session's
+# first test starts (when those tests are selected), so the minute passes while others run.
+@pytest.fixture(scope="session")
+def minute_grant_on_the_local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    from tests.test_e2e import grant_a_minute
+
+    slack = SlackReceiver()
+    try:
+        grant = grant_a_minute(tmp_path_factory.mktemp("e2e"), slack)
+        try:
+            yield grant
+        finally:
+            grant.stack.stop()
+    finally:
+        slack.close()
+
+
+@pytest.fixture(scope="session")
+def browser_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    from tests.test_browser import ask_for_a_minute, started_stack
+
+    with started_stack(tmp_path_factory.mktemp("browser")) as running:
+        running.expiring = ask_for_a_minute(running)
+        yield running
+
+
+STARTED_EARLY = ("minute_grant_on_the_local_stack", "browser_stack")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _minutes_started_early(request: pytest.FixtureRequest) -> None:
+    used = {name for item in request.session.items for name in item.fixturenames}
+    for name in STARTED_EARLY:
+        if name in used:
+            try:
+                request.getfixturevalue(name)
+            except (Exception, pytest.fail.Exception, pytest.skip.Exception):
+                # Not this test's failure: pytest keeps the error and raises it again in each
+                # test that uses the fixture.
+                pass

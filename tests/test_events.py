@@ -10,7 +10,6 @@ import json
 import socket
 import threading
 import time
-from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -28,8 +27,6 @@ from chalicelib.delivery.message import OutboxMessage
 from chalicelib.notify.eventbridge import EventPublisher
 from tests.conftest import signed_command
 from tests.engine_kit import built_engine
-from tests.faults import Crash
-from tests.test_nothing_lost import USE_CASES, _fresh, _items, next_process
 
 BUS = "switchback-events"
 REQUIRED = {
@@ -253,54 +250,6 @@ def test_a_malformed_entry_is_refused_by_the_real_api(bus_env) -> None:
     }
     outcome = EventBridgeDelivery()("eventbridge:" + BUS, json.dumps(entry), 5.0)
     assert not outcome.delivered and outcome.permanent and "MalformedDetail" in outcome.error
-
-
-OWED_EVENTS = {
-    "requested": ["access.requested"],
-    "approval recorded": ["access.approval_counted"],
-    "approved": ["access.approved"],
-    "granted": ["access.granted"],
-    "denied": ["access.denied"],
-    "revoked": ["access.revoked"],
-    "expired": ["access.expired"],
-    "lapsed": ["access.lapsed"],
-}
-
-
-@pytest.mark.parametrize("use_case", ["approve and grant", "revoke", "expire (sweep)", "deny"])
-def test_a_process_killed_after_any_write_loses_no_event(
-    aws, slack, monkeypatch, tmp_path, use_case
-) -> None:
-    """Each event is written with the state change that caused it: whichever write the process
-    dies after, the next process publishes exactly the events of what was recorded."""
-    monkeypatch.setenv("SWITCHBACK_EVENT_BUS", BUS)
-    before, run = USE_CASES[use_case]
-    index = 0
-    while True:
-        with _fresh(aws, slack, monkeypatch, tmp_path / f"crash{index}") as engine:
-            boto3.client("events", region_name="us-east-1").create_event_bus(Name=BUS)
-            ids = before(engine)
-            engine.service.flush(5)
-            faults = engine.faults().crash_after_write(index)
-            try:
-                run(engine, ids)
-            except Crash:
-                pass
-            else:
-                assert index > 0, "the use case writes something"
-                return  # past its last write
-            following = next_process(engine)
-            owed: Counter = Counter()
-            for item in _items(following, "REQ#"):
-                for entry in item["audit"]:
-                    owed.update(f"event.{n}" for n in OWED_EVENTS.get(entry["action"], []))
-            sent = Counter(
-                m["kind"]
-                for m in event_messages()
-                if m["status"] == "SENT" and m["kind"] != "event.drift.repaired"  # no request's
-            )
-            assert sent == owed, f"killed after write {index}: {faults.injected}"
-        index += 1
 
 
 def test_the_operator_cli_publishes_its_revoke(service, slack, bus_env, aws) -> None:
