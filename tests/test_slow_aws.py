@@ -85,22 +85,6 @@ def test_a_revoke_whose_iam_step_hangs_is_recorded_and_says_the_sweep_finishes_i
     assert f"Switchback{request_id}" not in trust_sids()
 
 
-def click(team: Team, request_id: str, user: str, action: str):
-    """A signed-in approver's button on the review page, with the page's CSRF token."""
-    from urllib.parse import urlencode
-
-    from chalicelib.web import sessions
-    from tests.conftest import COOKIE_KEY
-
-    session = sessions.new_session(user, time.time())
-    cookie = f"{sessions.COOKIE_NAME}={sessions.encode(session, COOKIE_KEY)}"
-    return team.client.http.post(
-        f"/requests/{request_id}/{action}",
-        body=urlencode({"csrf": session.csrf}),
-        headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
-    )
-
-
 def test_a_review_button_whose_iam_hangs_answers_with_the_recorded_state(
     team: Team, slow, monkeypatch
 ) -> None:
@@ -109,7 +93,7 @@ def test_a_review_button_whose_iam_hangs_answers_with_the_recorded_state(
     request_id = team.request("U0ALICE", "ec2-admin 30m INC-1 fix")
     monkeypatch.setattr(app, "PAGE_BUDGET_SECONDS", 3.0)  # the same path, a shorter clock
     slow.hold("iam.*", HANG)
-    answer = click(team, request_id, "U0BOB", "approve")
+    answer = team.click(request_id, "U0BOB", "approve")
     # Recorded as approved; the grant waits for AWS: the page shows what the store says.
     assert answer.status_code == 303
     assert answer.headers["Location"] == f"{BASE_URL}/requests/{request_id}"
@@ -126,7 +110,7 @@ def test_a_review_button_whose_store_hangs_says_so_on_a_page(team: Team, slow, m
     request_id = team.request("U0ALICE", "ec2-admin 30m INC-1 fix")
     monkeypatch.setattr(app, "PAGE_BUDGET_SECONDS", 3.0)
     slow.hold("dynamodb.TransactWriteItems", HANG)
-    answer = click(team, request_id, "U0BOB", "deny")
+    answer = team.click(request_id, "U0BOB", "deny")
     assert answer.status_code == 503
     body = answer.body.decode()
     assert "could not confirm" in body and "nothing was changed" not in body
@@ -141,7 +125,7 @@ def test_a_review_button_whose_lock_release_is_slow_still_releases_the_lock(
     the lock held for its whole 45-second lease (holding up the sweep and other clicks)."""
     request_id = team.request("U0ALICE", "ec2-admin 30m INC-1 fix")
     slow.hold("dynamodb.DeleteItem", 1.0)
-    answer = click(team, request_id, "U0BOB", "approve")
+    answer = team.click(request_id, "U0BOB", "approve")
     assert answer.status_code == 303
     assert team.stored(request_id).state is State.ACTIVE
     slow.clear()
