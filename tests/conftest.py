@@ -8,7 +8,7 @@ import secrets
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -86,6 +86,7 @@ class SlackReceiver:
 
     ``script`` holds answers to give, in order, as (status, body, headers) or "hang"; when it
     is empty, 200 "ok" (or ``{"ok": true}`` on ``/api/…``, as Slack's Web API answers).
+    ``holds(path, payload)`` picks posts to hang whatever their order (one destination).
 
     It also answers the Web API's ``usergroups.users.list`` (a GET) from ``groups`` (group id
     -> member ids): ``{"ok": false, "error": "no_such_subteam"}`` for others, and HTTP 503
@@ -95,6 +96,7 @@ class SlackReceiver:
     def __init__(self) -> None:
         self.received: list[dict] = []  # every request: path, payload, answered status
         self.script: list[tuple[int, str, dict] | str] = []
+        self.holds: Callable[[str, dict], bool] = lambda path, payload: False
         self.groups: dict[str, list[str]] = {}
         self.groups_down = False
         self.group_lookups: list[str] = []
@@ -122,7 +124,7 @@ class SlackReceiver:
                         "at": time.monotonic(),  # when it arrived
                     }
                     receiver.received.append(entry)
-                if answer == "hang":
+                if answer == "hang" or receiver.holds(self.path, entry["payload"]):
                     receiver._release.wait(30)
                     return
                 status, text, headers = answer

@@ -9,13 +9,10 @@ Real moto server and Slack receiver over HTTP; faults through botocore's event h
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
 from dataclasses import replace
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import boto3
@@ -199,48 +196,14 @@ def test_messages_sent_but_not_recorded_go_again_with_the_sweep(engine, recorded
 
 
 # -- destinations side by side ------------------------------------------------------------------
-class Webhooks:
-    """Local webhooks and Slack's Web API over real HTTP: a post to ``/hang/…``, or a direct
-    message to U0STUCK, is held until the test ends; any other is answered at once (200 "ok",
-    or ``{"ok": true}`` on ``/api/…``); each arrival is noted (path, text)."""
-
-    def __init__(self) -> None:
-        self.arrived: list[tuple[str, str]] = []
-        self.release = threading.Event()
-        hooks = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                hooks.arrived.append((self.path, body["text"]))
-                if self.path.startswith("/hang/") or body.get("channel") == "U0STUCK":
-                    hooks.release.wait(10)
-                    return
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b'{"ok": true}' if self.path.startswith("/api/") else b"ok")
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+def hang_on(slack, path: str = "/hang/", channel: str = "U0STUCK") -> None:
+    """Slack holds posts to paths under ``path``, and direct messages to ``channel``, until
+    the test ends; it answers the others at once."""
+    slack.holds = lambda at, payload: at.startswith(path) or payload.get("channel") == channel
 
 
-@pytest.fixture
-def webhooks():
-    hooks = Webhooks()
-    yield hooks
-    hooks.close()
+def arrived(slack) -> list[tuple[str, str]]:
+    return [(entry["path"], entry["payload"]["text"]) for entry in slack.received]
 
 
 def queue(engine, url: str, *texts: str) -> list:
@@ -248,36 +211,42 @@ def queue(engine, url: str, *texts: str) -> list:
     return [outbox.enqueue(url, {"text": t}, "test.note", "0000000001", now) for t in texts]
 
 
-def test_a_destination_that_hangs_costs_the_others_nothing(engine, webhooks) -> None:
+def test_a_destination_that_hangs_costs_the_others_nothing(engine) -> None:
     """A requester's response_url that never answers, queued first: the channel and another
     requester still hear everything, each in its order, within the same deadline."""
-    stuck = queue(engine, f"{webhooks.url}/hang/alice", "stuck 1", "stuck 2")
-    channel = queue(engine, f"{webhooks.url}/channel", *[f"channel {n}" for n in range(5)])
-    bob = queue(engine, f"{webhooks.url}/bob", "bob 1")
+    slack = engine.slack
+    hang_on(slack)
+    stuck = queue(engine, f"{slack.url}/hang/alice", "stuck 1", "stuck 2")
+    channel = queue(engine, f"{slack.url}/channel", *[f"channel {n}" for n in range(5)])
+    bob = queue(engine, f"{slack.url}/bob", "bob 1")
     began = time.monotonic()
     engine.service.notify.outbox.send_now(stuck + channel + bob, engine.clock(), began + 1.5)
     assert time.monotonic() - began < 4  # the deadline and one write, not a send per message
 
-    arrived = [text for path, text in webhooks.arrived if path == "/channel"]
-    assert arrived == [f"channel {n}" for n in range(5)]
-    assert ("/bob", "bob 1") in webhooks.arrived
+    assert [text for path, text in arrived(slack) if path == "/channel"] == [
+        f"channel {n}" for n in range(5)
+    ]
+    assert ("/bob", "bob 1") in arrived(slack)
     stored = {m.id: engine.service.store.get_message(m.id) for m in stuck + channel + bob}
     assert {stored[m.id].status for m in channel + bob} == {"SENT"}
     first, second = (stored[m.id] for m in stuck)
     assert first.status == "PENDING" and first.attempts == 1  # timed out: to be retried
     assert "timed out" in first.last_error.lower()
     assert second.attempts == 0  # never tried after it: it keeps its place behind the first
-    assert ("/hang/alice", "stuck 2") not in webhooks.arrived
+    assert ("/hang/alice", "stuck 2") not in arrived(slack)
 
 
-def test_each_persons_direct_messages_are_a_destination_of_their_own(engine, webhooks) -> None:
+def test_each_persons_direct_messages_are_a_destination_of_their_own(engine) -> None:
     """Direct messages all go to one Web API method; a person whose messages hang holds up
     only their own."""
     from chalicelib.delivery.outbox import Outbox
     from chalicelib.delivery.slack import CHAT_POST_MESSAGE, SlackDelivery
 
+    hang_on(engine.slack)
     outbox = Outbox(
-        engine.service.store, timedelta(hours=1), SlackDelivery("xoxb-test", f"{webhooks.url}/api/")
+        engine.service.store,
+        timedelta(hours=1),
+        SlackDelivery("xoxb-test", f"{engine.slack.url}/api/"),
     )
     now = engine.clock()
     queued = [
@@ -285,23 +254,25 @@ def test_each_persons_direct_messages_are_a_destination_of_their_own(engine, web
         for who in ("U0STUCK", "U0BOB")
     ]
     outbox.send_now(queued, now, time.monotonic() + 1.5)
-    assert ("/api/chat.postMessage", "to U0BOB") in webhooks.arrived
+    assert ("/api/chat.postMessage", "to U0BOB") in arrived(engine.slack)
     assert [engine.service.store.get_message(m.id).status for m in queued] == ["PENDING", "SENT"]
 
 
-def test_at_most_so_many_destinations_are_sent_to_at_once(engine, webhooks, monkeypatch) -> None:
+def test_at_most_so_many_destinations_are_sent_to_at_once(engine, monkeypatch) -> None:
     """Four destinations that hang and a fifth that answers: the fifth waits for a free
     sender, and the deadline passes first (this is what LANES_AT_ONCE bounds)."""
+    slack = engine.slack
+    hang_on(slack)
     monkeypatch.setattr(outbox_module, "LANES_AT_ONCE", 4)
-    stuck = [queue(engine, f"{webhooks.url}/hang/{n}", f"stuck {n}")[0] for n in range(4)]
-    last = queue(engine, f"{webhooks.url}/last", "last")
+    stuck = [queue(engine, f"{slack.url}/hang/{n}", f"stuck {n}")[0] for n in range(4)]
+    last = queue(engine, f"{slack.url}/last", "last")
     engine.service.notify.outbox.send_now(stuck + last, engine.clock(), time.monotonic() + 1.0)
-    assert sorted(text for _, text in webhooks.arrived) == [f"stuck {n}" for n in range(4)]
+    assert sorted(text for _, text in arrived(slack)) == [f"stuck {n}" for n in range(4)]
     monkeypatch.setattr(outbox_module, "LANES_AT_ONCE", 5)
-    more = [queue(engine, f"{webhooks.url}/hang/{n}", f"again {n}")[0] for n in range(4)]
-    last = queue(engine, f"{webhooks.url}/last", "last")
+    more = [queue(engine, f"{slack.url}/hang/{n}", f"again {n}")[0] for n in range(4)]
+    last = queue(engine, f"{slack.url}/last", "last")
     engine.service.notify.outbox.send_now(more + last, engine.clock(), time.monotonic() + 1.0)
-    assert ("/last", "last") in webhooks.arrived
+    assert ("/last", "last") in arrived(slack)
 
 
 # -- the review page ---------------------------------------------------------------------------
