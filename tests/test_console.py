@@ -84,12 +84,10 @@ def approvers_message(stack, run: subprocess.CompletedProcess) -> str:
 
 
 def test_make_slash_passes_args_exactly_as_typed(stack, tmp_path) -> None:
-    text = "request ec2-admin 30m INC-42 it's <@U0BOB> & *all* $HOME `x` \"q\" ; echo pwned"
+    text = 'request ec2-admin 30m INC-42 it\'s <@U0BOB> & *all* $HOME `x` "q" ; echo pwned'
     shown = approvers_message(stack, make_slash(stack, "AS=U0ALICE", f"ARGS={text}"))
     assert "*Requester:* <@U0ALICE>" in shown
-    assert (
-        "*Reason:* “INC-42 it's &lt;@U0BOB&gt; &amp; *all* $HOME ˋxˋ \"q\" ; echo pwned”" in shown
-    )
+    assert '*Reason:* “INC-42 it\'s &lt;@U0BOB&gt; &amp; *all* $HOME ˋxˋ "q" ; echo pwned”' in shown
     # not even make may read ARGS as its own: a $(shell …) in it stays text
     marker = tmp_path / "ran"
     text = f"request ec2-admin 30m INC-43 $(shell touch {marker})"

@@ -88,7 +88,6 @@ def test_a_click_with_no_time_for_a_locked_step_tries_the_lock_once(engine) -> N
     assert counter.attempts["dynamodb.PutItem"] == 1
 
 
-
 def test_a_click_leaves_its_request_with_a_live_holder_which_grants_it(engine) -> None:
     """In a burst, the first click to take a role's lock grants every request of the role;
     a click that finds the lock held leaves its request with the holder and answers at once,

@@ -65,8 +65,10 @@ def test_slacks_retry_is_never_run_again(client, slack) -> None:
 
 @pytest.mark.parametrize(
     "error, says",
-    [(AwsUnavailable("DynamoDB put_item: ThrottlingException"), "AWS is busy right now"),
-     (RuntimeError("no such table"), "Something went wrong on Switchback's side")],
+    [
+        (AwsUnavailable("DynamoDB put_item: ThrottlingException"), "AWS is busy right now"),
+        (RuntimeError("no such table"), "Something went wrong on Switchback's side"),
+    ],
 )
 def test_when_the_replay_check_cannot_run_nothing_happens(client, slack, error, says) -> None:
     def broken(key, forget_at):

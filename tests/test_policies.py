@@ -357,9 +357,7 @@ def test_same_user_name_in_two_accounts_is_refused_naming_both(tmp_path):
 
 # -- role chaining --------------------------------------------------------------------------------
 def test_role_chaining_is_denied_unless_the_role_allows_it(tmp_path):
-    ops = role_with(
-        allow_role_chaining="true", role_arn='"arn:aws:iam::123456789012:role/OPS"'
-    )
+    ops = role_with(allow_role_chaining="true", role_arn='"arn:aws:iam::123456789012:role/OPS"')
     roles = {"ec2-admin": ROLE, "ops": ops}
     catalog = load_catalog(tree(tmp_path, roles=roles))
     assert catalog.role("ec2-admin").allow_role_chaining is False
