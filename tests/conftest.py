@@ -86,7 +86,9 @@ class SlackReceiver:
 
     ``script`` holds answers to give, in order, as (status, body, headers) or "hang"; when it
     is empty, 200 "ok" (or ``{"ok": true}`` on ``/api/…``, as Slack's Web API answers).
-    ``holds(path, payload)`` picks posts to hang whatever their order (one destination).
+    ``answer_for(path, payload)``, when set, answers by destination whatever the order posts
+    arrive in (sends to several destinations go side by side): an answer as in ``script``, or
+    None for the script's.
 
     It also answers the Web API's ``usergroups.users.list`` (a GET) from ``groups`` (group id
     -> member ids): ``{"ok": false, "error": "no_such_subteam"}`` for others, and HTTP 503
@@ -96,7 +98,7 @@ class SlackReceiver:
     def __init__(self) -> None:
         self.received: list[dict] = []  # every request: path, payload, answered status
         self.script: list[tuple[int, str, dict] | str] = []
-        self.holds: Callable[[str, dict], bool] = lambda path, payload: False
+        self.answer_for: Callable[[str, dict], tuple[int, str, dict] | str | None] | None = None
         self.groups: dict[str, list[str]] = {}
         self.groups_down = False
         self.group_lookups: list[str] = []
@@ -112,19 +114,23 @@ class SlackReceiver:
                 web_api = self.path.startswith("/api/")
                 default = (200, '{"ok": true}', {"Content-Type": "application/json"})
                 with receiver._lock:
-                    if receiver.script:
+                    payload = json.loads(body)
+                    chosen = receiver.answer_for and receiver.answer_for(self.path, payload)
+                    if chosen:
+                        answer = chosen
+                    elif receiver.script:
                         answer = receiver.script.pop(0)
                     else:
                         answer = default if web_api else (200, "ok", {})
                     entry = {
                         "path": self.path,
-                        "payload": json.loads(body),
+                        "payload": payload,
                         "status": None,
                         "headers": dict(self.headers.items()),
                         "at": time.monotonic(),  # when it arrived
                     }
                     receiver.received.append(entry)
-                if answer == "hang" or receiver.holds(self.path, entry["payload"]):
+                if answer == "hang":
                     receiver._release.wait(30)
                     return
                 status, text, headers = answer

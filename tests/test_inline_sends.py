@@ -199,7 +199,9 @@ def test_messages_sent_but_not_recorded_go_again_with_the_sweep(engine, recorded
 def hang_on(slack, path: str = "/hang/", channel: str = "U0STUCK") -> None:
     """Slack holds posts to paths under ``path``, and direct messages to ``channel``, until
     the test ends; it answers the others at once."""
-    slack.holds = lambda at, payload: at.startswith(path) or payload.get("channel") == channel
+    slack.answer_for = lambda at, payload: (
+        "hang" if at.startswith(path) or payload.get("channel") == channel else None
+    )
 
 
 def arrived(slack) -> list[tuple[str, str]]:
