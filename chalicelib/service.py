@@ -308,8 +308,7 @@ class Switchback:
     ) -> AccessRequest:
         """``known``: the request as the caller just read it (the review page did, to show
         it); the write's version condition catches any change since."""
-        found = known if known is not None and known.id == request_id else None
-        found = found or self.store.get_request(request_id)
+        found = known if known is not None else self.store.get_request(request_id)
         if found is not None and found.extends:
             return self._approve_extension(request_id, approver)
 
