@@ -16,7 +16,7 @@ from dataclasses import replace
 import boto3
 import pytest
 
-from chalicelib.aws import store as store_module
+from chalicelib.aws import table as table_module
 from chalicelib.core.model import State
 from chalicelib.delivery.message import OutboxMessage
 from tests.engine_kit import built_engine, hold_role_lock, lapse_role_lock, role_lock_key
@@ -102,7 +102,7 @@ def test_a_step_records_its_grants_in_one_transaction_with_each_ones_messages(en
 
 def test_grants_that_need_more_than_one_transaction_are_all_written(engine, monkeypatch) -> None:
     ids = approved_while_the_lock_is_held(engine)
-    monkeypatch.setattr(store_module, "TRANSACTION_ITEMS", 7)  # two requests (3 items each)
+    monkeypatch.setattr(table_module, "TRANSACTION_ITEMS", 7)  # two requests (3 items each)
     transactions = Transactions(engine.service.store.client)
     assert engine.service.sweep().granted == 4
     granting = transactions.granting()
@@ -239,7 +239,7 @@ def test_changes_are_cut_into_transactions_within_dynamodbs_limits(engine, monke
         (replace(base, id=f"R{i:09d}"), [_message(f"R{i:09d}", n) for n in range(2)])
         for i in range(40)
     ]
-    chunks = list(store._transactions(changes))
+    chunks = list(store.requests.runs(changes))
     # 3 items a request: 33 requests fill 99 of DynamoDB's 100 items, the 7 others the next
     assert [len(c) for c in chunks] == [33, 7]
     assert [r.id for c in chunks for r, _ in c] == [r.id for r, _ in changes]  # order kept
@@ -247,11 +247,11 @@ def test_changes_are_cut_into_transactions_within_dynamodbs_limits(engine, monke
     assert all(m.request_id == r.id for c in chunks for r, ms in c for m in ms)
     # exactly 100 items fit, 101 do not
     two = [(replace(base, id=f"S{i:09d}"), [_message(f"S{i:09d}", 0)]) for i in range(51)]
-    assert [len(c) for c in store._transactions(two)] == [50, 1]
-    assert [len(c) for c in store._transactions(changes[:33] + two[:1])] == [33, 1]
+    assert [len(c) for c in store.requests.runs(two)] == [50, 1]
+    assert [len(c) for c in store.requests.runs(changes[:33] + two[:1])] == [33, 1]
     # 4 MB: a transaction holds no more bytes than that, whatever the item count
-    one = store._size(*changes[0])
-    monkeypatch.setattr(store_module, "TRANSACTION_BYTES", 3 * one)
-    assert [len(c) for c in store._transactions(changes)] == [3] * 13 + [1]
+    one = store.requests.size(*changes[0])
+    monkeypatch.setattr(table_module, "TRANSACTION_BYTES", 3 * one)
+    assert [len(c) for c in store.requests.runs(changes)] == [3] * 13 + [1]
     with pytest.raises(ValueError):
-        list(store._transactions([(base, [_message(base.id, n) for n in range(100)])]))
+        list(store.requests.runs([(base, [_message(base.id, n) for n in range(100)])]))

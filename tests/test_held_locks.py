@@ -121,15 +121,15 @@ def test_a_click_leaves_its_request_with_a_live_holder_which_grants_it(engine) -
 def test_a_lock_released_with_ids_left_in_it_hands_them_to_its_next_holder(engine) -> None:
     store = engine.service.store
     with store.lock("role:x", lease_seconds=30) as held:
-        assert store._leave_with_holder({"pk": "LOCK#role:x", "sk": "LOCK"}, "R1", time.time())
+        assert store.locks.leave_with_holder("role:x", "R1", time.time())
         assert held.take_pending() == {"R1"}
         assert held.take_pending() == set()
-        store._leave_with_holder({"pk": "LOCK#role:x", "sk": "LOCK"}, "R2", time.time())
+        store.locks.leave_with_holder("role:x", "R2", time.time())
         # released without taking R2: the lock lapses instead of vanishing
-    key = {"pk": "LOCK#role:x", "sk": "LOCK"}
-    assert not store._leave_with_holder(key, "R9", time.time())  # a lapsed lock has no holder
+    # a lapsed lock has no holder
+    assert not store.locks.leave_with_holder("role:x", "R9", time.time())
     with store.lock("role:x", wait_seconds=0) as next_holder:
         assert next_holder.inherited == {"R2"}
     with store.lock("role:x", wait_seconds=0) as after:
         assert after.inherited == set()  # taken once, gone
-    assert not store._leave_with_holder({"pk": "LOCK#role:x", "sk": "LOCK"}, "R3", time.time())
+    assert not store.locks.leave_with_holder("role:x", "R3", time.time())

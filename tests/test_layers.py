@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "chalicelib"
 
 ADAPTERS = {"aws", "notify", "delivery", "web", "config", "policies", "telemetry", "release"}
+ADAPTERS |= {"ports"}  # the Protocols the use cases see the adapters through
 RANK = {"core": 0, **dict.fromkeys(ADAPTERS, 1), "service": 2, "entry": 3, "wiring": 3}
 
 # What the core may import from outside itself: the standard library's pure parts, and RE2
