@@ -131,3 +131,43 @@ def test_every_setting_the_template_passes_is_read_by_the_code() -> None:
         for name in variables:
             if not name.startswith("POWERTOOLS_"):  # read by Powertools itself
                 assert f'"{name}"' in code, f"{function}: {name} is set but never read"
+
+
+# -- the policy reference names every setting the code reads -------------------------------------
+def test_every_role_and_person_field_is_documented_in_policies_md() -> None:
+    from dataclasses import fields
+
+    from chalicelib.core.catalog import Person, RoleSpec
+
+    text = (ROOT / "docs" / "policies.md").read_text()
+    # `name` is the role file's stem, and a person's `slack_id` their table key
+    roles = [f.name for f in fields(RoleSpec) if f.name != "name"]
+    people = [f.name for f in fields(Person) if f.name != "slack_id"]
+    missing = [f for f in roles + people if not re.search(rf"^#? ?{f} = ", text, flags=re.M)]
+    assert missing == [], f"docs/policies.md shows no `<field> = …` line for {missing}"
+    assert "name = file stem" in text and "[people.U0ALICE]" in text
+
+
+def test_the_changelog_lists_the_unreleased_features_and_the_new_slack_scope() -> None:
+    text = (ROOT / "CHANGELOG.md").read_text()
+    unreleased = text.split("## Unreleased", 1)[1].split("\n## ", 1)[0]
+    for feature in ("extend", "breakglass", "user groups", "direct message", "reminder"):
+        assert feature in unreleased, feature
+    assert "break-glass-unreviewed" in unreleased
+    upgrading = unreleased.split("### Upgrading", 1)[1]
+    assert "usergroups:read" in upgrading and "Reinstall" in upgrading
+
+
+def test_operations_md_has_a_runbook_for_every_alarm() -> None:
+    text = (ROOT / "docs" / "operations.md").read_text()
+    names = [
+        props["AlarmName"]["Fn::Sub"].removeprefix("${AWS::StackName}-")
+        for props in (
+            r["Properties"]
+            for r in TEMPLATE["Resources"].values()
+            if r["Type"] == "AWS::CloudWatch::Alarm"
+        )
+    ]
+    assert "break-glass-unreviewed" in names
+    missing = [n for n in names if f"`{n}`" not in text]
+    assert missing == [], f"docs/operations.md's alarm table lacks {missing}"

@@ -38,6 +38,25 @@ VENDOR = ROOT / "vendor"  # Chalice copies it into the zip as it is
 VENDOR_REQUIREMENTS = ROOT / "deploy" / "vendor-requirements.txt"
 LAMBDA_PLATFORM = ("--platform", "manylinux2014_x86_64", "--implementation", "cp")
 DEPLOYED_STAGES = ("dev", "prod")
+# The account of AWS's documentation examples, and of this repository's sample policies.
+SAMPLE_ACCOUNT = "123456789012"
+
+
+def sample_policy_warnings(catalog: Catalog) -> list[str]:
+    """Warnings for policies still naming the sample account: deployed, they grant nothing
+    (IAM refuses a trust statement for a principal that does not exist, or the role is not
+    yours), so someone is about to deploy the repository's examples by mistake."""
+    people = sorted(p.name for p in catalog.people.values() if f":{SAMPLE_ACCOUNT}:" in p.aws)
+    roles = sorted(r.name for r in catalog.roles.values() if r.account_id == SAMPLE_ACCOUNT)
+    if not people and not roles:
+        return []
+    named = ", ".join([*(f"person {n}" for n in people), *(f"role {n}" for n in roles)][:6])
+    return [
+        f"warning: the policies name AWS's example account {SAMPLE_ACCOUNT} ({named}"
+        f"{', …' if len(people) + len(roles) > 6 else ''}): these look like the sample "
+        "policies. Point POLICIES=<your folder> at your own people and roles "
+        "(docs/deploy.md#the-sample-policies)."
+    ]
 
 
 def merge_template(catalog: Catalog) -> dict:
@@ -117,6 +136,8 @@ def chalice_command() -> list[str]:
 def package(stage: str, policies: Path, out: Path) -> Path:
     """Build dist/<stage>/ and return it; raises PolicyError or CalledProcessError."""
     catalog = load_catalog(policies)
+    for warning in sample_policy_warnings(catalog):
+        print(warning, file=sys.stderr)
     target = out / stage
     if target.exists():
         shutil.rmtree(target)

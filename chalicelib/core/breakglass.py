@@ -55,3 +55,29 @@ def reviewed(
             marked, State.REVOKED, actor, "flagged", now, detail=why or "break-glass flagged"
         )
     return note(marked, actor, verdict, now, detail=why)
+
+
+# States in which a break-glass grant was written and can be reviewed.
+REVIEWABLE = frozenset({State.ACTIVE, State.EXPIRED, State.REVOKED})
+
+
+def needs_review(request: AccessRequest) -> bool:
+    """A break-glass grant that was written and nobody has acknowledged or flagged yet."""
+    return request.break_glass and not request.review and request.state in REVIEWABLE
+
+
+def awaiting_review(
+    catalog: Catalog, requests: list[AccessRequest], approver: str, members: Members = no_groups
+) -> list[AccessRequest]:
+    """The break-glass grants among ``requests`` that ``approver`` may review now (for their
+    ``list``), oldest first; one behind a group Slack cannot resolve now is left out."""
+    found = []
+    for request in requests:
+        if not needs_review(request):
+            continue
+        try:
+            check_reviewer(catalog, request, approver, members)
+        except Refused:
+            continue
+        found.append(request)
+    return sorted(found, key=lambda r: r.created_at)

@@ -5,13 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from chalicelib.core.durations import (
-    DurationError,
-    looks_almost_like_duration,
-    looks_like_duration,
-    parse_duration,
-    suggest_duration,
-)
+from chalicelib.core.durations import DurationWords, read_duration
 
 # A reason is a line or two for the approver (a ticket, what for); the ticket holds the rest.
 # Longer ones are refused, not cut: a cut could drop the part that matters.
@@ -65,40 +59,32 @@ def parse_command(text: str) -> Command:
             return BadCommand(f"`{verb}` takes one request id, e.g. `{verb} 7QK2M9TX4B`.")
         return IdCommand(verb, rest[0])
     if verb == "extend":
-        if len(rest) >= 2 and looks_almost_like_duration(rest[1]):
-            if not looks_like_duration(rest[1]):
-                return BadCommand(_not_a_duration(rest[1]), show_usage=False)
-        if len(rest) < 2 or not looks_like_duration(rest[1]):
+        read = read_duration(rest[1:])
+        if read.problem:
+            return BadCommand(_duration_problem(read, f"extend {_id_shown(rest)}", rest[1:]), False)
+        if read.value is None:
             return BadCommand(
                 "`extend` takes a grant's id and how much longer, e.g. "
                 "`extend 7QK2M9TX4B 1h still resizing`."
             )
-        try:
-            duration = parse_duration(rest[1])
-        except DurationError as error:
-            return BadCommand(str(error), show_usage=False)
-        reason = _tail(text, 3)
+        reason = _tail(text, 2 + read.used)
         if len(reason) > MAX_REASON_CHARS:
             return BadCommand(
                 f"Your reason is {len(reason):,} characters; keep it within "
                 f"{MAX_REASON_CHARS:,}. Nothing was requested.",
                 show_usage=False,
             )
-        return ExtendCommand(rest[0], duration, reason)
+        return ExtendCommand(rest[0], read.value, reason)
     if verb in ("request", "breakglass"):
         if not rest:
             return BadCommand(f"Say which role, e.g. `{verb} ec2-admin 1h INC-42 resize the ASG`.")
         role, rest = rest[0].lower(), rest[1:]
-        duration = None
-        if rest and looks_like_duration(rest[0]):
-            try:
-                duration = parse_duration(rest[0])
-            except DurationError as error:
-                return BadCommand(str(error), show_usage=False)
-            rest = rest[1:]
-        elif rest and looks_almost_like_duration(rest[0]):
-            # Never read it as the start of the reason: the person meant a duration.
-            return BadCommand(_not_a_duration(rest[0]), show_usage=False)
+        # Never read a duration-like word as the start of the reason: refuse it instead.
+        read = read_duration(rest)
+        if read.problem:
+            problem = _duration_problem(read, f"{verb} {role[:40]}", rest)
+            return BadCommand(problem, show_usage=False)
+        duration, rest = read.value, rest[read.used :]
         # Keep the reason as typed (spacing included) after the words we consumed.
         reason = _tail(text, len(words) - len(rest))
         if len(reason) > MAX_REASON_CHARS:
@@ -113,12 +99,22 @@ def parse_command(text: str) -> Command:
     return BadCommand(f"I don't know `{words[0][:40]}`.")
 
 
-def _not_a_duration(word: str) -> str:
-    shown = word[:20]
-    meant = suggest_duration(word)
-    if meant:
-        return f"`{shown}` is not a duration. Did you mean `{meant}`? Nothing was requested."
-    return f"`{shown}` is not a duration; write it like `15m`, `2h` or `1h30m`."
+def _duration_problem(read: DurationWords, before: str, words: list[str]) -> str:
+    """One line: what is wrong with the duration, the accepted forms, and for a bare number
+    the rule for reasons that start with one (they go after an explicit duration)."""
+    problem = (read.problem or "").rstrip()
+    if problem and problem[-1] not in ".?!":
+        problem += "."
+    if read.bare_number:
+        problem += (
+            " A reason that starts with a number goes after the duration: "
+            f"`{before} 1h {words[0][:20]} …`."
+        )
+    return f"{problem} Nothing was requested."
+
+
+def _id_shown(rest: list[str]) -> str:
+    return rest[0][:20] if rest else "<id>"
 
 
 def _tail(text: str, skip_words: int) -> str:

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from chalicelib.core.catalog import Catalog, RoleSpec
 from chalicelib.core.durations import format_duration
-from chalicelib.core.groups import GroupsUnavailable, Members, listed, no_groups
+from chalicelib.core.groups import GroupsUnavailable, Members, is_group, listed, no_groups
 from chalicelib.core.model import AccessRequest, State, iso, parse_iso, transition
 from chalicelib.core.patterns import matches
 
@@ -33,6 +33,7 @@ class Refusal(StrEnum):
     NO_BREAK_GLASS = "no_break_glass"
     NOT_BREAK_GLASS = "not_break_glass"
     ALREADY_REVIEWED = "already_reviewed"
+    EXTENSION_PENDING = "extension_pending"
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,54 @@ def requestable_roles(
     return found
 
 
+SHOWN_NAMES = 5  # names in a refusal; the rest are counted
+
+
+def _names(catalog: Catalog, entries: tuple[str, ...]) -> str:
+    """People and groups of a policy list as plain text (no mentions: refusals are escaped)."""
+    shown = []
+    for entry in entries:
+        if entry == "*":
+            return "everyone in Switchback's people list"
+        if is_group(entry):
+            shown.append(f"members of the Slack user group {entry}")
+        else:
+            person = catalog.person(entry)
+            shown.append(person.name if person else entry)
+    if len(shown) > SHOWN_NAMES:
+        return ", ".join(shown[:SHOWN_NAMES]) + f" and {len(shown) - SHOWN_NAMES} more"
+    return ", ".join(shown) or "nobody"
+
+
+def not_a_requester(catalog: Catalog, role: RoleSpec, break_glass: bool = False) -> str:
+    """The refusal for someone not allowed on ``role``: who may, and whom to ask to be added
+    (its approvers, or the platform team who keeps the policies), not another role's name."""
+    kind = "use break-glass on" if break_glass else "request"
+    entries = role.breakglass_requesters if break_glass else role.requesters
+    where = f"roles/{role.name}.toml"  # the name is the file's stem, in the policies folder
+    field = "break_glass_requesters" if break_glass else "requesters"
+    return (
+        f"You may not {kind} {role.name}. It is for {_names(catalog, entries)}. To be added, "
+        f"ask its approvers ({_names(catalog, role.approvers)}) or the platform team "
+        f"({field} in {where})."
+    )
+
+
+def break_glass_roles(
+    catalog: Catalog, requester: str, members: Members = no_groups
+) -> list[RoleSpec]:
+    """The roles on which ``requester`` may use break-glass (a role behind a group Slack cannot
+    resolve now is left out, as in requestable_roles)."""
+    found = []
+    for role in sorted(catalog.roles.values(), key=lambda r: r.name):
+        try:
+            if role.break_glass and may_request(catalog, requester, role, members, True):
+                found.append(role)
+        except GroupsUnavailable:
+            continue
+    return found
+
+
 def check_request(
     catalog: Catalog,
     requester: str,
@@ -114,8 +163,7 @@ def check_request(
     except GroupsUnavailable as error:
         raise _groups_refusal(error) from error
     if not allowed:
-        kind = "use break-glass on" if break_glass else "request"
-        raise Refused(Refusal.NOT_A_REQUESTER, f"You may not {kind} {role.name}.")
+        raise Refused(Refusal.NOT_A_REQUESTER, not_a_requester(catalog, role, break_glass))
     if break_glass:
         effective = duration or role.break_glass_max
         longest = role.break_glass_max

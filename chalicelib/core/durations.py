@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 
 # [0-9], not \d: \d also matches other scripts' digits, which int() then reads.
@@ -97,3 +98,145 @@ def format_duration(value: timedelta) -> str:
         if amount:
             out.append(f"{amount}{unit}")
     return "".join(out)
+
+
+# -- durations in a command's words ---------------------------------------------------------------
+# In `/access request <role> [<duration>] <reason…>` the words right after the role are the
+# duration when they look like one: `2h`, `1h30m`, `2 hours`, `90 minutes`, `1 day`, `2 h`,
+# `1 hour 30 minutes`. Words there that look like a duration but are not one (`1:30`, `-5m`,
+# `1.5h`, `2hours30`, a bare `90`, `two hours`) are refused, never read as the reason's start.
+ACCEPTED_FORMS = "Durations look like `15m`, `2h`, `1h30m` or `2 hours`."
+UNIT_WORDS = {
+    "d": "d",
+    "day": "d",
+    "days": "d",
+    "h": "h",
+    "hr": "h",
+    "hrs": "h",
+    "hour": "h",
+    "hours": "h",
+    "m": "m",
+    "min": "m",
+    "mins": "m",
+    "minute": "m",
+    "minutes": "m",
+    "s": "s",
+    "sec": "s",
+    "secs": "s",
+    "second": "s",
+    "seconds": "s",
+}
+_NUMBER = re.compile(r"^[0-9]+$")
+_SIGNED = re.compile(r"^[-+\u2212\u2013][0-9]")  # -5m, +5m, −5m (minus sign), –5m (en dash)
+_CLOCK = re.compile(r"^[0-9]{1,3}:[0-9]{2}(?::[0-9]{2})?$")  # 1:30, 01:30:00
+_DECIMAL = re.compile(r"^[0-9]+[.,][0-9]+$")  # 1.5: hours or minutes? Not guessed
+# PT1H, P1D (ISO 8601); not `P1`, an incident priority
+_ISO = re.compile(r"^p(?:[0-9]+d)?(?:t(?:[0-9]+h)?(?:[0-9]+m)?(?:[0-9]+s)?)?$")
+_NUMBER_WORDS = frozenset(
+    "a an half one two three four five six seven eight nine ten eleven twelve fifteen twenty "
+    "thirty forty fifty sixty ninety couple few several".split()
+)
+_TRAILING = ".,;:!?"
+# Spelled-out amounts are refused only before these (`a second look` is a reason).
+_SPELLED_UNITS = frozenset(
+    {"day", "days", "hour", "hours", "hr", "hrs", "min", "mins", "minute", "minutes"}
+)
+
+
+@dataclass(frozen=True)
+class DurationWords:
+    """What the words at a duration's place say: a duration (``value``, read from the first
+    ``used`` words), nothing duration-like (``value`` None, ``used`` 0, ``problem`` None), or
+    something duration-like that is not a duration (``problem``, meant for the person)."""
+
+    value: timedelta | None
+    used: int
+    problem: str | None = None
+    bare_number: bool = False  # the problem is a number without a unit (`2 servers down`)
+
+
+def _units(compact: str) -> str:
+    return "".join(unit for _, unit in _PART.findall(compact))
+
+
+def _piece(words: list[str], at: int) -> tuple[str, int] | None:
+    """The duration piece starting at ``words[at]`` in compact form, and how many words it
+    takes: ``2h`` (1 word), ``2 hours`` (2 words); None when there is none."""
+    if at >= len(words):
+        return None
+    word = words[at].lower()
+    if _WHOLE.match(word.rstrip(_TRAILING)):  # `2h,` ends a duration as well as `2h`
+        return word.rstrip(_TRAILING), 1
+    unit = words[at + 1].lower().rstrip(_TRAILING) if at + 1 < len(words) else ""
+    if _NUMBER.match(word) and unit in UNIT_WORDS:
+        return word + UNIT_WORDS[unit], 2
+    return None
+
+
+def read_duration(words: list[str]) -> DurationWords:
+    """Read the duration at the start of ``words`` (see the module's rules above).
+
+    A piece in a smaller unit right after another joins it (`1h 30m`, `1 hour 30 minutes`,
+    `1 hour and 30 minutes`); anything else after the duration is the reason's start, even a
+    number (`1h 2 servers down`)."""
+    first = _piece(words, 0)
+    if first is None:
+        return _not_a_duration(words)
+    compact, used = first
+    while True:
+        at = used + 1 if used < len(words) and words[used].lower() == "and" else used
+        following = _piece(words, at)
+        if following is None:
+            break
+        units, last = _units(following[0]), _units(compact)
+        order = "dhms"
+        if not units or not last or order.index(units[0]) <= order.index(last[-1]):
+            break
+        if list(units) != sorted(units, key=order.index) or len(set(units)) != len(units):
+            break
+        compact += following[0]
+        used = at + following[1]
+    typed = " ".join(words[:used])
+    try:
+        return DurationWords(parse_duration(compact), used)
+    except DurationError as error:
+        return DurationWords(None, used, str(error).replace(f"'{compact[:40]}'", f"'{typed[:40]}'"))
+
+
+def _not_a_duration(words: list[str]) -> DurationWords:
+    if not words:
+        return DurationWords(None, 0)
+    word = words[0].lower()
+    bare = word.rstrip(_TRAILING) or word
+    shown = words[0][:20]
+    if _SIGNED.match(word):
+        return DurationWords(
+            None,
+            0,
+            f"`{shown}` is not a duration: a duration is how long, never negative. "
+            f"{ACCEPTED_FORMS}",
+        )
+    if _CLOCK.match(bare) or (_ISO.match(bare) and any(c.isdigit() for c in bare)):
+        return DurationWords(None, 0, f"`{shown}` is not a duration. {ACCEPTED_FORMS}")
+    spelled = [w.lower().rstrip(_TRAILING) for w in words[1:3]]
+    if word in _NUMBER_WORDS and any(w in _SPELLED_UNITS for w in spelled):
+        typed = " ".join(w[:20] for w in words[: 2 + (spelled[0] not in _SPELLED_UNITS)])
+        return DurationWords(
+            None,
+            0,
+            f"`{typed}` is not a duration: write the number in digits. {ACCEPTED_FORMS}",
+        )
+    if _DECIMAL.match(bare):
+        return DurationWords(None, 0, f"`{shown}` is not a duration. {ACCEPTED_FORMS}")
+    if bare != word and _NEAR.match(bare):
+        meant = suggest_duration(bare)
+        hint = f" Did you mean `{meant}`?" if meant else ""
+        return DurationWords(None, 0, f"`{shown}` is not a duration.{hint} {ACCEPTED_FORMS}")
+    if looks_almost_like_duration(word):
+        meant = suggest_duration(word)
+        if meant:
+            problem = f"`{shown}` is not a duration. Did you mean `{meant}`? {ACCEPTED_FORMS}"
+        else:
+            problem = f"`{shown}` is not a duration; write it like `15m`, `2h` or `1h30m`."
+        return DurationWords(None, 0, problem, bare_number=bool(_NUMBER.match(word)))
+    return DurationWords(None, 0)

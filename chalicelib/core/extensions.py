@@ -9,14 +9,14 @@ than it is: an extension that would add nothing fails and leaves the grant as it
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from chalicelib.core.catalog import Catalog, RoleSpec
 from chalicelib.core.decisions import MIN_DURATION, Refusal, Refused, _groups_refusal, may_request
 from chalicelib.core.durations import format_duration
 from chalicelib.core.groups import GroupsUnavailable, Members, no_groups
-from chalicelib.core.model import AccessRequest, State, iso, note, utc
+from chalicelib.core.model import AccessRequest, State, iso, note, parse_iso, utc
 
 
 def check_extension(
@@ -88,3 +88,47 @@ def extended(grant: AccessRequest, extension: AccessRequest, new_end: datetime, 
         detail=f"by {format_duration(timedelta(seconds=added))} to {iso(new_end)} "
         f"(extension {extension.id})",
     )
+
+
+@dataclass(frozen=True)
+class ExtensionPlan:
+    """What approving an extension at ``now`` does to its grant's end."""
+
+    new_end: datetime | None  # None: it would add nothing (the grant already ends that late)
+    added: timedelta  # how much later the grant ends; less than asked when capped
+    asked: timedelta
+    capped: bool  # cut by the role's max_duration, counted from the approval
+
+    @property
+    def cut_by(self) -> timedelta:
+        return self.asked - self.added
+
+
+def plan_extension(
+    current_end: datetime, by: timedelta, now: datetime, max_duration: timedelta
+) -> ExtensionPlan:
+    """The end an approval at ``now`` gives: the grant's current end moved ``by`` later (not
+    ``by`` after the approval), at most ``max_duration`` from ``now`` (extended_end)."""
+    new_end = extended_end(current_end, by, now, max_duration)
+    added = new_end - utc(current_end) if new_end else timedelta(0)
+    return ExtensionPlan(new_end, added, by, capped=added < by)
+
+
+def check_no_pending_extension(
+    grant: AccessRequest, pending: list[AccessRequest], now: datetime
+) -> None:
+    """One pending extension per grant: a second one is refused, naming the first (approved
+    one after the other, the second added what the first left, not what its page promised).
+    ``pending``: the requester's extensions of this grant still PENDING."""
+    for extension in pending:
+        if (
+            extension.extends == grant.id
+            and extension.state is State.PENDING
+            and parse_iso(extension.approval_deadline) > now
+        ):
+            raise Refused(
+                Refusal.EXTENSION_PENDING,
+                f"Extension {extension.id} of {grant.id} (by "
+                f"{format_duration(extension.duration)}) is already waiting for approval; "
+                f"withdraw it with `cancel {extension.id}` to ask differently.",
+            )

@@ -9,14 +9,15 @@ long reason is cut with an ellipsis instead of the whole message being refused.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
 
 from chalicelib.core.catalog import RoleSpec
 from chalicelib.core.durations import format_duration
+from chalicelib.core.extensions import plan_extension
 from chalicelib.core.groups import is_group
-from chalicelib.core.model import AccessRequest, State, parse_iso
+from chalicelib.core.model import AccessRequest, State, iso, parse_iso
 
 SECTION_LIMIT = 3000
 BUTTON_LIMIT = 75
@@ -436,7 +437,10 @@ def requester_reminder(request: AccessRequest, now: datetime) -> str:
     return (
         f":hourglass: Your access to `{escape(request.role)}` (request `{request.id}`) ends in "
         f"{left}, at {when(request.ends_at)} ({utc_text(request.ends_at)}). Sessions end then "
-        f"too; save your work. Need longer? Ask again with `/access request {request.role} …`."
+        f"too; save your work. Need longer? `/access extend {request.id} <duration> <reason>` "
+        f"(e.g. `/access extend {request.id} 1h still resizing`), approved like a request "
+        f"before it ends; or, once it has ended, ask again with "
+        f"`/access request {escape(request.role)} …`."
     )
 
 
@@ -457,10 +461,20 @@ def left_text(delta: timedelta) -> str:
 
 
 # -- answers to `roles` and `list` -------------------------------------------------------------
-def roles_answer(roles: list[RoleSpec], slots: dict[str, int | None]) -> list[str]:
-    """One line per role: what it is, how long, who approves, and how many grants still fit."""
+def roles_answer(
+    roles: list[RoleSpec],
+    slots: dict[str, int | None],
+    may_break_glass: Collection[str] | None = None,
+    command: str = "/access",
+) -> list[str]:
+    """One line per role: what it is, how long, who approves, how many grants still fit, and
+    whether this person may use break-glass on it. ``may_break_glass``: the names of the roles
+    they may (decisions.break_glass_roles); None: the roles whose break-glass requesters are
+    their requesters, which is everyone the line is shown to."""
     if not roles:
         return ["There are no roles you may request."]
+    if may_break_glass is None:
+        may_break_glass = {r.name for r in roles if r.break_glass and not r.break_glass_requesters}
     lines = ["*Roles you may request:*"]
     for role in roles:
         approvers = ", ".join(mention(a) for a in role.approvers)
@@ -475,15 +489,29 @@ def roles_answer(roles: list[RoleSpec], slots: dict[str, int | None]) -> list[st
             f"{format_duration(role.default_duration)}, at most "
             f"{format_duration(role.max_duration)} · "
             f"{plural(role.approvals_required, 'approval')} from "
-            f"{approvers} · {room}{mfa}{pattern}"
+            f"{approvers} · {room}{mfa}{pattern}{_break_glass_note(role, may_break_glass, command)}"
         )
     return lines
 
 
+def _break_glass_note(role: RoleSpec, may: Collection[str], command: str) -> str:
+    if not role.break_glass or role.name not in may:
+        return ""
+    return (
+        f" · break-glass for emergencies: `{command} breakglass {role.name} <reason>`, granted "
+        f"at once for up to {format_duration(role.break_glass_max)}, reviewed afterwards"
+    )
+
+
 def list_answer(
-    mine: list[AccessRequest], waiting: list[AccessRequest], now: datetime
+    mine: list[AccessRequest],
+    waiting: list[AccessRequest],
+    now: datetime,
+    unreviewed: list[AccessRequest] | None = None,
+    base_url: str | None = None,
 ) -> list[str]:
-    """``list``: the person's live requests, then those waiting for their approval."""
+    """``list``: the person's live requests, those waiting for their approval, then the
+    break-glass grants waiting for their review (breakglass.awaiting_review)."""
     lines = ["*Your requests:*"]
     for r in sorted(mine, key=lambda r: r.created_at):
         lines.append(f"• `{r.id}` `{escape(r.role)}` {r.state.value.lower()}{_time_note(r, now)}")
@@ -497,6 +525,15 @@ def list_answer(
                 f"{format_duration(r.duration)} ({approval_progress(r)}, "
                 f"lapses in {left_text(parse_iso(r.approval_deadline) - now)}): "
                 f"{quoted(r.reason, 200)}"
+            )
+    if unreviewed:
+        lines.append("*Break-glass grants waiting for your review:*")
+        for r in sorted(unreviewed, key=lambda r: r.created_at):
+            link = f" <{review_url(base_url, r.id)}|acknowledge or flag>" if base_url else ""
+            lines.append(
+                f"• `{r.id}` {escape(r.requester_name)} → `{escape(r.role)}` "
+                f"{format_duration(r.duration)}, {r.state.value.lower()}, taken "
+                f"{utc_text(r.created_at)}: {quoted(r.reason, 200)}{link}"
             )
     return lines
 
@@ -513,3 +550,109 @@ def _time_note(request: AccessRequest, now: datetime) -> str:
     if request.state is State.APPROVED:
         return ", being granted"
     return ""
+
+
+# -- answers the use cases will give (pure text; see each docstring for where it is used) ------
+def request_pending(
+    request: AccessRequest,
+    role: RoleSpec,
+    asked: timedelta | None,
+    requester: str,
+    command: str = "/access",
+) -> str:
+    """The answer to ``request``: always the duration that will be used, saying when it is the
+    role's default (``asked`` None), so a duration misread or left out shows at once."""
+    duration = format_duration(request.duration)
+    if asked is None:
+        how_long = (
+            f"for {duration}, the role's default (ask for another with "
+            f"`{command} request {escape(role.name)} 2h …`)"
+        )
+    else:
+        how_long = f"for {duration}"
+    approvers = ", ".join(mention(a) for a in role.approvers if a != requester) or "nobody"
+    return (
+        f":hourglass_flowing_sand: Request `{request.id}` for `{escape(role.name)}` "
+        f"{how_long} is pending. "
+        f"{plural(role.approvals_required, 'approval')} needed from: {approvers}.\n"
+        f"I'll tell you here when it is decided. Withdraw it with "
+        f"`{command} cancel {request.id}`."
+    )
+
+
+def capped_note(plan_added: timedelta, asked: timedelta, role: RoleSpec) -> str:
+    """`` (3h asked; ec2-admin allows 4h at most from the approval, so 2h32m)`` when the
+    role's maximum cut an extension; empty otherwise."""
+    if plan_added >= asked:
+        return ""
+    return (
+        f" ({format_duration(asked)} asked; `{escape(role.name)}` allows "
+        f"{format_duration(role.max_duration)} at most from the approval, so "
+        f"{format_duration(plan_added)})"
+    )
+
+
+def extension_pending(
+    extension: AccessRequest,
+    grant: AccessRequest,
+    role: RoleSpec,
+    now: datetime,
+    command: str = "/access",
+) -> str:
+    """The answer to ``extend``: who it waits for, the end meanwhile, and the end if approved
+    now (the grant's current end moved later, capped by the role's maximum; say so)."""
+    current_end = grant.ends()
+    approvers = ", ".join(mention(a) for a in role.approvers if a != extension.requester)
+    if current_end is None:
+        if_now = ""
+    else:
+        plan = plan_extension(current_end, extension.duration, now, role.max_duration)
+        if plan.new_end is None:
+            if_now = (
+                f" Approved now it would add nothing: `{escape(role.name)}` allows "
+                f"{format_duration(role.max_duration)} at most from the approval."
+            )
+        else:
+            if_now = (
+                f" Approved now, it ends at {utc_text(iso(plan.new_end))}, "
+                f"{format_duration(plan.added)} later"
+                f"{capped_note(plan.added, extension.duration, role)}."
+            )
+    return (
+        f":hourglass_flowing_sand: Request `{extension.id}` to "
+        f"{escape(extension_title(extension))} is pending; your access goes on until "
+        f"{utc_text(grant.ends_at)} meanwhile.{if_now} "
+        f"{plural(extension.approvals_required, 'approval')} needed from: "
+        f"{approvers or 'nobody'}. Withdraw it with `{command} cancel {extension.id}`."
+    )
+
+
+def requester_extended(
+    grant: AccessRequest, added: timedelta, asked: timedelta, role: RoleSpec, by: str | None
+) -> str:
+    """To the requester once an extension is approved: the new end, and whether the role's
+    maximum cut it."""
+    who = f" by {mention(by)}" if by and by != "switchback" else ""
+    return (
+        f"Your access to `{escape(grant.role)}` (request `{grant.id}`) was extended{who} by "
+        f"{format_duration(added)}{capped_note(added, asked, role)} — now until "
+        f"{when(grant.ends_at)} ({utc_text(grant.ends_at)})."
+    )
+
+
+def requester_flagged(
+    request: AccessRequest, by: str, why: str = "", was_active: bool = True
+) -> str:
+    """To the person who broke the glass when an approver flags the grant."""
+    reason = f": {escape(visible_line(why))}" if why else ""
+    if was_active:
+        ended = (
+            " Your access is revoked: the trust is removed and your sessions on the role end now."
+        )
+    else:
+        ended = " It had already ended; nothing more changes on AWS."
+    return (
+        f":no_entry: Your break-glass grant `{request.id}` for `{escape(request.role)}` was "
+        f"flagged by {mention(by)}{reason}.{ended} Talk to the approvers of "
+        f"`{escape(request.role)}` about it."
+    )
