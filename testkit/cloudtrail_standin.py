@@ -7,7 +7,8 @@ boto3 to talk to it unchanged, pointed here by ``AWS_ENDPOINT_URL_CLOUDTRAIL``:
 - events are kept per region (the region a request is signed for is the one it reads);
 - one lookup attribute at most (as CloudTrail), ``StartTime``/``EndTime``, newest first,
   ``MaxResults`` up to 50 and a ``NextToken`` bound to its query;
-- ``throttle(n)`` makes the next ``n`` lookups answer ``ThrottlingException`` (HTTP 400);
+- ``throttle(n)`` makes the next ``n`` lookups answer ``ThrottlingException`` (HTTP 400), and
+  ``fail(code, n, status)`` any other error (``AccessDeniedException``, a 500…);
 - every lookup is logged in ``requests`` (region, access key id, arguments, arrival time).
 
 Recording events: ``standin.add(record)`` in process, or over HTTP ``POST /events`` with
@@ -183,7 +184,7 @@ class CloudTrailStandIn:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._events: dict[str, list[dict]] = {}  # region -> records
         self._lock = threading.Lock()
-        self._throttles = 0
+        self._failures: list[tuple[str, int]] = []  # (error code, HTTP status), in order
         self.requests: list[dict] = []
         standin = self
 
@@ -252,13 +253,17 @@ class CloudTrailStandIn:
 
     def throttle(self, times: int = 1) -> None:
         """The next ``times`` lookups answer ThrottlingException."""
+        self.fail("ThrottlingException", times)
+
+    def fail(self, code: str, times: int = 1, status: int = 400) -> None:
+        """The next ``times`` lookups (after those already scripted) answer error ``code``."""
         with self._lock:
-            self._throttles += times
+            self._failures += [(code, status)] * times
 
     def reset(self) -> None:
         with self._lock:
             self._events.clear()
-            self._throttles = 0
+            self._failures.clear()
             self.requests.clear()
 
     def recorded(self) -> dict[str, list[dict]]:
@@ -291,13 +296,12 @@ class CloudTrailStandIn:
                     "at": time.monotonic(),
                 }
             )
-            throttled = target == LOOKUP_TARGET and self._throttles > 0
-            if throttled:
-                self._throttles -= 1
+            failure = self._failures.pop(0) if target == LOOKUP_TARGET and self._failures else None
         if target != LOOKUP_TARGET:
             return _error("UnknownOperationException", f"the stand-in has no {target}")
-        if throttled:
-            return _error("ThrottlingException", "Rate exceeded")
+        if failure is not None:
+            code, status = failure
+            return _error(code, "Rate exceeded" if code == "ThrottlingException" else code, status)
         return self._lookup(region, body)
 
     def _lookup(self, region: str, body: dict) -> tuple[int, dict]:
@@ -347,8 +351,8 @@ class CloudTrailStandIn:
         return 200, answer
 
 
-def _error(code: str, message: str) -> tuple[int, dict]:
-    return 400, {"__type": code, "message": message}
+def _error(code: str, message: str, status: int = 400) -> tuple[int, dict]:
+    return status, {"__type": code, "message": message}
 
 
 def main(argv: list[str] | None = None) -> None:
