@@ -173,8 +173,7 @@ def _lookup_event(item: dict) -> dict:
     }
 
 
-def _matches(item: dict, key: str, value: str) -> bool:
-    event = _lookup_event(item)
+def _matches(event: dict, key: str, value: str) -> bool:
     if key in ("ResourceName", "ResourceType"):
         return any(r[key] == value for r in event["Resources"])
     return str(event.get(key, "")) == value
@@ -182,7 +181,8 @@ def _matches(item: dict, key: str, value: str) -> bool:
 
 class CloudTrailStandIn:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._events: dict[str, list[dict]] = {}  # region -> records
+        # region -> [(event time, record, its LookupEvents event)], made once when recorded
+        self._events: dict[str, list[tuple[float, dict, dict]]] = {}
         self._lock = threading.Lock()
         self._failures: list[tuple[str, int]] = []  # (error code, HTTP status), in order
         self.requests: list[dict] = []
@@ -249,7 +249,8 @@ class CloudTrailStandIn:
         with self._lock:
             for item in records:
                 where = region or item.get("awsRegion") or "us-east-1"
-                self._events.setdefault(where, []).append(item)
+                entry = (_moment(item["eventTime"]), item, _lookup_event(item))
+                self._events.setdefault(where, []).append(entry)
 
     def throttle(self, times: int = 1) -> None:
         """The next ``times`` lookups answer ThrottlingException."""
@@ -268,7 +269,7 @@ class CloudTrailStandIn:
 
     def recorded(self) -> dict[str, list[dict]]:
         with self._lock:
-            return {region: list(items) for region, items in self._events.items()}
+            return {region: [e[1] for e in items] for region, items in self._events.items()}
 
     def _record_posted(self, raw: bytes) -> dict:
         body = json.loads(raw or b"{}")
@@ -336,15 +337,15 @@ class CloudTrailStandIn:
         with self._lock:
             items = list(self._events.get(region, ()))
         chosen = [
-            item
-            for item in items
-            if (start is None or _moment(item["eventTime"]) >= start)
-            and (end is None or _moment(item["eventTime"]) <= end)
-            and all(_matches(item, a["AttributeKey"], a["AttributeValue"]) for a in attributes)
+            (at, event)
+            for at, _, event in items
+            if (start is None or at >= start)
+            and (end is None or at <= end)
+            and all(_matches(event, a["AttributeKey"], a["AttributeValue"]) for a in attributes)
         ]
-        chosen.sort(key=lambda item: _moment(item["eventTime"]), reverse=True)
+        chosen.sort(key=lambda entry: entry[0], reverse=True)
         page = chosen[offset : offset + limit]
-        answer: dict[str, Any] = {"Events": [_lookup_event(item) for item in page]}
+        answer: dict[str, Any] = {"Events": [event for _, event in page]}
         if offset + limit < len(chosen):
             token = json.dumps({"offset": offset + limit, "query": fingerprint})
             answer["NextToken"] = base64.urlsafe_b64encode(token.encode()).decode()

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from chalicelib.core import activity
+from chalicelib.core.activity import next_report
+from testkit.activity_samples import END, START, policy_folder
+from testkit.activity_samples import sample_grant as grant
 from testkit.cloudtrail_standin import CloudTrailStandIn
 from tests.conftest import ROOT
-from tests.test_activity_report import END, START, grant, next_report
-from tests.test_policies import PEOPLE, ROLE, tree
 from tools import activity as cli
 
 
@@ -28,8 +29,7 @@ def standin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[CloudTr
 
 @pytest.fixture
 def policies(tmp_path: Path) -> Path:
-    (tmp_path / "policies").mkdir()
-    return tree(tmp_path / "policies", PEOPLE, {"ec2-admin": ROLE})
+    return policy_folder(tmp_path / "policies")
 
 
 def test_a_call_is_recorded_as_the_persons_session_on_the_role(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -21,54 +21,14 @@ from chalicelib.core.activity import (
     report_due,
     summary_line,
 )
-from chalicelib.core.catalog import RoleSpec
-from chalicelib.core.model import AccessRequest, AuditEntry, State, iso
+from chalicelib.core.model import AuditEntry, State, iso
 from chalicelib.notify.messages import activity_report as slack_report
+from testkit.activity_samples import END, ROLE_ARN, START, sample_grant, sample_role
 from testkit.cloudtrail_standin import _lookup_event, record, session_arn
 
-ROLE_ARN = "arn:aws:iam::123456789012:role/ops/AWSEC2FULLACCESS"
 OTHER_ROLE = "arn:aws:iam::123456789012:role/ReadOnly"
-START = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
-END = START + timedelta(hours=1)
 ALICE = session_arn(ROLE_ARN, "alice")
-
-
-def grant(**changes) -> AccessRequest:
-    base = AccessRequest(
-        id="7K2M9QX4TD",
-        role="ec2-admin",
-        role_arn=ROLE_ARN,
-        requester="U0ALICE",
-        requester_name="alice",
-        principal_arn="arn:aws:iam::123456789012:user/alice",
-        duration_seconds=3600,
-        reason="INC-42",
-        created_at=iso(START - timedelta(minutes=5)),
-        approval_deadline=iso(START + timedelta(hours=1)),
-        approvals_required=1,
-        state=State.EXPIRED,
-        ends_at=iso(END),
-        audit=(
-            AuditEntry(iso(START - timedelta(minutes=5)), "U0ALICE", "requested", State.PENDING),
-            AuditEntry(iso(START), "U0BOB", "approved", State.APPROVED),
-            AuditEntry(iso(START), "switchback", "granted", State.ACTIVE),
-            AuditEntry(iso(END + timedelta(seconds=40)), "switchback", "expired", State.EXPIRED),
-        ),
-    )
-    return replace(base, **changes)
-
-
-def role(**changes) -> RoleSpec:
-    base = RoleSpec(
-        name="ec2-admin",
-        role_arn=ROLE_ARN,
-        description="",
-        max_duration=timedelta(hours=4),
-        default_duration=timedelta(hours=1),
-        requesters=("*",),
-        approvers=("U0BOB",),
-    )
-    return replace(base, **changes)
+grant, role = sample_grant, sample_role
 
 
 def event(minute: int, name: str, source: str = "ec2", identity: str = ALICE, **fields) -> dict:

@@ -15,8 +15,10 @@ from chalicelib.aws import clients as aws_clients
 from chalicelib.aws.cloudtrail import CloudTrailClients, CloudTrailReader, RateLimiter
 from chalicelib.core import activity
 from chalicelib.core.errors import AwsRefused, AwsUnavailable
+from testkit.activity_samples import END, ROLE_ARN, START
+from testkit.activity_samples import sample_grant as grant
+from testkit.activity_samples import sample_role as role
 from testkit.cloudtrail_standin import CloudTrailStandIn, record, session_arn
-from tests.test_activity_report import END, ROLE_ARN, START, grant, role
 
 ALICE = session_arn(ROLE_ARN, "alice")
 SPOKE_ROLE = "arn:aws:iam::210987654321:role/Billing"
