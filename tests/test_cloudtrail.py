@@ -258,3 +258,12 @@ def test_manager_credentials_serve_every_region_and_are_renewed_before_they_end(
     assert clients(SPOKE_ROLE, "eu-west-1") == ("eu-west-1", "ASIA2")
     assert clients(SPOKE_ROLE, "us-east-1") == ("us-east-1", "ASIA2")
     assert assumed == [MANAGER, MANAGER]
+
+
+def test_the_wired_reader_takes_the_deployments_region(standin: CloudTrailStandIn) -> None:
+    from chalicelib.aws import cloudtrail
+
+    built = cloudtrail.reader({})
+    assert built.home_region == "eu-west-1" and built.limiter is cloudtrail._limiter
+    assert activity.regions_for(role(), built.home_region) == ("eu-west-1", "us-east-1")
+    assert cloudtrail.reader({}, "ap-south-1").home_region == "ap-south-1"

@@ -265,6 +265,8 @@ class CloudTrailReader:
         ) from last
 
 
-def reader(managers: dict[str, str], home_region: str) -> CloudTrailReader:
-    """The process's reader for these roles' managers (what wiring builds, once)."""
-    return CloudTrailReader(CloudTrailClients(managers), home_region)
+def reader(managers: dict[str, str], home_region: str | None = None) -> CloudTrailReader:
+    """A reader for the catalog's roles (``catalog.managers()``), built once by wiring; the
+    home region is the deployment's (the session's) unless given."""
+    region = home_region or aws.session().region_name or "us-east-1"
+    return CloudTrailReader(CloudTrailClients(managers), region)

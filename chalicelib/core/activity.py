@@ -144,11 +144,10 @@ def report_due(
     role: RoleSpec | None = None,
 ) -> ReportWindow | None:
     """The report to produce now, or None (none owed, or not yet: CloudTrail lags)."""
+    # Worked out from the grant as it is now: an extension that moved ends_at moves it too.
     window = next_report(grant, delay, reported, role)
     if window is None or now < window.due_at:
         return None
-    if window.final and grant.state is State.ACTIVE and now < grant.ends() + delay:
-        return None  # ends_at moved later (an extension) since the report was owed
     return window
 
 
