@@ -19,7 +19,7 @@ PARAMS ?=
 POLICIES ?= $(or $(SWITCHBACK_POLICIES),policies)
 POLICIES_DIR = $(abspath $(POLICIES))
 
-.PHONY: run test lint slash bench browser clean package deploy admin
+.PHONY: run test lint slash activity bench browser clean package deploy admin
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,13 @@ slash: export SWITCHBACK_SLASH_AS = $(value AS)
 slash: $(STAMP)
 	$(PY) -m tools.slash
 
+# A call recorded in the local stack's CloudTrail stand-in, as AS's session on their grant:
+# make activity AS=U0ALICE ARGS='ec2 RunInstances' (flags too: ARGS='--error AccessDenied iam CreateUser').
+activity: export SWITCHBACK_ACTIVITY_ARGS = $(value ARGS)
+activity: export SWITCHBACK_ACTIVITY_AS = $(value AS)
+activity: $(STAMP)
+	$(PY) -m tools.activity
+
 bench: $(STAMP)
 	$(PY) bench/ack_latency.py
 	$(PY) bench/cold_import.py
@@ -70,6 +77,7 @@ bench: $(STAMP)
 	$(PY) bench/holder_send.py
 	$(PY) bench/sweep_scale.py
 	$(PY) bench/reason_pattern.py
+	$(PY) bench/activity_calls.py
 
 # dist/$(STAGE)/: the CloudFormation (SAM) template and the Lambda zip, for any way of deploying.
 package: $(STAMP)

@@ -35,6 +35,8 @@ USER_ARN = re.compile(
 )
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}\Z")
 ROLE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
+# An AWS region name: us-east-1, eu-central-2, us-gov-west-1, cn-north-1, ap-southeast-5.
+REGION = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}\Z")
 
 
 class PolicyError(ValueError):
@@ -65,6 +67,8 @@ _ROLE_FIELDS = {
     "break_glass_webhook_url",
     "break_glass_review_within",
     "remind_approvers_after",
+    "activity_report",
+    "activity_regions",
 }
 _PERSON_FIELDS = {"name", "aws"}
 _ACCOUNT_FIELDS = {"manager_role_arn"}
@@ -336,6 +340,7 @@ def _parse_role(
             if only in doc:
                 problem(only, "has no effect without break_glass = true")
     remind_approvers_after = duration("remind_approvers_after", None)
+    activity_report, activity_regions = _activity(doc, problem)
     if len(problems) != before:
         return None
     return RoleSpec(
@@ -359,7 +364,35 @@ def _parse_role(
         break_glass_webhook_url=break_glass_webhook_url,
         break_glass_review_within=review_within,
         remind_approvers_after=remind_approvers_after,
+        activity_report=activity_report,
+        activity_regions=activity_regions,
     )
+
+
+def _activity(doc: dict, problem) -> tuple[bool, tuple[str, ...] | None]:
+    """``activity_report`` (default true) and ``activity_regions`` (region names, or unset
+    for the deployment's region plus us-east-1)."""
+    enabled = doc.get("activity_report", True)
+    if not isinstance(enabled, bool):
+        problem("activity_report", f"must be true or false, not {enabled!r}")
+        enabled = True
+    raw = doc.get("activity_regions")
+    if raw is None:
+        return enabled, None
+    if not enabled:
+        problem("activity_regions", "has no effect with activity_report = false")
+        return enabled, None
+    if not isinstance(raw, list) or not raw:
+        problem("activity_regions", 'must be a list of AWS region names, like ["eu-west-1"]')
+        return enabled, None
+    wrong = [r for r in raw if not isinstance(r, str) or not REGION.match(r)]
+    if wrong:
+        problem(
+            "activity_regions",
+            f"{', '.join(repr(r) for r in wrong)}: not an AWS region name (like eu-west-1)",
+        )
+        return enabled, None
+    return enabled, tuple(dict.fromkeys(raw))
 
 
 def _id_list(

@@ -225,7 +225,7 @@ def test_the_spoke_role_trusts_only_the_broker_and_may_only_do_its_calls() -> No
     assert set(statements["ManagedRoles"]["Action"]) == set(ROLE_ACTIONS)
     assert statements["ManagedRoles"]["Resource"] == {"Ref": "ManagedRoleArns"}
     assert [statements["TrustPolicyQuota"]["Action"]] == list(ACCOUNT_ACTIONS)
-    assert set(statements) == {"ManagedRoles", "TrustPolicyQuota"}
+    assert set(statements) == {"ManagedRoles", "TrustPolicyQuota", "ActivityReports"}
     resolved = json.loads(
         json.dumps(policy["PolicyDocument"]).replace(
             '{"Ref": "ManagedRoleArns"}', '["arn:aws:iam::210987654321:role/Billing"]'

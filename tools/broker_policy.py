@@ -1,10 +1,12 @@
 """The broker's own IAM policy, generated from policies/ and the actions the code calls.
 
 The actions come from the constants beside the code that calls them (chalicelib/aws/iam.py,
-store.py, config.py, delivery/eventbridge.py); the resources from the policy files: the managed
+store.py, config.py, delivery/eventbridge.py, aws/cloudtrail.py); the resources from the policy
+files: the managed
 roles by ARN, the manager roles of other accounts by ARN, the table and its indexes, the
 secrets, the log groups, and the event bus when the deployment names one (``EventBus``). Only
-actions that AWS offers no resource-level permission for are allowed on "*".
+actions that AWS offers no resource-level permission for are allowed on "*" (the trust-policy
+quota, X-Ray, and CloudTrail's LookupEvents for activity reports on this account's roles).
 
 Resources are written as CloudFormation ``Fn::Sub`` strings (``${Table.Arn}``…) so the policy
 drops into the deploy template; ``resolve`` fills them in for linters and tests.
@@ -19,6 +21,7 @@ import json
 import re
 import sys
 
+from chalicelib.aws.cloudtrail import LOOKUP_ACTIONS
 from chalicelib.aws.iam import ACCOUNT_ACTIONS, MANAGER_ACTIONS, ROLE_ACTIONS
 from chalicelib.aws.store import DUE_INDEX, INDEX_ACTIONS, ITEM_ACTIONS, LIVE_INDEX, PERSON_INDEX
 from chalicelib.config import SECRET_ACTIONS
@@ -30,7 +33,10 @@ from chalicelib.policies import load_catalog
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
 TRACE_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
 # Actions with no resource-level permission in IAM: the only ones the policy allows on "*".
-UNSCOPED_ACTIONS = ACCOUNT_ACTIONS + TRACE_ACTIONS
+# cloudtrail:LookupEvents has no resource type in the Service Authorization Reference
+# (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscloudtrail.html):
+# it reads the whole account's event history, so "*" is the only Resource it accepts.
+UNSCOPED_ACTIONS = ACCOUNT_ACTIONS + TRACE_ACTIONS + LOOKUP_ACTIONS
 
 NO_VALUE = {"Ref": "AWS::NoValue"}
 # The deploy template's logical names the resources below refer to.
@@ -87,6 +93,9 @@ def broker_policy(catalog: Catalog) -> dict:
         statements.append(
             _statement("OtherAccountsManagers", MANAGER_ACTIONS, sorted(set(managers.values())))
         )
+    if any(r.activity_report for r in catalog.roles.values() if r.role_arn not in managers):
+        # Activity reports on this account's roles; other accounts' are read by their manager.
+        statements.append(_statement("ActivityReports", LOOKUP_ACTIONS, ["*"]))
     statements += [
         _statement("TrustPolicyQuota", ACCOUNT_ACTIONS, ["*"]),
         _statement("TableItems", ITEM_ACTIONS, [TABLE]),

@@ -47,18 +47,7 @@ class AccountClients:
             return client
 
     def _assume(self, manager: str) -> tuple[Any, float]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            answer = self._make_client("sts").assume_role(
-                RoleArn=manager,
-                RoleSessionName=MANAGER_SESSION_NAME,
-                DurationSeconds=MANAGER_SESSION_SECONDS,
-            )
-        except (ClientError, BotoCoreError) as error:
-            # Retried by the next sweep; a missing or mis-trusting spoke stack says so here.
-            raise AwsUnavailable(f"cannot assume the manager role {manager}: {error}") from error
-        credentials = answer["Credentials"]
+        credentials = assume_manager(self._make_client, manager)
         client = self._make_client(
             "iam",
             assumed_role=manager,
@@ -67,3 +56,19 @@ class AccountClients:
             aws_session_token=credentials["SessionToken"],
         )
         return client, credentials["Expiration"].timestamp()
+
+
+def assume_manager(make_client: Callable[..., Any], manager: str) -> dict:
+    """STS credentials of the manager role ``manager`` (``Credentials`` of AssumeRole)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        answer = make_client("sts").assume_role(
+            RoleArn=manager,
+            RoleSessionName=MANAGER_SESSION_NAME,
+            DurationSeconds=MANAGER_SESSION_SECONDS,
+        )
+    except (ClientError, BotoCoreError) as error:
+        # Retried by the next sweep; a missing or mis-trusting spoke stack says so here.
+        raise AwsUnavailable(f"cannot assume the manager role {manager}: {error}") from error
+    return answer["Credentials"]

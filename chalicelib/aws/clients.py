@@ -30,11 +30,17 @@ READ_TIMEOUT = 10.0
 SHORTEST_READ = 0.25  # an attempt with less time than this to answer is not worth sending
 
 
-def _config():
+def _config(total_attempts: int | None = None):
     from botocore.config import Config
 
+    # botocore's max_attempts counts retries (5: up to 6 attempts); total_max_attempts all.
+    retries = (
+        {"mode": "standard", "max_attempts": 5}
+        if total_attempts is None
+        else {"mode": "standard", "total_max_attempts": total_attempts}
+    )
     return Config(
-        retries={"mode": "standard", "max_attempts": 5},
+        retries=retries,
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
     )
@@ -50,10 +56,17 @@ def session():
         return _state["session"]
 
 
-def client(service_name: str, assumed_role: str | None = None, **credentials: str) -> Any:
-    """A new client for ``service_name``; ``credentials`` (aws_access_key_id…) override the
-    session's, for ``assumed_role`` (a role assumed in another account)."""
-    made = session().client(service_name, config=_config(), **credentials)
+def client(
+    service_name: str,
+    assumed_role: str | None = None,
+    total_attempts: int | None = None,
+    **credentials: str,
+) -> Any:
+    """A new client for ``service_name``; ``credentials`` (aws_access_key_id…, region_name)
+    override the session's, for ``assumed_role`` (a role assumed in another account).
+    ``total_attempts=1``: botocore retries nothing, for a caller that paces and retries its
+    own calls (chalicelib/aws/cloudtrail.py keeps to CloudTrail's request rate that way)."""
+    made = session().client(service_name, config=_config(total_attempts), **credentials)
     made.meta.events.register(
         "before-parameter-build.*.*", partial(_tell_observers, assumed_role=assumed_role)
     )

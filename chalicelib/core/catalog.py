@@ -52,6 +52,10 @@ class RoleSpec:
     break_glass_review_within: timedelta = DEFAULT_BREAK_GLASS_REVIEW_WITHIN
     # A request still pending this long is reminded once in the approvers' channel.
     remind_approvers_after: timedelta | None = None
+    # An activity report from CloudTrail after each grant (core/activity.py), read in these
+    # regions (None: the deployment's region and us-east-1, where global services record).
+    activity_report: bool = True
+    activity_regions: tuple[str, ...] | None = None
 
     @property
     def breakglass_requesters(self) -> tuple[str, ...]:

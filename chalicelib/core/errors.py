@@ -21,6 +21,11 @@ class AwsUnavailable(Exception):
     """AWS kept failing (throttling, 5xx) after bounded retries; try again later."""
 
 
+class AwsRefused(Exception):
+    """AWS refused the broker a call (AccessDenied): its policy, or another account's manager
+    role, lacks the permission. Retrying cannot help until someone grants it."""
+
+
 class PolicyRejected(Exception):
     """IAM refused a policy document for good (over its size limit, an invalid principal);
     retrying the same document cannot help."""
