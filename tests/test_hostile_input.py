@@ -66,7 +66,7 @@ def test_slacks_retry_is_never_run_again(client, slack) -> None:
 @pytest.mark.parametrize(
     "error, says",
     [
-        (AwsUnavailable("DynamoDB put_item: ThrottlingException"), "AWS is busy right now"),
+        (AwsUnavailable("DynamoDB put_item: ThrottlingException"), "AWS is slow right now"),
         (RuntimeError("no such table"), "Something went wrong on Switchback's side"),
     ],
 )
