@@ -82,6 +82,13 @@ def test_a_new_request_that_could_not_be_confirmed_says_the_approvers_will_hear(
     )
 
 
+def test_before_the_command_ran_an_unconfirmed_write_changed_nothing() -> None:
+    """The replay check's own write may have landed, but the command did not run."""
+    words = errors.slack_words(AwsUncertain("timed out"), "/access", nothing_ran=True)
+    assert words == errors.slack_words(AwsUnavailable("timed out"), "/access")
+    assert "nothing was changed" in words
+
+
 def test_the_slack_words_escape_the_errors_own_text() -> None:
     words = errors.slack_words(LockBusy("<!channel> & co"), "/access")
     assert "<!channel>" not in words and "&lt;!channel&gt; &amp; co" in words

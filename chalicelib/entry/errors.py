@@ -35,6 +35,7 @@ class Told:
     page: str  # the review page's words
     slack: str  # the slash command's words (Slack mrkdwn); {command} is its name
     logged: bool = False  # worth a warning in the log: the platform team has to act
+    maybe_done: bool = False  # the write may have landed: only when the command itself ran
 
 
 TRY_AGAIN = "nothing was changed. Try again in a minute."
@@ -54,6 +55,7 @@ TABLE: tuple[tuple[type[Exception], Told], ...] = (
             "recorded. Reload the request page in a minute to see.",
             "AWS is slow right now, and I could not confirm that {what} was recorded.{later} "
             "Check `{command} list` in a minute before you try again.",
+            maybe_done=True,
         ),
     ),
     (
@@ -127,9 +129,19 @@ OUR_BUG = Told(
 )
 
 
-def told(error: BaseException) -> Told:
-    """The entry for ``error``: the first whose class it is an instance of, else OUR_BUG."""
-    return next((entry for kind, entry in TABLE if isinstance(error, kind)), OUR_BUG)
+def told(error: BaseException, nothing_ran: bool = False) -> Told:
+    """The entry for ``error``: the first whose class it is an instance of, else OUR_BUG.
+    ``nothing_ran`` when the error came before the use case ran (the slash command's replay
+    check): whatever that write did, nothing the person asked for was done, so an unconfirmed
+    write is answered as any slow AWS ("nothing was changed")."""
+    return next(
+        (
+            entry
+            for kind, entry in TABLE
+            if isinstance(error, kind) and not (nothing_ran and entry.maybe_done)
+        ),
+        OUR_BUG,
+    )
 
 
 def log(error: BaseException, logger: logging.Logger, what: str, *args: object) -> None:
@@ -147,12 +159,15 @@ def page_words(error: BaseException) -> str:
     return told(error).page.format(error=error)
 
 
-def slack_words(error: BaseException, command: str, new_request: bool = False) -> str:
+def slack_words(
+    error: BaseException, command: str, new_request: bool = False, nothing_ran: bool = False
+) -> str:
     """The slash command's words; ``new_request`` when the command was asking for a new
-    request (then an unconfirmed write says the approvers will hear of it if it landed)."""
+    request (then an unconfirmed write says the approvers will hear of it if it landed);
+    ``nothing_ran`` as for ``told``."""
     from chalicelib.notify.messages import escape
 
-    return told(error).slack.format(
+    return told(error, nothing_ran).slack.format(
         error=escape(str(error)),
         command=command,
         what="your request" if new_request else "this",

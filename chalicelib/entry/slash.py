@@ -91,7 +91,8 @@ def handle_once(
         first, earlier_answer = service.arrived(seen, forget_at)
     except Exception as error:  # slow AWS, or the table is missing: say so in Slack, not a 500
         errors.log(error, log, "cannot check the command against replays")
-        return Answer(messages.ephemeral(errors.slack_words(error, command_name)), ran=False)
+        words = errors.slack_words(error, command_name, nothing_ran=True)
+        return Answer(messages.ephemeral(words), ran=False)
     retry = slack_signature.is_retry(arrival.retry_num)
     if not first or retry:
         telemetry.event("slack.replay", logging.WARNING, retry=retry, first=first)
