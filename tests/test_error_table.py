@@ -95,13 +95,17 @@ def test_the_slack_words_escape_the_errors_own_text() -> None:
 
 
 def test_bugs_are_logged_in_full_and_refusals_not_at_all(caplog) -> None:
-    logger = logging.getLogger("switchback.test_error_table")
-    with caplog.at_level(logging.INFO, logger=logger.name):
-        for error in SAMPLES:
-            try:
-                raise error
-            except Exception as raised:
-                errors.log(raised, logger, "%s failed", type(raised).__name__)
+    logger = logging.getLogger("test_error_table")
+    logger.addHandler(caplog.handler)  # whatever other tests did to propagation
+    try:
+        with caplog.at_level(logging.INFO, logger=logger.name):
+            for error in SAMPLES:
+                try:
+                    raise error
+                except Exception as raised:
+                    errors.log(raised, logger, "%s failed", type(raised).__name__)
+    finally:
+        logger.removeHandler(caplog.handler)
     logged = {r.getMessage(): r.levelno for r in caplog.records}
     assert logged == {
         "RuntimeError failed": logging.ERROR,
