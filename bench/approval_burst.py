@@ -38,6 +38,7 @@ def main() -> None:
     from chalicelib.core import deadline
     from chalicelib.core.commands import RequestCommand
     from chalicelib.core.durations import parse_duration
+    from chalicelib.entry import review_routes
     from tools.aws_calls import CallCounter
 
     with tempfile.TemporaryDirectory() as folder:
@@ -65,8 +66,8 @@ def main() -> None:
                 outcome = post(request_id, "U0APPROVER")
             else:
                 with (
-                    deadline.within(app.PAGE_BUDGET_SECONDS),
-                    deadline.lock_patience(app.CLICK_LOCK_PATIENCE_SECONDS),
+                    deadline.within(review_routes.PAGE_BUDGET_SECONDS),
+                    deadline.lock_patience(review_routes.CLICK_LOCK_PATIENCE_SECONDS),
                 ):
                     try:
                         outcome = service.approve(request_id, "U0APPROVER").state.value

@@ -314,15 +314,16 @@ def test_racing_approvals_on_one_role_both_end_up_in_the_policy(client, slack, s
 def test_a_crash_after_the_iam_write_is_finished_by_the_sweep(
     client, slack, service, pending, monkeypatch
 ) -> None:
-    real_save = service.store.save_request
+    # The role step records its state changes through the request repository's batch write.
+    real_save_each = service.store.requests.save_each
 
-    def die_before_marking_active(request, messages=()):
-        if request.state is State.ACTIVE:
+    def die_before_marking_active(changes):
+        if any(request.state is State.ACTIVE for request, _ in changes):
             raise RuntimeError("process died")
-        return real_save(request, messages)
+        return real_save_each(changes)
 
     with monkeypatch.context() as patched, pytest.raises(RuntimeError):
-        patched.setattr(service.store, "save_request", die_before_marking_active)
+        patched.setattr(service.store.requests, "save_each", die_before_marking_active)
         service.approve(pending, "U0BOB")
     assert stored(pending).state is State.APPROVED
     assert trusted_users(trust_policy()) == ["alice"]

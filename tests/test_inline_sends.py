@@ -286,10 +286,10 @@ def team(app_env, slack, client, tmp_path, monkeypatch) -> Team:
 def test_a_button_stops_sending_in_time_to_record_what_it_sent(team: Team, monkeypatch) -> None:
     """Slack hangs on the click's first message: the click gives up on it a second before its
     budget ends, and records the attempt (to be retried), rather than leaving no trace."""
-    import app
+    from chalicelib.entry import review_routes
 
     request_id = team.request("U0ALICE", "ec2-admin 30m INC-1 fix")
-    monkeypatch.setattr(app, "PAGE_BUDGET_SECONDS", 3.0)  # the same path, a shorter clock
+    monkeypatch.setattr(review_routes, "PAGE_BUDGET_SECONDS", 3.0)  # the same path, a shorter clock
     team.slack.script = ["hang"]
     answer = team.click(request_id, "U0BOB", "approve")
     assert answer.status_code == 303

@@ -1,6 +1,7 @@
 """The folders of chalicelib/ are layers, and every import points down them.
 
-    app.py, entry/, wiring.py          entry points and the composition root
+    app.py, entry/                     entry points (they get the service from wiring.py)
+    wiring.py                          the composition root
     service.py                         the use cases
     aws/ notify/ delivery/ web/ ...    adapters (and config, policies, telemetry, release)
     core/                              pure: no AWS, Slack, web, or file system
@@ -21,7 +22,7 @@ PACKAGE = ROOT / "chalicelib"
 
 ADAPTERS = {"aws", "notify", "delivery", "web", "config", "policies", "telemetry", "release"}
 ADAPTERS |= {"ports"}  # the Protocols the use cases see the adapters through
-RANK = {"core": 0, **dict.fromkeys(ADAPTERS, 1), "service": 2, "entry": 3, "wiring": 3}
+RANK = {"core": 0, **dict.fromkeys(ADAPTERS, 1), "service": 2, "wiring": 3, "entry": 4}
 
 # What the core may import from outside itself: the standard library's pure parts, and RE2
 # (a matching engine, no I/O).

@@ -88,10 +88,10 @@ def test_a_revoke_whose_iam_step_hangs_is_recorded_and_says_the_sweep_finishes_i
 def test_a_review_button_whose_iam_hangs_answers_with_the_recorded_state(
     team: Team, slow, monkeypatch
 ) -> None:
-    import app
+    from chalicelib.entry import review_routes
 
     request_id = team.request("U0ALICE", "ec2-admin 30m INC-1 fix")
-    monkeypatch.setattr(app, "PAGE_BUDGET_SECONDS", 3.0)  # the same path, a shorter clock
+    monkeypatch.setattr(review_routes, "PAGE_BUDGET_SECONDS", 3.0)  # the same path, a shorter clock
     slow.hold("iam.*", HANG)
     answer = team.click(request_id, "U0BOB", "approve")
     # Recorded as approved; the grant waits for AWS: the page shows what the store says.
@@ -105,10 +105,10 @@ def test_a_review_button_whose_iam_hangs_answers_with_the_recorded_state(
 
 
 def test_a_review_button_whose_store_hangs_says_so_on_a_page(team: Team, slow, monkeypatch) -> None:
-    import app
+    from chalicelib.entry import review_routes
 
     request_id = team.request("U0ALICE", "ec2-admin 30m INC-1 fix")
-    monkeypatch.setattr(app, "PAGE_BUDGET_SECONDS", 3.0)
+    monkeypatch.setattr(review_routes, "PAGE_BUDGET_SECONDS", 3.0)
     slow.hold("dynamodb.TransactWriteItems", HANG)
     answer = team.click(request_id, "U0BOB", "deny")
     assert answer.status_code == 503

@@ -23,7 +23,6 @@ from chalicelib.core.commands import (
 )
 from chalicelib.core.decisions import Refusal, Refused, requestable_roles
 from chalicelib.core.durations import format_duration
-from chalicelib.core.errors import AwsUnavailable, AwsUncertain, LockBusy
 from chalicelib.core.model import (
     LIVE_STATES,
     AccessRequest,
@@ -32,7 +31,7 @@ from chalicelib.core.model import (
     normalise_request_id,
     parse_iso,
 )
-from chalicelib.entry import slack_signature
+from chalicelib.entry import errors, slack_signature
 from chalicelib.notify import messages
 from chalicelib.notify.messages import escape
 from chalicelib.service import Switchback
@@ -74,9 +73,6 @@ class Answer:
     ran: bool  # whether the command ran now (a replay or a refusal did not)
 
 
-REPLAY_BUSY = "AWS is busy right now; nothing was changed. Try again in a minute."
-
-
 def handle_once(
     service: Switchback,
     arrival: Arrival,
@@ -93,11 +89,10 @@ def handle_once(
     forget_at = slack_signature.forget_at(arrival.timestamp)
     try:
         first, earlier_answer = service.arrived(seen, forget_at)
-    except AwsUnavailable:
-        return Answer(messages.ephemeral(REPLAY_BUSY), ran=False)
-    except Exception:  # the table is missing or refuses us: say so in Slack, not a 500
-        log.exception("cannot check the command against replays")
-        return Answer(messages.ephemeral(sorry(command_name)), ran=False)
+    except Exception as error:  # slow AWS, or the table is missing: say so in Slack, not a 500
+        errors.log(error, log, "cannot check the command against replays")
+        words = errors.slack_words(error, command_name, nothing_ran=True)
+        return Answer(messages.ephemeral(words), ran=False)
     retry = slack_signature.is_retry(arrival.retry_num)
     if not first or retry:
         telemetry.event("slack.replay", logging.WARNING, retry=retry, first=first)
@@ -136,35 +131,10 @@ def handle(
         if isinstance(command, BadCommand):
             return messages.ephemeral(f"{escape(command.problem)}\n\n{usage(command_name)}")
         return messages.ephemeral(usage(command_name))
-    except Refused as refusal:
-        return messages.ephemeral(escape(refusal.message))
-    except AwsUncertain:
-        # A write was sent and its answer never came: it may have been done. Say so.
-        what = "your request" if isinstance(command, RequestCommand) else "this"
-        later = (
-            " If it was, the approvers will hear of it."
-            if isinstance(command, RequestCommand)
-            else ""
-        )
-        return messages.ephemeral(
-            f"AWS is slow right now, and I could not confirm that {what} was recorded.{later} "
-            f"Check `{command_name} list` in a minute before you try again."
-        )
-    except (AwsUnavailable, LockBusy) as error:
-        return messages.ephemeral(
-            f"AWS is slow right now ({escape(str(error))}); nothing was "
-            "changed. Try again in a minute."
-        )
-    except Exception:
-        log.exception("slash command %r from %s failed", text[:200], user)
-        return messages.ephemeral(sorry(command_name))
-
-
-def sorry(command_name: str) -> str:
-    return (
-        "Something went wrong on Switchback's side; it is logged for the platform team. "
-        f"Check `{command_name} list` before you try again."
-    )
+    except Exception as error:  # what it means to the person: the one table, entry/errors.py
+        errors.log(error, log, "slash command %r from %s failed", text[:200], user)
+        new_request = isinstance(command, RequestCommand)
+        return messages.ephemeral(errors.slack_words(error, command_name, new_request))
 
 
 def _request(
