@@ -69,6 +69,7 @@ bench: $(STAMP)
 	$(PY) bench/event_ack.py
 	$(PY) bench/holder_send.py
 	$(PY) bench/sweep_scale.py
+	$(PY) bench/sweep_idle.py
 	$(PY) bench/reason_pattern.py
 
 # dist/$(STAGE)/: the CloudFormation (SAM) template and the Lambda zip, for any way of deploying.

@@ -41,6 +41,8 @@ from chalicelib.core.model import AccessRequest, State
 
 IDLE_EVERY = 12  # passes between two reads of an idle role
 PASS_SECONDS = 60  # one pass a minute: the pass number is the minute since the epoch
+# A pass's time for its role checks: it must end before the next pass starts.
+PASS_BUDGET_SECONDS = 50.0
 READS_PER_CHECK = 2  # GetRole + GetRolePolicy
 # Checks are run until the time left is below this many times the longest check seen so far in
 # the pass (at least ``MIN_RESERVE`` seconds): what is left is handled by the next pass.
