@@ -82,6 +82,7 @@ bench: $(STAMP)
 	$(PY) bench/list_scale.py
 	$(PY) bench/slow_aws_ack.py
 	$(PY) bench/capacity.py
+	$(PY) bench/sweep_idle.py
 	$(PY) bench/reason_pattern.py
 	$(PY) bench/activity_calls.py
 

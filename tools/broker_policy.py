@@ -23,6 +23,7 @@ import sys
 
 from chalicelib.aws.cloudtrail import LOOKUP_ACTIONS
 from chalicelib.aws.iam import ACCOUNT_ACTIONS, MANAGER_ACTIONS, ROLE_ACTIONS
+from chalicelib.aws.role_marks import MARK_ACTIONS
 from chalicelib.aws.store import DUE_INDEX, INDEX_ACTIONS, ITEM_ACTIONS, LIVE_INDEX, PERSON_INDEX
 from chalicelib.config import SECRET_ACTIONS
 from chalicelib.core.catalog import Catalog
@@ -98,7 +99,8 @@ def broker_policy(catalog: Catalog) -> dict:
         statements.append(_statement("ActivityReports", LOOKUP_ACTIONS, ["*"]))
     statements += [
         _statement("TrustPolicyQuota", ACCOUNT_ACTIONS, ["*"]),
-        _statement("TableItems", ITEM_ACTIONS, [TABLE]),
+        # Items: the store's, and the sweep's role marks and cursor (chalicelib/aws/role_marks.py).
+        _statement("TableItems", tuple(set(ITEM_ACTIONS) | set(MARK_ACTIONS)), [TABLE]),
         _statement(
             "TableIndexes",
             INDEX_ACTIONS,

@@ -28,6 +28,7 @@ import yaml
 
 from chalicelib import release
 from chalicelib.core.catalog import Catalog
+from chalicelib.core.iam_changes import event_pattern, role_name
 from chalicelib.policies import PolicyError, load_catalog
 from tools.broker_policy import broker_policy
 
@@ -65,6 +66,12 @@ def merge_template(catalog: Catalog) -> dict:
     template["Resources"]["BrokerRole"]["Properties"]["Policies"] = [
         {"PolicyName": "switchback-broker", "PolicyDocument": broker_policy(catalog)}
     ]
+    # IAM change events: only the managed roles' (while their names fit the pattern's limit),
+    # and not the broker's own writes, here or through another account's manager role.
+    template["Resources"]["RoleChangeRule"]["Properties"]["EventPattern"] = event_pattern(
+        [{"Fn::GetAtt": ["BrokerRole", "Arn"]}, *sorted(set(catalog.managers().values()))],
+        [role_name(r.role_arn) for r in catalog.roles.values()],
+    )
     return template
 
 
