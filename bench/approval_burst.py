@@ -38,7 +38,7 @@ def main() -> None:
     from chalicelib.core import deadline
     from chalicelib.core.commands import RequestCommand
     from chalicelib.core.durations import parse_duration
-    from tools.aws_calls import CallCounter
+    from testkit.aws_calls import CallCounter
 
     with tempfile.TemporaryDirectory() as folder:
         policies = write_policies(Path(folder) / "policies", roles, per_role)

@@ -10,7 +10,8 @@ from urllib.parse import urlencode
 
 from chalicelib import wiring
 from chalicelib.web import sessions
-from tests.conftest import COOKIE_KEY, Clock, SlackReceiver, signed_command
+from testkit.slack_standin import SlackReceiver
+from tests.conftest import COOKIE_KEY, Clock, signed_command
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 BOT_TOKEN = "xoxb-test-token"

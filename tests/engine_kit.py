@@ -2,7 +2,7 @@
 
 Roles: ``ec2-admin`` (the example role), ``db-admin`` (requires MFA) and ``ops``; people alice,
 bob, carol and dave; bob and carol approve. The service's clock is a test clock; AWS calls can
-be counted (tools/aws_calls.py) and faults injected (tests/faults.py) on its real clients.
+be counted (testkit/aws_calls.py) and faults injected (tests/faults.py) on its real clients.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from chalicelib.core.commands import RequestCommand
 from chalicelib.core.durations import parse_duration
 from chalicelib.core.model import AccessRequest
 from chalicelib.service import Switchback
-from tests.conftest import BASE_URL, COOKIE_KEY, SIGNING_SECRET, Clock, SlackReceiver
+from testkit.aws_calls import CallCounter
+from testkit.slack_standin import SlackReceiver
+from tests.conftest import BASE_URL, COOKIE_KEY, SIGNING_SECRET, Clock
 from tests.faults import Faults
-from tools.aws_calls import CallCounter
 
 ACCOUNT = "123456789012"
 ROLES = {"ec2-admin": "AWSEC2FULLACCESS", "db-admin": "DBADMIN", "ops": "OPS"}

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import boto3
 
-from tests.conftest import Clock, SlackReceiver, people_toml, signed_command
+from testkit.slack_standin import SlackReceiver
+from tests.conftest import Clock, people_toml, signed_command
 
 PEOPLE = people_toml("alice", "bob", "carol", "dave", "erin")
 

@@ -16,7 +16,8 @@ import pytest
 from chalicelib.core.commands import RequestCommand
 from chalicelib.core.durations import parse_duration
 from chalicelib.core.model import State
-from tests.conftest import ROOT, Clock, SlackReceiver, running_stack, trust_policy
+from testkit.slack_standin import SlackReceiver
+from tests.conftest import ROOT, Clock, running_stack, trust_policy
 from tests.trust_view import trusted_users
 from tools.slash import send
 

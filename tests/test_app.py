@@ -18,12 +18,12 @@ from chalicelib import wiring
 from chalicelib.core.model import State
 from chalicelib.core.trust import deployment_tag
 from chalicelib.web import sessions
+from testkit.slack_standin import SlackReceiver
 from tests.conftest import (
     BASE_URL,
     COOKIE_KEY,
     ROLE_ARN,
     Clock,
-    SlackReceiver,
     signed_command,
     trust_policy,
 )

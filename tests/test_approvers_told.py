@@ -13,8 +13,9 @@ import pytest
 from chalicelib.core.model import State
 from chalicelib.delivery.slack import CHAT_POST_MESSAGE
 from chalicelib.policies import PolicyError, load_catalog
+from testkit.slack_standin import SlackReceiver
 from tests.beyond_site import Site, start_site
-from tests.conftest import BASE_URL, SlackReceiver, people_toml
+from tests.conftest import BASE_URL, people_toml
 from tests.slack_team import outbox_messages
 
 PEOPLE = people_toml("alice", "bob", "carol", "dave")

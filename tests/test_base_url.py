@@ -16,7 +16,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from chalicelib import wiring
-from tests.conftest import SlackReceiver, signed_command
+from testkit.slack_standin import SlackReceiver
+from tests.conftest import signed_command
 
 EXECUTE_API = "abc123defg.execute-api.eu-west-1.amazonaws.com"
 

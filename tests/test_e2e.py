@@ -17,8 +17,9 @@ import boto3
 import pytest
 
 from chalicelib.policies import load_catalog
+from testkit.slack_standin import SlackReceiver
 from tests.aws_calls import compare, read_calls
-from tests.conftest import ROOT, SlackReceiver
+from tests.conftest import ROOT
 from tests.trust_view import trusted_users
 from tools.slash import send
 from tools.stack_process import StackProcess

@@ -12,8 +12,9 @@ import pytest
 
 from chalicelib import wiring
 from chalicelib.core.model import State, iso
+from testkit.slack_standin import SlackReceiver
 from tests.beyond_site import Site, start_site
-from tests.conftest import SlackReceiver, people_toml, trust_policy
+from tests.conftest import people_toml, trust_policy
 from tests.iam_eval import can_assume, session_may
 from tests.trust_view import TABLE
 

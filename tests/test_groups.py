@@ -15,8 +15,9 @@ from chalicelib.core.groups import GroupsUnavailable, expand, listed, no_groups
 from chalicelib.core.model import State
 from chalicelib.delivery.slack_groups import CACHE_SECONDS, SlackGroups
 from chalicelib.policies import PolicyError, load_catalog
+from testkit.slack_standin import SlackReceiver
 from tests.beyond_site import BOT_TOKEN, Site, start_site
-from tests.conftest import SlackReceiver, people_toml
+from tests.conftest import people_toml
 
 PEOPLE = people_toml("alice", "bob", "carol", "dave")
 ONCALL = """

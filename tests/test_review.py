@@ -16,11 +16,11 @@ import pytest
 from chalicelib import wiring
 from chalicelib.core.model import State
 from chalicelib.web import sessions
+from testkit.slack_standin import SlackReceiver
 from tests.conftest import (
     COOKIE_KEY,
     ROOT,
     Clock,
-    SlackReceiver,
     people_toml,
     signed_command,
     trust_policy,

@@ -20,12 +20,12 @@ import pytest
 from chalicelib import wiring
 from chalicelib.core.model import State
 from chalicelib.web import sessions
+from testkit.slack_standin import SlackReceiver
 from tests.conftest import (
     BASE_URL,
     COOKIE_KEY,
     ROOT,
     SIGNING_SECRET,
-    SlackReceiver,
     signed_command,
 )
 from tests.fake_slack_oidc import FakeSlackOidc

@@ -1,5 +1,5 @@
 """AWS slowness never breaks Slack's 3 seconds, nor lies: the app's real boto3 clients talk to
-moto through a proxy that holds chosen calls back (tools/slow_aws.py), and what each command
+moto through a proxy that holds chosen calls back (testkit/slow_aws.py), and what each command
 answers is checked against what the store and IAM then hold.
 
 How long the answers take is measured in bench/slow_aws_ack.py, not asserted here.
@@ -13,9 +13,9 @@ import boto3
 import pytest
 
 from chalicelib.core.model import State
+from testkit.slow_aws import SlowAws
 from tests.conftest import BASE_URL
 from tests.slack_team import Team, build_team, outbox_messages, trust_sids
-from tools.slow_aws import SlowAws
 
 HANG = 4.0  # longer than a command's whole budget (2.1 s), and than a click's here (3.0 s)
 
