@@ -238,7 +238,7 @@ def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]
 # first test starts (when those tests are selected), so the minute passes while others run.
 @pytest.fixture(scope="session")
 def minute_grant_on_the_local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    from tests.test_e2e import grant_a_minute
+    from tests.e2e.test_whole_loop import grant_a_minute
 
     slack = SlackReceiver()
     try:
@@ -253,7 +253,7 @@ def minute_grant_on_the_local_stack(tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="session")
 def browser_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    from tests.test_browser import ask_for_a_minute, started_stack
+    from tests.e2e.test_browser import ask_for_a_minute, started_stack
 
     with started_stack(tmp_path_factory.mktemp("browser")) as running:
         running.expiring = ask_for_a_minute(running)
