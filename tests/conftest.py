@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 import pytest
 
 from testkit.slack_standin import SlackReceiver
+from tests.support import workers
 
 ROOT = Path(__file__).resolve().parent.parent
 SIGNING_SECRET = "test-signing-secret"
@@ -266,7 +267,7 @@ STARTED_EARLY = ("minute_grant_on_the_local_stack", "browser_stack")
 @pytest.fixture(scope="session", autouse=True)
 def _minutes_started_early(request: pytest.FixtureRequest) -> None:
     used = {name for item in request.session.items for name in item.fixturenames}
-    for name in STARTED_EARLY:
+    for name in workers.started_here(request.config, STARTED_EARLY):
         if name in used:
             try:
                 request.getfixturevalue(name)
@@ -274,3 +275,17 @@ def _minutes_started_early(request: pytest.FixtureRequest) -> None:
                 # Not this test's failure: pytest keeps the error and raises it again in each
                 # test that uses the fixture.
                 pass
+
+
+# -- workers (pytest-xdist): which tests stay together, and where (tests/support/workers.py) ------
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if workers.loadgroup(config):
+        workers.mark_groups(items, STARTED_EARLY)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist's own
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    if workers.loadgroup(config):
+        return workers.make_scheduler(config, log, STARTED_EARLY)
+    return None
