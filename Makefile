@@ -45,7 +45,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 test: $(STAMP) lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 # The operator CLI: make admin ARGS='list' (see docs/operations.md).
 admin: $(STAMP)

@@ -244,7 +244,7 @@ def cold_commands(runs: int) -> None:
 
     from moto.server import ThreadedMotoServer
 
-    from tools.moto_guard import serialise_dynamodb_writes
+    from testkit.moto_guard import serialise_dynamodb_writes
 
     serialise_dynamodb_writes()
 

@@ -39,7 +39,7 @@ def main() -> None:
     from chalicelib.core.commands import RequestCommand
     from chalicelib.core.durations import parse_duration
     from chalicelib.entry import review_routes
-    from tools.aws_calls import CallCounter
+    from testkit.aws_calls import CallCounter
 
     with tempfile.TemporaryDirectory() as folder:
         policies = write_policies(Path(folder) / "policies", roles, per_role)

@@ -120,7 +120,7 @@ def main() -> None:
 
     from moto.server import ThreadedMotoServer
 
-    from tools.moto_guard import serialise_dynamodb_writes
+    from testkit.moto_guard import serialise_dynamodb_writes
 
     serialise_dynamodb_writes()
 
@@ -129,7 +129,7 @@ def main() -> None:
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
-    from tests.conftest import SlackReceiver
+    from testkit.slack_standin import SlackReceiver
 
     slack = SlackReceiver()
     with tempfile.TemporaryDirectory() as folder:

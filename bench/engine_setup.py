@@ -31,7 +31,7 @@ _MOTO_APART = """
 import logging, sys
 sys.path.insert(0, sys.argv[1])
 from moto.server import ThreadedMotoServer
-from tools.moto_guard import serialise_dynamodb_writes
+from testkit.moto_guard import serialise_dynamodb_writes
 serialise_dynamodb_writes()
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -60,7 +60,7 @@ def start_aws(apart: bool = False) -> None:
     else:
         from moto.server import ThreadedMotoServer
 
-        from tools.moto_guard import serialise_dynamodb_writes
+        from testkit.moto_guard import serialise_dynamodb_writes
 
         serialise_dynamodb_writes()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -33,7 +33,7 @@ def main() -> None:
     from datetime import timedelta
 
     from chalicelib.core.commands import RequestCommand
-    from tools.aws_calls import CallCounter
+    from testkit.aws_calls import CallCounter
 
     start_aws()
     clock = MovableClock()

@@ -1,7 +1,7 @@
 """How long a slash command takes to answer when AWS is slow, and what it says.
 
 The app (chalice's test client, the same handler as deployed) talks to moto through a proxy
-that holds chosen calls back (tools/slow_aws.py), so the real clients meet real socket
+that holds chosen calls back (testkit/slow_aws.py), so the real clients meet real socket
 timeouts. For each command and each kind of slowness, prints the slowest and median ack of a
 few runs and the start of the answer. Slack gives up after 3 s.
 
@@ -40,9 +40,10 @@ def main() -> None:
     import app
     from chalicelib import wiring
     from chalicelib.policies import load_catalog
-    from tests.conftest import SlackReceiver, signed_command
+    from testkit.slack_standin import SlackReceiver
+    from testkit.slow_aws import SlowAws
+    from tests.conftest import signed_command
     from tools.local_stack import ensure_aws_resources
-    from tools.slow_aws import SlowAws
 
     slack = SlackReceiver()
     proxy = SlowAws(os.environ["AWS_ENDPOINT_URL"])

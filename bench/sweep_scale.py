@@ -65,7 +65,7 @@ def grants(service, roles: int, per_role: int) -> None:
 
 
 def five_hundred_over_a_hundred(folder: Path) -> None:
-    from tools.aws_calls import CallCounter
+    from testkit.aws_calls import CallCounter
 
     clock = MovableClock()
     service = build_service(write_policies(folder / "a", roles=100, people=5), "scale", clock)

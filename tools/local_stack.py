@@ -67,7 +67,7 @@ def start_moto() -> str:
 
     from moto.server import ThreadedMotoServer
 
-    from tools.moto_guard import serialise_dynamodb_writes
+    from testkit.moto_guard import serialise_dynamodb_writes
 
     serialise_dynamodb_writes()
 

@@ -16,7 +16,7 @@ from chalicelib.aws.store import Store, table_definition
 from chalicelib.core.errors import StoreConflict
 from chalicelib.core.model import State
 from tests.contract.kit import ROLE, a_message, a_request, at, moved
-from tests.faults import Faults
+from tests.support.faults import Faults
 
 
 @pytest.fixture
