@@ -62,8 +62,8 @@ from chalicelib.core.model import (
     transition,
     utc,
 )
+from chalicelib.core.texts import extension_title, utc_text
 from chalicelib.core.trust import Grant, statement_for
-from chalicelib.notify.messages import extension_title, utc_text
 from chalicelib.notify.port import Notifications
 
 BROKER = "switchback"
