@@ -22,7 +22,7 @@ from chalicelib.usecases.context import BROKER, Context, system_clock
 from chalicelib.usecases.deciding import Deciding
 from chalicelib.usecases.engine import RoleEngine, Settled
 from chalicelib.usecases.queries import Queries
-from chalicelib.usecases.requesting import Requesting
+from chalicelib.usecases.requesting import AlreadyPending, Requesting
 from chalicelib.usecases.sweep import REMINDER_LEAD, Sweep, SweepReport
 from chalicelib.usecases.unit_of_work import CONFLICT_RETRIES, UnitOfWork
 
@@ -35,6 +35,7 @@ __all__ = [
     "BROKER",
     "CONFLICT_RETRIES",
     "REMINDER_LEAD",
+    "AlreadyPending",
     "Settled",
     "Switchback",
     "SweepReport",

@@ -33,6 +33,7 @@ class Refusal(StrEnum):
     NO_BREAK_GLASS = "no_break_glass"
     NOT_BREAK_GLASS = "not_break_glass"
     ALREADY_REVIEWED = "already_reviewed"
+    ALREADY_PENDING = "already_pending"  # one pending request per person and role
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 All three are new requests made by one constructor (``new_request``), checked against the
 policies first (chalicelib/core/decisions.py, extensions.py), and stored PENDING (break-glass:
-APPROVED, then granted at once) with the messages they owe.
+APPROVED, then granted at once) with the messages they owe. A person has at most one request
+for a role waiting for approvers: a second one is refused, pointing to the first, whoever
+asks (the slash command or any other entry point).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from datetime import datetime, timedelta
 from chalicelib.core import events
 from chalicelib.core.catalog import RoleSpec
 from chalicelib.core.commands import ExtendCommand, RequestCommand
-from chalicelib.core.decisions import check_request
+from chalicelib.core.decisions import Refusal, Refused, check_request
+from chalicelib.core.durations import format_duration
 from chalicelib.core.extensions import check_extension
 from chalicelib.core.model import (
     AccessRequest,
@@ -21,12 +24,22 @@ from chalicelib.core.model import (
     iso,
     new_request_id,
     normalise_request_id,
+    parse_iso,
     transition,
 )
 from chalicelib.core.texts import extension_title
 from chalicelib.usecases.context import Context
 from chalicelib.usecases.engine import RoleEngine
 from chalicelib.usecases.unit_of_work import Change, UnitOfWork
+
+
+class AlreadyPending(Refused):
+    """The person's own request for the role still waits for approvers: nothing new was
+    made. ``pending`` is that request (the slash command links to its review page)."""
+
+    def __init__(self, message: str, pending: AccessRequest):
+        super().__init__(Refusal.ALREADY_PENDING, message)
+        self.pending = pending  # not a field: the exception stays writable, as raising needs
 
 
 class Requesting:
@@ -39,9 +52,11 @@ class Requesting:
         self, requester: str, command: RequestCommand, response_url: str | None
     ) -> AccessRequest:
         """Ask for ``command.role``: PENDING until enough approvers decide (break-glass:
-        granted at once). Raises Refused."""
+        granted at once). Raises Refused, AlreadyPending."""
         if command.break_glass:
             return self.break_glass(requester, command, response_url)
+        now = self._c.clock()
+        self._refuse_a_second(requester, command.role, now)
         role, duration = check_request(
             self._c.catalog,
             requester,
@@ -50,7 +65,6 @@ class Requesting:
             command.reason,
             self._c.groups,
         )
-        now = self._c.clock()
         request = self.new_request(
             role,
             requester,
@@ -67,6 +81,29 @@ class Requesting:
             Change(pending, (self._c.event(events.REQUESTED, pending, requester),))
         )
         return saved
+
+    def _refuse_a_second(self, requester: str, role: str, now: datetime) -> None:
+        """One pending request per person and role: a second is refused, pointing to the
+        first (an extension waiting is not a request for the role)."""
+        pending = next(
+            (
+                r
+                for r in self._c.store.requests_of(requester)
+                if r.state is State.PENDING
+                and r.role == role
+                and r.requester == requester
+                and not r.extends
+                and parse_iso(r.approval_deadline) > now
+            ),
+            None,
+        )
+        if pending is not None:
+            raise AlreadyPending(
+                f"You already asked for `{pending.role}`: request `{pending.id}` "
+                f"({format_duration(pending.duration)}) is waiting for approval, so nothing "
+                "new was created.",
+                pending,
+            )
 
     def new_request(
         self,
