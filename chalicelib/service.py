@@ -76,14 +76,26 @@ class Switchback:
     def store(self) -> Store:
         return self.context.store
 
+    @store.setter
+    def store(self, store: Store) -> None:
+        self.context.store = store
+
     @property
     def writer(self) -> RoleWriter:
         return self.context.writer
+
+    @writer.setter
+    def writer(self, writer: RoleWriter) -> None:
+        self.context.writer = writer
 
     @property
     def notify(self) -> Notifications:
         """The notification port: told what happened; its subscribers decide who hears it."""
         return self.context.notify
+
+    @notify.setter
+    def notify(self, notify: Notifications) -> None:
+        self.context.notify = notify
 
     @property
     def groups(self) -> Members:
