@@ -86,6 +86,20 @@ def everyone_live(service) -> None:
         service.store.requests_in(state)
 
 
+def pending(service, person: str, command, made: dict) -> None:
+    """One more pending request by ``person``: submit allows one per person and role, so a
+    further one is a copy of their first, written straight to the table."""
+    from dataclasses import replace
+
+    from chalicelib.core.model import new_request_id
+
+    key = (person, command.role)
+    if key not in made:
+        made[key] = service.submit(person, command, None)
+    else:
+        service.store.create_request(replace(made[key], id=new_request_id(), version=0))
+
+
 def main() -> None:
     from chalicelib.core.commands import RequestCommand
     from chalicelib.core.durations import parse_duration
@@ -97,16 +111,17 @@ def main() -> None:
         service = build_service(policies, "switchback-list", MovableClock())
         reads = Reads(service.store.client)
         command = RequestCommand("ours", parse_duration("1h"), "INC-1 mine")
+        made: dict = {}
         for _ in range(2):
-            service.submit("U0P0000", command, None)  # the caller's own
-        service.submit("U0P0002", command, None)  # one waiting for the caller's approval
+            pending(service, "U0P0000", command, made)  # the caller's own
+        pending(service, "U0P0002", command, made)  # one waiting for the caller's approval
         theirs = RequestCommand("theirs", parse_duration("1h"), "INC-2 theirs")
         people = [f"U0P{i:04d}" for i in range(2, 50)]
         for n in range(3):
-            service.submit(people[n % len(people)], theirs, None)
+            pending(service, people[n % len(people)], theirs, made)
         small = measure(service, reads)
         for n in range(3, others):
-            service.submit(people[n % len(people)], theirs, None)
+            pending(service, people[n % len(people)], theirs, made)
         large = measure(service, reads)
         reads.calls.clear()
         reads.items = 0

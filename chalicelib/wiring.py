@@ -73,6 +73,12 @@ def service(base_url: str = "") -> Switchback:
     return found
 
 
+def caller_arn() -> str:
+    """The ARN of whoever's AWS credentials these are (sts:GetCallerIdentity): the operator
+    CLI acts, and is named in audit trails, as that identity."""
+    return aws.client("sts").get_caller_identity()["Arn"]
+
+
 def reset() -> None:
     """Forget the built service, clients and cached secrets (tests change the environment)."""
     with _lock:

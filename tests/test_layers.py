@@ -1,8 +1,9 @@
 """The folders of chalicelib/ are layers, and every import points down them.
 
-    app.py, entry/                     entry points (they get the service from wiring.py)
+    app.py, tools/admin.py             entry points outside the package: no AWS adapter
+    entry/                             inbound adapters (they get the service from wiring.py)
     wiring.py                          the composition root
-    service.py                         the use cases
+    service.py, usecases/              the use cases (service.py: their facade)
     aws/ notify/ delivery/ web/ ...    adapters (and config, policies, telemetry, release)
     core/                              pure: no AWS, Slack, web, or file system
 
@@ -22,7 +23,18 @@ PACKAGE = ROOT / "chalicelib"
 
 ADAPTERS = {"aws", "notify", "delivery", "web", "config", "policies", "telemetry", "release"}
 ADAPTERS |= {"ports"}  # the Protocols the use cases see the adapters through
-RANK = {"core": 0, **dict.fromkeys(ADAPTERS, 1), "service": 2, "wiring": 3, "entry": 4}
+RANK = {
+    "core": 0,
+    **dict.fromkeys(ADAPTERS, 1),
+    "usecases": 2,
+    "service": 2,
+    "wiring": 3,
+    "entry": 4,
+}
+# Same rank, one way only: the facade hands over to the use cases, never the reverse.
+MAY_IMPORT_ALONGSIDE = {("service", "usecases")}
+# Entry points outside chalicelib/: they call the service (or the use cases) through wiring.
+ENTRY_POINTS = [ROOT / "app.py", ROOT / "tools" / "admin.py"]
 
 # What the core may import from outside itself: the standard library's pure parts, and RE2
 # (a matching engine, no I/O).
@@ -73,6 +85,7 @@ def test_every_import_points_down_the_layers(module: str) -> None:
         and layer(name) != layer(module)
         and RANK[layer(name)] >= own
         and not (own == 1 and RANK[layer(name)] == 1)  # adapters may use one another
+        and (layer(module), layer(name)) not in MAY_IMPORT_ALONGSIDE
     ]
     assert upward == [], f"{module} imports a layer at or above its own: {upward}"
 
@@ -87,16 +100,46 @@ def test_the_core_imports_nothing_of_aws_slack_the_web_or_files(module: str) -> 
     assert outside <= CORE_MAY_IMPORT, f"{module} imports {sorted(outside - CORE_MAY_IMPORT)}"
 
 
+def through_the_use_cases_only(path: Path) -> None:
+    """``path`` reaches neither the store nor IAM: no import of chalicelib.aws, and no
+    ``service.store`` or ``service.writer``."""
+    source = path.read_text()
+    reached = {n for n in imports(path) if n == "chalicelib.aws" or n.startswith("chalicelib.aws.")}
+    assert reached == set(), f"{path.relative_to(ROOT)} imports {sorted(reached)}"
+    for shortcut in ("service.store", "service.writer"):
+        assert shortcut not in source, f"{path.relative_to(ROOT)} uses {shortcut}"
+
+
 def test_entry_adapters_go_through_the_use_cases_only() -> None:
     """The slash command calls the service; it never reaches into the store or IAM."""
     for module in (m for m in modules() if layer(m) == "entry"):
-        source = modules()[module].read_text()
-        reached = {n for n in imports(modules()[module]) if n.startswith("chalicelib.aws")}
-        assert reached == set(), f"{module} imports {sorted(reached)}"
-        assert "service.store" not in source and "service.writer" not in source, module
+        through_the_use_cases_only(modules()[module])
+
+
+@pytest.mark.parametrize("path", ENTRY_POINTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_entry_points_go_through_the_use_cases_only(path: Path) -> None:
+    """The Chalice app and the operator CLI call the service, built by wiring; they never
+    reach into the store or IAM themselves."""
+    through_the_use_cases_only(path)
+    for name in imports(path):
+        if name.startswith("chalicelib."):
+            assert layer(name) in RANK, f"{path.relative_to(ROOT)} imports {name}: which layer?"
+
+
+@pytest.mark.parametrize(
+    "module", sorted(m for m in modules() if layer(m) in ("usecases", "service"))
+)
+def test_the_use_cases_pick_no_slack_words(module: str) -> None:
+    """A use case says what happened (an event) or why not (a refusal); the Slack payloads
+    and their words are the notifier's and the slash command's."""
+    picked = {n for n in imports(modules()[module]) if n.startswith("chalicelib.notify.messages")}
+    assert picked == set(), f"{module} imports {sorted(picked)}"
 
 
 def test_the_checks_above_see_an_upward_import() -> None:
     """The walker itself works: an adapter importing the use cases is caught."""
     assert "chalicelib.service" in imports(PACKAGE / "wiring.py")
     assert RANK[layer("chalicelib.service")] > RANK[layer("chalicelib.aws.store")]
+    assert "chalicelib.usecases.deciding" in imports(PACKAGE / "service.py")
+    assert RANK[layer("chalicelib.usecases.engine")] > RANK[layer("chalicelib.notify.port")]
+    assert "chalicelib.wiring" in imports(ROOT / "tools" / "admin.py")

@@ -108,10 +108,10 @@ def operator_identity() -> str:
     """``aws:<ARN>`` of whoever's credentials these are."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from chalicelib.aws import clients as aws
+    from chalicelib import wiring
 
     try:
-        arn = aws.client("sts").get_caller_identity()["Arn"]
+        arn = wiring.caller_arn()
     except (BotoCoreError, ClientError) as error:
         raise AdminError(f"cannot tell who you are (sts:GetCallerIdentity): {error}") from error
     return f"{OPERATOR_PREFIX}{arn}"
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace, out=print) -> int:
     actor = operator_identity()
     service = wiring.service()
     if args.command == "list":
-        found = [r for s in LISTED_STATES for r in service.store.requests_in(State(s))]
+        found = service.requests_in(State(s) for s in LISTED_STATES)
         for request in sorted(found, key=lambda r: (r.state.value, r.ends_at or "", r.id)):
             out(describe(request))
         out(f"{len(found)} open request(s) in {args.table}, as {actor}")

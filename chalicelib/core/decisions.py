@@ -34,6 +34,7 @@ class Refusal(StrEnum):
     NOT_BREAK_GLASS = "not_break_glass"
     ALREADY_REVIEWED = "already_reviewed"
     EXTENSION_PENDING = "extension_pending"
+    ALREADY_PENDING = "already_pending"  # one pending request per person and role
 
 
 @dataclass(frozen=True)

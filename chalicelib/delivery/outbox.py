@@ -109,6 +109,7 @@ class Outbox:
         fallback_url, fallback_payload = fallback if fallback else (None, None)
         if not url and fallback_url:
             url, payload, fallback_url = fallback_url, fallback_payload or {}, None
+            url_expires_at = None  # going straight to the later route
         if not url:
             telemetry.event(
                 "message.undeliverable",
@@ -131,7 +132,8 @@ class Outbox:
             next_attempt_at=iso(now + INLINE_GRACE),
             fallback_url=fallback_url,
             fallback_payload=json.dumps(fallback_payload) if fallback_url else None,
-            url_expires_at=iso(url_expires_at) if fallback_url and url_expires_at else None,
+            # Marks a post to a slash command's response_url: usable until then, five times.
+            url_expires_at=iso(url_expires_at) if url_expires_at else None,
         )
         return message
 
@@ -142,6 +144,19 @@ class Outbox:
         """Reserve one of the five posts Slack allows to a request's response_url."""
         forget_at = int((now + RESPONSE_URL_COUNTER_KEPT).timestamp())
         return self._store.take_response_use(request_id, RESPONSE_URL_USES, forget_at)
+
+    def _unusable(self, message: OutboxMessage, now: datetime) -> str | None:
+        """Why a post to a slash command's response_url cannot go there now, if it cannot: the
+        URL is past its time, or, on the message's first attempt, Slack's five posts to it are
+        taken. One use is reserved per message, when it is first sent, so what a change owes
+        costs nothing until it is committed and sent (a retried conflict takes none)."""
+        if not message.url_expires_at:
+            return None  # not a response_url, or already on its fallback
+        if now >= parse_iso(message.url_expires_at):
+            return "response_url expired"
+        if message.attempts == 0 and not self.take_response_use(message.request_id, now):
+            return "response_url used up"
+        return None
 
     def send_now(
         self, messages: list[OutboxMessage | None], now: datetime, deadline: float
@@ -261,8 +276,12 @@ class Outbox:
         self, message: OutboxMessage, now: datetime, timeout: float, patient: bool = False
     ) -> tuple[Outcome, OutboxMessage]:
         """One send; what happened, and the message as it is to be recorded (not written)."""
-        if message.url_expires_at and now >= parse_iso(message.url_expires_at):
-            message = self._reroute(message, now, "response_url expired")
+        unusable = self._unusable(message, now)
+        if unusable and message.fallback_url:
+            message = self._reroute(message, now, unusable)
+        elif unusable:  # nowhere else to go (no webhook, no bot token)
+            outcome = Outcome(delivered=False, permanent=True, error=unusable)
+            return outcome, self._give_up(message, message.attempts + 1, outcome, "")
         outcome = self._send(message.url, message.payload, timeout, patient)
         attempts = message.attempts + 1
         if outcome.delivered:
@@ -270,18 +289,8 @@ class Outbox:
         elif outcome.permanent and message.fallback_url:
             updated = replace(self._reroute(message, now, outcome.error), attempts=attempts)
         elif outcome.permanent or now - parse_iso(message.created_at) >= self._max_age:
-            updated = replace(
-                message, status="GAVE_UP", attempts=attempts, last_error=outcome.error
-            )
-            telemetry.event(
-                "message.gave_up",
-                logging.ERROR,
-                **_about(message),
-                attempts=attempts,
-                why=_refused_by(message) if outcome.permanent else "too old",
-                error=outcome.error,
-            )
-            telemetry.metric("undelivered")
+            why = _refused_by(message) if outcome.permanent else "too old"
+            updated = self._give_up(message, attempts, outcome, why)
         else:
             wait = min(FIRST_RETRY * 2 ** (attempts - 1), LONGEST_RETRY)
             if outcome.retry_after:
@@ -300,6 +309,21 @@ class Outbox:
                 retry_at=updated.next_attempt_at,
             )
         return outcome, updated
+
+    def _give_up(
+        self, message: OutboxMessage, attempts: int, outcome: Outcome, why: str
+    ) -> OutboxMessage:
+        """The message as given up, logged as an error and counted."""
+        telemetry.event(
+            "message.gave_up",
+            logging.ERROR,
+            **_about(message),
+            attempts=attempts,
+            why=why or outcome.error,
+            error=outcome.error,
+        )
+        telemetry.metric("undelivered")
+        return replace(message, status="GAVE_UP", attempts=attempts, last_error=outcome.error)
 
     def _reroute(self, message: OutboxMessage, now: datetime, why: str) -> OutboxMessage:
         """The same message, now addressed to its fallback and due at once."""

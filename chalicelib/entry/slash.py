@@ -25,16 +25,15 @@ from chalicelib.core.decisions import Refusal, Refused, requestable_roles
 from chalicelib.core.durations import format_duration
 from chalicelib.core.model import (
     LIVE_STATES,
-    AccessRequest,
     State,
     is_request_id,
     normalise_request_id,
-    parse_iso,
 )
 from chalicelib.entry import errors, slack_signature
 from chalicelib.notify import messages
 from chalicelib.notify.messages import escape
 from chalicelib.service import Switchback
+from chalicelib.usecases.requesting import AlreadyPending
 
 log = logging.getLogger("switchback.slash")
 
@@ -144,17 +143,15 @@ def _request(
     response_url: str | None,
     command_name: str,
 ) -> dict:
-    pending = _pending_request(service, user, command.role)
-    if pending is not None:
+    try:
+        request = service.submit(user, command, response_url)
+    except AlreadyPending as refusal:  # one pending request per person and role
+        pending = refusal.pending
         return messages.ephemeral(
-            f"You already asked for `{escape(pending.role)}`: request `{pending.id}` "
-            f"({format_duration(pending.duration)}) is waiting for approval, so nothing new was "
-            f"created. Approvers review it here: "
+            f"{escape(refusal.message)} Approvers review it here: "
             f"<{messages.review_url(service.base_url, pending.id)}|review request {pending.id}>. "
             f"To ask differently, withdraw it first with `{command_name} cancel {pending.id}`."
         )
-    try:
-        request = service.submit(user, command, response_url)
     except Refused as refusal:
         if refusal.reason not in (Refusal.UNKNOWN_ROLE, Refusal.NOT_A_REQUESTER):
             raise
@@ -212,23 +209,6 @@ def _break_glass(
         f":rotating_light: Break-glass request `{request.id}` for `{escape(request.role)}` "
         f"({format_duration(request.duration)}) {status}. The approvers are alerted and "
         "will review it afterwards."
-    )
-
-
-def _pending_request(service: Switchback, user: str, role: str) -> AccessRequest | None:
-    """The person's own request for ``role`` still waiting for approvers, if there is one."""
-    now = service.clock()
-    return next(
-        (
-            r
-            for r in service.requests_of(user)
-            if r.state is State.PENDING
-            and r.role == role
-            and r.requester == user
-            and not r.extends  # an extension waiting is not a request for the role
-            and parse_iso(r.approval_deadline) > now
-        ),
-        None,
     )
 
 

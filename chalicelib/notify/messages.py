@@ -19,6 +19,7 @@ from chalicelib.core.durations import format_duration
 from chalicelib.core.extensions import plan_extension
 from chalicelib.core.groups import is_group
 from chalicelib.core.model import AccessRequest, State, iso, parse_iso
+from chalicelib.core.texts import extension_title, utc_text  # shared with the use cases
 
 SECTION_LIMIT = 3000
 BUTTON_LIMIT = 75
@@ -212,11 +213,6 @@ def _review_button(base_url: str, request_id: str, label: str = "Review") -> dic
             }
         ],
     }
-
-
-def extension_title(extension: AccessRequest) -> str:
-    """``extend 7QK2M9TX4B by 1h``: what an extension asks, as its review page shows it."""
-    return f"extend {extension.extends} by {format_duration(extension.duration)}"
 
 
 def approvers_new_extension(extension: AccessRequest, grant: AccessRequest, base_url: str) -> dict:
@@ -443,14 +439,6 @@ def requester_reminder(request: AccessRequest, now: datetime) -> str:
         f"before it ends; or, once it has ended, ask again with "
         f"`/access request {escape(request.role)} …`."
     )
-
-
-def now_text(now: datetime) -> str:
-    return now.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def utc_text(value: str | None) -> str:
-    return now_text(parse_iso(value)) if value else "—"
 
 
 def left_text(delta: timedelta) -> str:

@@ -1,10 +1,11 @@
 """Who hears what, through which Slack destination: the approvers' channel or the requester.
 
 The requester hears through their command's ``response_url`` while Slack accepts it (for 30
-minutes, at most 5 posts); after that by direct message when a bot token is configured
-(``chat.postMessage``), otherwise in the approvers' channel, mentioning them. A message sent to
-the response_url carries that later route as its fallback, so one Slack refuses or that waits
-past the half hour still arrives.
+minutes, at most 5 posts, counted by the outbox as each is sent); after that by direct message
+when a bot token is configured (``chat.postMessage``), otherwise in the approvers' channel,
+mentioning them. A message sent to the response_url carries that later route as its fallback,
+so one Slack refuses, one past the fifth post, or one that waits past the half hour still
+arrives.
 
 A subscriber of the notification port (notify/port.py): ``owes(event)`` says which Slack
 messages a domain event owes; they are stored with the state change that caused it. Messages
@@ -244,11 +245,10 @@ class Notifier:
             return False
         later = self.later_route(request, text)
         usable_until = parse_iso(request.created_at) + RESPONSE_URL_USABLE
-        if (
-            request.response_url
-            and self.clock() < usable_until
-            and self.outbox.take_response_use(request.id, self.clock())
-        ):
+        # Whether one of Slack's five posts to it is left is asked when the message is sent
+        # (delivery/outbox.py), not here: what a change owes is worked out again each time a
+        # conflict is retried, and must cost nothing.
+        if request.response_url and self.clock() < usable_until:
             return self._queue(
                 request.response_url,
                 messages.to_requester(text),

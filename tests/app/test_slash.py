@@ -3,13 +3,14 @@ and Slack as a local receiver over HTTP: what each answers, what it changes, who
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from chalicelib import wiring
 from chalicelib.core.commands import RequestCommand
-from chalicelib.core.model import State
+from chalicelib.core.model import State, new_request_id
 from tests.conftest import BASE_URL
 from tests.support.slack_team import Team, build_team, trust_sids
 
@@ -217,10 +218,15 @@ def test_list_does_not_offer_lapsed_requests(team: Team) -> None:
 
 
 def test_a_long_list_is_split_into_sections_within_slacks_limits(team: Team) -> None:
-    # straight to the service: `request` itself refuses a second pending one for a role
-    for n in range(30):
+    # a person has one pending request per role: the other 29 go straight into the table, as
+    # copies of the first with ids of their own
+    first = team.service.submit(
+        "U0ALICE", RequestCommand("ec2-admin", None, "INC-0 " + "long reason " * 20), None
+    )
+    for n in range(1, 30):
         reason = f"INC-{n} " + "long reason " * 20
-        team.service.submit("U0ALICE", RequestCommand("ec2-admin", None, reason), None)
+        copy = replace(first, id=new_request_id(), reason=reason, version=0)
+        team.service.store.create_request(copy)
     answer = team.slash("U0BOB", "list")
     sections = [b for b in answer["blocks"] if b["type"] == "section"]
     assert len(sections) > 1

@@ -68,7 +68,7 @@ def test_ci_installs_the_browser_then_runs_the_tests_and_never_skips_the_browser
 def test_without_chromium_the_browser_test_fails_in_ci_saying_how_to_get_it(
     ci: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests import test_browser
+    from tests.e2e import test_browser
 
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.delenv("SWITCHBACK_REQUIRE_BROWSER", raising=False)

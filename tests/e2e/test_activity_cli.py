@@ -89,7 +89,16 @@ def test_without_a_stand_in_it_says_where_to_find_one(
 
 def test_make_activity_hands_as_and_args_over_untouched() -> None:
     done = subprocess.run(
-        ["make", "-n", "-o", ".venv/.installed", "activity", "AS=U0BOB", "ARGS=ec2 $(shell id)"],
+        [
+            "make",
+            "--no-print-directory",
+            "-n",
+            "-o",
+            ".venv/.installed",
+            "activity",
+            "AS=U0BOB",
+            "ARGS=ec2 $(shell id)",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -152,9 +152,9 @@ def test_an_approver_may_revoke_someone_else_may_not(engine) -> None:
 
 
 def test_revoking_what_is_not_active_is_refused_and_changes_nothing(engine) -> None:
-    pending = engine.request("U0ALICE")
+    pending = engine.request("U0DAVE")
     with pytest.raises(Refused, match="pending, not active"):
-        engine.service.revoke(pending, "U0ALICE")
+        engine.service.revoke(pending, "U0DAVE")
     request = engine.grant("U0ALICE")
     engine.service.revoke(request.id, "U0ALICE")
     before = (engine.trust(), engine.limits())

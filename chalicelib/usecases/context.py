@@ -1,0 +1,54 @@
+"""What every use case shares: the policies, the store, the role writer, the notification
+port, the clock, where links point and who is in a Slack user group.
+
+One mutable object, so that the facade (chalicelib/service.py) can swap the catalog or move
+the clock for all the use cases at once (tests do both).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from chalicelib.core.events import Event
+from chalicelib.core.groups import Members, no_groups
+from chalicelib.core.model import AccessRequest, utc
+
+if TYPE_CHECKING:
+    from chalicelib.aws.grants import RoleWriter
+    from chalicelib.aws.store import Store
+    from chalicelib.core.catalog import Catalog
+    from chalicelib.notify.port import Notifications
+
+BROKER = "switchback"  # the actor of what Switchback does by itself (grant, expire, lapse)
+
+
+def system_clock() -> datetime:
+    return utc(datetime.now(UTC))
+
+
+@dataclass
+class Context:
+    catalog: Catalog
+    store: Store
+    writer: RoleWriter
+    # The notification port: told what happened; its subscribers decide who hears it.
+    notify: Notifications
+    clock: Callable[[], datetime] = system_clock
+    base_url: str = ""  # where links in messages point
+    # Who is in a Slack user group (approvers and requesters may name one): asked at every
+    # decision, answered from a cache at most five minutes old.
+    groups: Members = no_groups
+
+    def event(
+        self,
+        name: str,
+        request: AccessRequest | None,
+        actor: str | None = None,
+        detail: str = "",
+        **more,
+    ) -> Event:
+        """``name`` happened to ``request`` now, by ``actor``."""
+        return Event(name, self.clock(), request, actor, detail, base_url=self.base_url, **more)
