@@ -314,6 +314,7 @@ def test_transitions_table_matches_the_design():
         State.PENDING: {
             State.PENDING,  # one more approval recorded
             State.APPROVED,
+            State.SCHEDULED,  # approved ahead of its start
             State.DENIED,
             State.CANCELLED,
             State.LAPSED,

@@ -31,6 +31,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
         {
             State.PENDING,
             State.APPROVED,
+            State.SCHEDULED,  # the quorum reached before the window's start
             State.DENIED,
             State.CANCELLED,
             State.LAPSED,
