@@ -38,6 +38,7 @@ from chalicelib.core.schedule import (
     reminder_key,
     resolve_start,
     start_due,
+    with_options,
 )
 from chalicelib.core.scopes import scoped
 from chalicelib.policies import PolicyError, load_catalog
@@ -445,3 +446,29 @@ def test_a_hand_edit_removing_the_start_condition_is_repaired():
     repaired = plan(tampered, [active], at(59), 2048)
     assert any("conditions or action were changed" in d for d in repaired.drift)
     assert not can_assume(repaired.trust, ALICE, "alice", at(59) + timedelta(seconds=30))
+
+
+# -- the requesting use case's one call --------------------------------------------------------
+def test_with_options_applies_scope_and_start_and_moves_the_deadline():
+    made = pending(starts=None)
+    shaped = with_options(made, ROLE, "read-only", start("tomorrow 09:00"), "Europe/Berlin", NOW)
+    assert (shaped.scope, shaped.scope_actions) == ("read-only", ("ec2:Describe*",))
+    assert shaped.starts_at == "2026-11-29T08:00:00Z"
+    assert shaped.approval_deadline == "2026-11-29T08:00:00Z"
+    assert with_options(made, ROLE, None, None, None, NOW) == made
+
+
+@pytest.mark.parametrize(
+    ("scope", "words", "reason"),
+    [
+        ("write-all", None, Refusal.UNKNOWN_SCOPE),
+        (None, "09:00", Refusal.START_UNREADABLE),
+        (None, "2026-11-01 09:00", Refusal.START_IN_PAST),
+        (None, "2026-12-24 09:00", Refusal.START_TOO_FAR),
+    ],
+)
+def test_with_options_refuses_what_cannot_be_asked(scope, words, reason):
+    with pytest.raises(Refused) as caught:
+        with_options(pending(starts=None), ROLE, scope, words and start(words), "UTC", NOW)
+    assert caught.value.reason is reason
+    assert str(caught.value).endswith("Nothing was requested.") or reason is Refusal.UNKNOWN_SCOPE

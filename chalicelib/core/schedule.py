@@ -21,7 +21,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,7 +29,8 @@ from chalicelib.core.catalog import Catalog, RoleSpec
 from chalicelib.core.decisions import Refusal, Refused, counted_approvals, may_request
 from chalicelib.core.durations import format_duration
 from chalicelib.core.groups import Members
-from chalicelib.core.model import AccessRequest, State, iso, utc
+from chalicelib.core.model import AccessRequest, State, iso, parse_iso, utc
+from chalicelib.core.scopes import check_scope, scoped
 
 # The sweep runs every minute: a window due within the next minute is started now, and its
 # trust statement's start condition keeps it shut until the second it starts.
@@ -173,6 +174,32 @@ def local_text(moment: datetime, tz_name: str | None) -> str:
 
 def _zone_name(zone) -> str:
     return "UTC" if zone is UTC else str(zone)
+
+
+def with_options(
+    request: AccessRequest,
+    role: RoleSpec,
+    scope: str | None,
+    start: StartWords | None,
+    tz_name: str | None,
+    now: datetime,
+) -> AccessRequest:
+    """A new request (as the requesting use case builds it, after check_request) with the
+    command's ``scope=`` and ``at`` applied: the scope's actions copied in, the start read in
+    ``tz_name`` (Slack's users.info ``tz``; None: UTC) and checked against the role, and the
+    approval deadline moved to the start when that is later. Raises Refused (unknown scope,
+    unreadable start, past, too far ahead); nothing is stored then."""
+    if scope is not None:
+        request = scoped(request, check_scope(role, scope))
+    if start is not None:
+        try:
+            begins = resolve_start(start, tz_name, now)
+        except ScheduleError as error:
+            raise Refused(Refusal.START_UNREADABLE, f"{error} Nothing was requested.") from None
+        check_schedule(role, begins, now)
+        deadline = approval_deadline(parse_iso(request.created_at), role.approval_timeout, begins)
+        request = replace(request, starts_at=iso(begins), approval_deadline=iso(deadline))
+    return request
 
 
 def approval_deadline(created: datetime, timeout: timedelta, start: datetime | None) -> datetime:
