@@ -204,6 +204,9 @@ def test_the_start_is_shown_in_local_time_and_utc():
         "2026-12-06 06:00 Asia/Tokyo (2026-12-05 21:00 UTC)"
     )
     assert local_text(moment, None) == local_text(moment, "UTC") == "2026-12-05 21:00 UTC"
+    assert local_text(moment, "Mars/Olympus_Mons") == (
+        "2026-12-05 21:00 UTC (time zone Mars/Olympus_Mons unknown here: read as UTC)"
+    )
 
 
 # -- the role's limits ---------------------------------------------------------------------------

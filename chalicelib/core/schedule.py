@@ -164,6 +164,9 @@ def local_text(moment: datetime, tz_name: str | None) -> str:
     moment = utc(moment)
     zone = zone_of(tz_name)
     in_utc = f"{moment:%Y-%m-%d %H:%M} UTC"
+    if zone is None and tz_name:
+        # Say so: a time typed in that zone was read as UTC (resolve_start), never silently.
+        return f"{in_utc} (time zone {tz_name[:40]} unknown here: read as UTC)"
     if zone is None or tz_name in ("UTC", "Etc/UTC"):
         return in_utc
     local = moment.astimezone(zone)
