@@ -1,5 +1,6 @@
 """How many people can hold one role at once: the trust policy at 2,048 and 4,096 characters,
-and the session-limit inline policy (10,240 for all of a role's inline policies) at 30 people.
+and the session-limit inline policy (10,240 for all of a role's inline policies) at 30 people;
+then the same with scoped grants, whose NotAction denies are written into that inline policy.
 
 Pure: it runs the same planning code a grant runs (chalicelib/core/roleplan.py) on a role that
 already trusts an EC2 service statement, each person ending at a different second.
@@ -81,11 +82,32 @@ def name_of(n: int, length: int) -> str:
     return f"p{n:03d}".ljust(length, "x")
 
 
-def concurrent_capacity(quota: int, name_length: int) -> tuple[int, str]:
-    """Grant people one by one (each ending 7 s after the last) until one fails."""
+# Scopes as a role file might define them: a short read-only one, and wider ones of 10 actions.
+READ_ONLY = ("ec2:Describe*", "ec2:Get*", "cloudwatch:GetMetricData")
+WIDE = [
+    tuple(
+        f"{service}:{verb}{noun}"
+        for verb in ("Describe", "Get")
+        for noun in ("A*", "B*", "C*", "D*", "E*")
+    )
+    for service in ("ec2", "rds", "s3", "elasticloadbalancing")
+]
+
+
+def with_scope(request: AccessRequest, n: int, scopes) -> AccessRequest:
+    if not scopes:
+        return request
+    actions = scopes[n % len(scopes)]
+    return replace(request, scope=f"scope{n % len(scopes)}", scope_actions=actions)
+
+
+def concurrent_capacity(quota: int, name_length: int, scopes=None) -> tuple[int, str]:
+    """Grant people one by one (each ending 7 s after the last) until one fails; with
+    ``scopes``, person n holds scope n modulo their number."""
     role = Role(quota)
     for n in range(1000):
-        planned = role.step(NOW, approved(n, name_of(n, name_length), NOW, 3600 + 7 * n))
+        request = with_scope(approved(n, name_of(n, name_length), NOW, 3600 + 7 * n), n, scopes)
+        planned = role.step(NOW, request)
         if planned.fail:
             [(_, reason)] = planned.fail
             stop = "trust quota" if "trust policy" in reason else "inline-policy limit"
@@ -102,7 +124,7 @@ def concurrent_capacity(quota: int, name_length: int) -> tuple[int, str]:
     return 1000, ""
 
 
-def limits_size(people: int, name_length: int, regranted: bool) -> int:
+def limits_size(people: int, name_length: int, regranted: bool, scopes=None) -> int:
     """The session-limit policy with ``people`` holding a grant; with ``regranted``, each also
     keeps a closed cut from an earlier window (ended 1 minute before they were granted again):
     the largest it gets, as cuts are kept 12 hours."""
@@ -113,7 +135,8 @@ def limits_size(people: int, name_length: int, regranted: bool) -> int:
         role.step(NOW + timedelta(minutes=30))
     later = NOW + timedelta(minutes=31)
     for n, name in enumerate(names):
-        role.step(later + timedelta(seconds=n), approved(1000 + n, name, later, 3600 + 7 * n))
+        request = approved(1000 + n, name, later, 3600 + 7 * n)
+        role.step(later + timedelta(seconds=n), with_scope(request, n, scopes))
     return policy_docs.size(role.view.limits)
 
 
@@ -130,6 +153,18 @@ def main() -> None:
             size = limits_size(30, length, regranted)
             what = "each re-granted within 12 h" if regranted else "first grant each"
             print(f"  30 people, {length:2}-character names, {what}: {size} characters")
+    print("Scoped grants (trust quota 4,096; the scope denies share the 10,240 inline budget):")
+    for label, scopes in (
+        ("everyone the same 3-action scope", [READ_ONLY]),
+        ("spread over 4 scopes of 10 actions", WIDE),
+    ):
+        for length in (8, 18):
+            count, how = concurrent_capacity(4096, length, scopes)
+            size = limits_size(30, length, True, scopes)
+            print(
+                f"  {label}, {length:2}-character names: {count} people ({how}); "
+                f"30 people re-granted: {size} characters"
+            )
 
 
 if __name__ == "__main__":

@@ -16,12 +16,15 @@ from chalicelib.core.catalog import (
     DEFAULT_APPROVAL_TIMEOUT,
     DEFAULT_BREAK_GLASS_MAX,
     DEFAULT_BREAK_GLASS_REVIEW_WITHIN,
+    DEFAULT_MAX_SCHEDULE_AHEAD,
     Catalog,
     Person,
     RoleSpec,
+    Scope,
 )
 from chalicelib.core.durations import DurationError, format_duration, parse_duration
 from chalicelib.core.groups import is_group
+from chalicelib.core.scopes import scope_problems
 
 # re.ASCII: IAM names are ASCII, and \w would also match other scripts' letters. \Z, not $:
 # $ also matches before a trailing newline, which IAM would then reject at grant time.
@@ -35,6 +38,8 @@ USER_ARN = re.compile(
 )
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}\Z")
 ROLE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
+# How far ahead a window may be scheduled at most, whatever a role file says.
+LONGEST_SCHEDULE_AHEAD = timedelta(days=90)
 # An AWS region name: us-east-1, eu-central-2, us-gov-west-1, cn-north-1, ap-southeast-5.
 REGION = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}\Z")
 
@@ -69,6 +74,8 @@ _ROLE_FIELDS = {
     "remind_approvers_after",
     "activity_report",
     "activity_regions",
+    "scopes",
+    "max_schedule_ahead",
 }
 _PERSON_FIELDS = {"name", "aws"}
 _ACCOUNT_FIELDS = {"manager_role_arn"}
@@ -341,6 +348,14 @@ def _parse_role(
                 problem(only, "has no effect without break_glass = true")
     remind_approvers_after = duration("remind_approvers_after", None)
     activity_report, activity_regions = _activity(doc, problem)
+    scopes = _scopes(doc, problem)
+    max_schedule_ahead = duration("max_schedule_ahead", DEFAULT_MAX_SCHEDULE_AHEAD)
+    if max_schedule_ahead and max_schedule_ahead > LONGEST_SCHEDULE_AHEAD:
+        problem(
+            "max_schedule_ahead",
+            f"{format_duration(max_schedule_ahead)} is over "
+            f"{format_duration(LONGEST_SCHEDULE_AHEAD)}, the furthest a window may be scheduled",
+        )
     if len(problems) != before:
         return None
     return RoleSpec(
@@ -366,7 +381,29 @@ def _parse_role(
         remind_approvers_after=remind_approvers_after,
         activity_report=activity_report,
         activity_regions=activity_regions,
+        scopes=scopes,
+        max_schedule_ahead=max_schedule_ahead,
     )
+
+
+def _scopes(doc: dict, problem) -> tuple[Scope, ...]:
+    """``[scopes.<name>] actions = ["ec2:Describe*", …]`` (optional ``description``): the
+    parts of the role a request may ask for, validated by core/scopes.py."""
+    raw = doc.get("scopes")
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not raw:
+        problem("scopes", 'must be tables like [scopes.read-only] actions = ["ec2:Describe*"]')
+        return ()
+    found = []
+    for name, entry in raw.items():
+        scope, wrong = scope_problems(name, entry)
+        for text in wrong:
+            field_name, _, detail = text.partition(": ")
+            problem(field_name, detail)
+        if scope is not None:
+            found.append(scope)
+    return tuple(found)
 
 
 def _activity(doc: dict, problem) -> tuple[bool, tuple[str, ...] | None]:

@@ -41,6 +41,7 @@ ENTRY_POINTS = [ROOT / "app.py", ROOT / "tools" / "admin.py"]
 CORE_MAY_IMPORT = {
     "__future__", "collections", "contextlib", "contextvars", "dataclasses", "datetime",
     "enum", "functools", "hashlib", "json", "math", "re", "re2", "secrets", "time", "typing",
+    "zoneinfo",  # the IANA time zone database: read-only reference data, as unicodedata is
 }  # fmt: skip
 
 

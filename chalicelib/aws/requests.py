@@ -19,7 +19,12 @@ from chalicelib.core.model import FINAL_STATES, LIVE_STATES, AccessRequest, Audi
 from chalicelib.delivery.message import OutboxMessage
 
 # States whose requests the sweeper must look at, keyed by the time that matters.
-DUE_KEY = {State.PENDING: "approval_deadline", State.APPROVED: "ends_at", State.ACTIVE: "ends_at"}
+DUE_KEY = {
+    State.PENDING: "approval_deadline",
+    State.SCHEDULED: "starts_at",  # the sweep starts it: due(SCHEDULED, now + START_LEAD)
+    State.APPROVED: "ends_at",
+    State.ACTIVE: "ends_at",
+}
 Change = tuple[AccessRequest, Sequence[OutboxMessage]]
 
 
@@ -141,6 +146,7 @@ def request_item(request: AccessRequest) -> dict:
     data["approvals"] = list(request.approvals)
     data["told"] = list(request.told)
     data["extensions"] = list(request.extensions)
+    data["scope_actions"] = list(request.scope_actions)
     data["audit"] = [entry.to_dict() for entry in request.audit]
     item = {**_key(request.id), "person_pk": f"PERSON#{request.requester}", **data}
     if request.state in LIVE_STATES:
@@ -161,6 +167,8 @@ def request_from(item: dict) -> AccessRequest:
     fields["approvals"] = tuple(item.get("approvals") or ())
     fields["told"] = tuple(item.get("told") or ())
     fields["extensions"] = tuple(item.get("extensions") or ())
+    # Items stored before scopes and schedules have neither: the whole role, from approval.
+    fields["scope_actions"] = tuple(item.get("scope_actions") or ())
     fields["break_glass"] = bool(item.get("break_glass"))
     fields["audit"] = tuple(AuditEntry.from_dict(e) for e in item.get("audit") or ())
     for number in ("duration_seconds", "approvals_required", "version"):

@@ -11,6 +11,17 @@ from datetime import timedelta
 DEFAULT_APPROVAL_TIMEOUT = timedelta(hours=1)
 DEFAULT_BREAK_GLASS_MAX = timedelta(hours=1)
 DEFAULT_BREAK_GLASS_REVIEW_WITHIN = timedelta(hours=24)
+DEFAULT_MAX_SCHEDULE_AHEAD = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A named part of a role that may be asked for instead of all of it: the IAM action
+    patterns its sessions may call (``ec2:Describe*``); everything else is denied to them."""
+
+    name: str
+    actions: tuple[str, ...]
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,13 @@ class RoleSpec:
     # regions (None: the deployment's region and us-east-1, where global services record).
     activity_report: bool = True
     activity_regions: tuple[str, ...] | None = None
+    # Named action lists a request may ask for (``scope=<name>``), in the file's order.
+    scopes: tuple[Scope, ...] = ()
+    # How far ahead a window may be scheduled (``at <time>``).
+    max_schedule_ahead: timedelta = DEFAULT_MAX_SCHEDULE_AHEAD
+
+    def scope(self, name: str) -> Scope | None:
+        return next((s for s in self.scopes if s.name == name), None)
 
     @property
     def breakglass_requesters(self) -> tuple[str, ...]:

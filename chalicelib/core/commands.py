@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from chalicelib.core.durations import DurationWords, read_duration
+from chalicelib.core.schedule import StartWords, read_start
 
 # A reason is a line or two for the approver (a ticket, what for); the ticket holds the rest.
 # Longer ones are refused, not cut: a cut could drop the part that matters.
@@ -18,6 +19,11 @@ class RequestCommand:
     duration: timedelta | None
     reason: str
     break_glass: bool = False  # `breakglass <role> [<duration>] <reason…>`
+    # `scope=<name>`: part of the role (checked against the role by core/scopes.py).
+    scope: str | None = None
+    # `at <when>`: a window that starts later, as typed; core/schedule.py resolve_start reads
+    # it in the person's time zone (which the command does not carry).
+    start: StartWords | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,11 @@ def parse_command(text: str) -> Command:
             problem = _duration_problem(read, f"{verb} {role[:40]}", rest)
             return BadCommand(problem, show_usage=False)
         duration, rest = read.value, rest[read.used :]
+        options = _read_options(verb, role, rest, duration is None)
+        if isinstance(options, BadCommand):
+            return options
+        scope, start, rest, late_duration = options
+        duration = duration or late_duration
         # Keep the reason as typed (spacing included) after the words we consumed.
         reason = _tail(text, len(words) - len(rest))
         if len(reason) > MAX_REASON_CHARS:
@@ -94,9 +105,64 @@ def parse_command(text: str) -> Command:
                 show_usage=False,
             )
         return RequestCommand(
-            role=role, duration=duration, reason=reason, break_glass=verb == "breakglass"
+            role=role,
+            duration=duration,
+            reason=reason,
+            break_glass=verb == "breakglass",
+            scope=scope,
+            start=start,
         )
     return BadCommand(f"I don't know `{words[0][:40]}`.")
+
+
+def _read_options(
+    verb: str, role: str, words: list[str], duration_missing: bool
+) -> tuple[str | None, StartWords | None, list[str], timedelta | None] | BadCommand:
+    """``scope=<name>`` and ``at <when>`` after the duration, in either order, once each; a
+    duration may also follow them (`request ec2-admin at 22:00 2h …`). Returns the scope, the
+    start, the words left (the reason) and a duration read after the options."""
+    scope: str | None = None
+    start: StartWords | None = None
+    rest = words
+    while rest:
+        word = rest[0].lower()
+        if word.startswith("scope="):
+            name = word.removeprefix("scope=").strip()
+            if scope is not None:
+                return BadCommand("Give `scope=` once. Nothing was requested.", False)
+            if not name:
+                return BadCommand(
+                    f"Say which scope, e.g. `{verb} {role[:40]} 1h scope=read-only INC-7 …`; "
+                    f"`roles` lists each role's scopes. Nothing was requested.",
+                    False,
+                )
+            scope, rest = name[:64], rest[1:]
+            continue
+        if word == "at":
+            found = read_start(rest[1:])
+            if found.problem:
+                return BadCommand(f"{found.problem} Nothing was requested.", False)
+            if found.value is None:
+                break  # `at` begins the reason (`at risk: …`)
+            if verb == "breakglass":
+                return BadCommand(
+                    "Break-glass access is for now and cannot be scheduled; schedule a window "
+                    f"with `request {role[:40]} 2h at {found.value.typed} …`. Nothing was "
+                    "requested.",
+                    False,
+                )
+            if start is not None:
+                return BadCommand("Give `at <time>` once. Nothing was requested.", False)
+            start, rest = found.value, rest[1 + found.used :]
+            continue
+        break
+    late: timedelta | None = None
+    if duration_missing and rest is not words:
+        read = read_duration(rest)
+        if read.problem:
+            return BadCommand(_duration_problem(read, f"{verb} {role[:40]} …", rest), False)
+        late, rest = read.value, rest[read.used :]
+    return scope, start, rest, late
 
 
 def _duration_problem(read: DurationWords, before: str, words: list[str]) -> str:

@@ -35,6 +35,11 @@ class Refusal(StrEnum):
     ALREADY_REVIEWED = "already_reviewed"
     EXTENSION_PENDING = "extension_pending"
     ALREADY_PENDING = "already_pending"  # one pending request per person and role
+    UNKNOWN_SCOPE = "unknown_scope"
+    ALREADY_SCOPED = "already_scoped"
+    START_IN_PAST = "start_in_past"
+    START_TOO_FAR = "start_too_far"
+    START_UNREADABLE = "start_unreadable"
 
 
 @dataclass(frozen=True)
@@ -293,7 +298,23 @@ def approve(
     except GroupsUnavailable as error:
         raise _groups_refusal(error) from error
     if len(counted) >= required:
-        ends = now + request.duration
+        start = request.starts()
+        if start is not None and start > now:
+            # A window that starts later: SCHEDULED until the sweep re-checks it at its start
+            # (core/schedule.py check_start); nothing is written to IAM before.
+            return transition(
+                request,
+                State.SCHEDULED,
+                approver,
+                "approved",
+                now,
+                detail=f"scheduled to start at {iso(start)}",
+                approvals=approvals,
+                approvals_required=required,
+                ends_at=iso(start + request.duration),
+            )
+        # A scheduled window approved after its start keeps its end (it is shorter).
+        ends = (start or now) + request.duration
         return transition(
             request,
             State.APPROVED,

@@ -21,6 +21,9 @@ REQUESTED = "access.requested"  # also break-glass (its request says so), grante
 EXTENSION_REQUESTED = "access.extension_requested"  # ``related``: the grant to extend
 APPROVAL_COUNTED = "access.approval_counted"  # an approval that did not reach the quorum
 APPROVED = "access.approved"
+# The approval that reaches the quorum of a window starting later (state SCHEDULED); its
+# ``access.granted`` follows at the start, once the sweep re-checked and wrote it.
+SCHEDULED = "access.scheduled"
 DENIED = "access.denied"  # ``detail``: the approver's reason
 CANCELLED = "access.cancelled"
 LAPSED = "access.lapsed"  # ``detail``: why
@@ -46,6 +49,7 @@ LIFECYCLE = frozenset(
         EXTENSION_REQUESTED,
         APPROVAL_COUNTED,
         APPROVED,
+        SCHEDULED,
         DENIED,
         CANCELLED,
         LAPSED,
@@ -106,6 +110,10 @@ def published_detail(event: Event, name: str, event_id: str) -> dict:
         body["why"] = event.detail
     if request.extends:
         body["extends"] = request.extends
+    if request.scope:
+        body["scope"] = {"name": request.scope, "actions": list(request.scope_actions)}
+    if request.starts_at:
+        body["starts_at"] = request.starts_at
     if event.related is not None:
         body["related_request_id"] = event.related.id
     if event.base_url:

@@ -19,6 +19,10 @@ class State(StrEnum):
     LAPSED = "LAPSED"
     FAILED = "FAILED"
     EXTENDED = "EXTENDED"  # an extension that moved its grant's end (final)
+    # Approved for a window that starts later (``starts_at``): nothing is written to IAM until
+    # the sweep re-checks it at its start (core/schedule.py ``check_start``) and makes it
+    # APPROVED, which the grant engine then writes as any approved request.
+    SCHEDULED = "SCHEDULED"
 
 
 TRANSITIONS: dict[State, frozenset[State]] = {
@@ -27,6 +31,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
         {
             State.PENDING,
             State.APPROVED,
+            State.SCHEDULED,  # the quorum reached before the window's start
             State.DENIED,
             State.CANCELLED,
             State.LAPSED,
@@ -35,13 +40,17 @@ TRANSITIONS: dict[State, frozenset[State]] = {
         }
     ),
     State.APPROVED: frozenset({State.ACTIVE, State.FAILED}),
+    # SCHEDULED -> APPROVED at the start (still eligible); FAILED: not eligible any more at the
+    # start; CANCELLED: withdrawn (by the requester) or called off (by an approver) before it.
+    State.SCHEDULED: frozenset({State.APPROVED, State.FAILED, State.CANCELLED}),
     # ACTIVE -> FAILED: the grant became void under it (role or IAM user deleted, statement lost
     # and impossible to write again).
     State.ACTIVE: frozenset({State.EXPIRED, State.REVOKED, State.FAILED}),
 }
 FINAL_STATES = frozenset(s for s in State if s not in TRANSITIONS)
-# Requests still in play: waiting for approvers, being granted, or granted.
-LIVE_STATES = (State.PENDING, State.APPROVED, State.ACTIVE)
+# Requests still in play: waiting for approvers, waiting for their start, being granted, or
+# granted.
+LIVE_STATES = (State.PENDING, State.SCHEDULED, State.APPROVED, State.ACTIVE)
 
 # Crockford base32 without look-alikes: ids are typed back in `/access cancel <id>`, and they
 # become part of an IAM Sid, which allows only letters and digits.
@@ -137,6 +146,12 @@ class AccessRequest:
     break_glass: bool = False
     review: str | None = None
     reviewed_by: str | None = None
+    # A scoped grant: the name of one of the role's scopes, and its actions as they were when
+    # the request was made or narrowed (what the approvers saw is what is written).
+    scope: str | None = None
+    scope_actions: tuple[str, ...] = ()
+    # A scheduled window: it starts here (UTC) instead of at the approval.
+    starts_at: str | None = None
 
     @property
     def session_name(self) -> str:
@@ -154,8 +169,15 @@ class AccessRequest:
     def ends(self) -> datetime | None:
         return parse_iso(self.ends_at) if self.ends_at else None
 
+    def starts(self) -> datetime | None:
+        """A scheduled window's start (None: the window starts when it is approved)."""
+        return parse_iso(self.starts_at) if self.starts_at else None
+
     def end_if_approved_at(self, now: datetime) -> datetime:
-        return utc(now) + self.duration
+        """The grant's end if approved at ``now``: a scheduled window ends its duration after
+        its start, whenever it is approved."""
+        start = self.starts()
+        return (start if start else utc(now)) + self.duration
 
 
 def transition(

@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 
 from chalicelib.core import policy_docs, session_limits, trust
 from chalicelib.core.model import AccessRequest, State, iso, utc
-from chalicelib.core.session_limits import Ledger
+from chalicelib.core.schedule import START_LEAD
+from chalicelib.core.session_limits import Ledger, ScopeWindow
 from chalicelib.core.trust import Grant, QuotaExceeded
 
 WINDOW_OVER = "the access window ended before the grant could be written"
@@ -73,6 +74,16 @@ class RolePlan:
 def start_of(request: AccessRequest) -> datetime:
     """When the grant's window began: its approval (the end is the approval plus the duration)."""
     return utc(request.ends() - request.duration)
+
+
+def scope_windows(people: Iterable[AccessRequest]) -> dict[str, list[ScopeWindow]]:
+    """Each holder's live grants as their scope deny needs them (session name -> windows)."""
+    found: dict[str, list[ScopeWindow]] = {}
+    for holder in people:
+        actions = tuple(holder.scope_actions) if holder.scope else None
+        window = ScopeWindow(start_of(holder), utc(holder.ends()), actions)
+        found.setdefault(holder.session_name, []).append(window)
+    return found
 
 
 def plan(
@@ -186,6 +197,7 @@ def plan(
         return session_limits.document(
             session_limits.cuts(session_limits.aged(book, people_live, now), people_live, now),
             deny_chaining=not allow_chaining,
+            scopes=scope_windows(people),
         )
 
     added: list[str] = []
@@ -222,6 +234,8 @@ def plan(
             fail.append((request, WINDOW_OVER))
             if request.session_name in ledger:  # a step may have trusted it, then died
                 close(request.session_name)
+        elif (start := request.starts()) is not None and start - START_LEAD > now:
+            continue  # a scheduled window is written at most START_LEAD before its start
         elif request.id in ineligible:
             fail.append((request, ineligible[request.id]))
         elif request.id in rejected:
@@ -256,6 +270,13 @@ def plan(
     for name, cut in sorted(needed.items()):
         if why := session_limits.weaker(found.get(name), cut):
             drift.append(f"session limit of {name} was {why} in IAM; rebuilt it")
+    present_scopes = session_limits.scope_statements(scope_windows(present))
+    found_scopes = session_limits.read_scopes(view.limits)
+    for statement in present_scopes:
+        if statement not in found_scopes:
+            ids = statement["Condition"]["StringLike"]["aws:userid"]
+            who = ", ".join(i[2:] for i in ([ids] if isinstance(ids, str) else ids))
+            drift.append(f"the scope deny of {who} was missing or changed in IAM; rebuilt it")
     if not allow_chaining:
         unchained = sorted(n for n, c in needed.items() if c.live_end and n not in chaining)
         if unchained:
@@ -279,7 +300,9 @@ def _edited(statement: dict, tag: str) -> str | None:
     principals = trust.principals_of(statement)
     if end is None or not principals:
         return "no principal left" if end else None
-    canonical = trust.group_statement(tag, end, principals, statement["Sid"][-15] == "M")
+    canonical = trust.group_statement(
+        tag, end, principals, trust.sid_mfa(statement), trust.sid_start(statement)
+    )
     # Who is listed is checked person by person (plan); here only the rest of the statement.
     canonical["Principal"] = statement.get("Principal")
     if statement == canonical:

@@ -18,6 +18,13 @@ per person (``StringLike aws:userid "*:<session name>"``):
   ``sts:AssumeRoleWithWebIdentity`` or ``sts:GetFederationToken``: a chained session would
   not be covered by this role's cuts.
 
+* a **scope deny** while they hold a scoped grant (core/scopes.py): Deny with ``NotAction``
+  the scope's actions, so every action outside them is denied to their sessions ("such
+  unlisted actions or services are denied if you use the Deny effect", AWS: "IAM JSON policy
+  elements: NotAction"). It lasts exactly as long as they hold only scoped grants
+  (``scope_statements``); past their last end the live cut denies everything anyway, and the
+  next step on the role (at the latest the sweep that expires the grant) removes it.
+
 ``aws:userid`` of a role session is ``<RoleId>:<session name>`` (AWS: "AWS global condition
 context keys", aws:userid), and an inline policy of a role is evaluated only for that role's
 own sessions, so ``*:<name>`` matches exactly this role's sessions named ``<name>`` (session
@@ -28,7 +35,7 @@ and IAM user names hold no ``:``). Dates use ``aws:CurrentTime`` and ``aws:Token
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -211,20 +218,120 @@ def _userids(names) -> str | list[str]:
     return ids[0] if len(ids) == 1 else ids
 
 
-def _deny(names, condition: dict | None = None, actions: str | list[str] = "*") -> dict:
+def _deny(
+    names,
+    condition: dict | None = None,
+    actions: str | list[str] = "*",
+    element: str = "Action",
+) -> dict:
     statement_condition = {"StringLike": {"aws:userid": _userids(names)}}
     statement_condition.update(condition or {})
     return {
         "Effect": "Deny",
-        "Action": actions,
+        element: actions,
         "Resource": "*",
         "Condition": statement_condition,
     }
 
 
-def document(person_cuts: Mapping[str, Cut], deny_chaining: bool) -> dict | None:
-    """The whole policy for ``person_cuts``; None when nothing is left (delete the policy).
-    People with the same cut share a statement."""
+@dataclass(frozen=True)
+class ScopeWindow:
+    """One live grant of a person, for their scope deny: when it lets them in, until when,
+    and the actions it allows (None: the whole role)."""
+
+    start: datetime
+    end: datetime
+    actions: tuple[str, ...] | None = None
+
+
+Allowed = tuple[str, ...] | None  # a scope's actions; None: the whole role
+
+
+def _union(found: Sequence[Allowed]) -> Allowed:
+    if any(a is None for a in found):
+        return None
+    merged: dict[str, str] = {}  # IAM compares action names without regard to case
+    for actions in found:
+        for action in actions:
+            merged.setdefault(action.lower(), action)
+    return tuple(sorted(merged.values(), key=str.lower))
+
+
+def person_scope(windows: Sequence[ScopeWindow]) -> list[tuple[tuple[str, ...], tuple]]:
+    """When one person's sessions are held to which actions: ``(actions, (from, until))``
+    pieces, ``from``/``until`` None where open. At each moment they may use the union of
+    what their grants live then allow (the whole role if one of them is not scoped).
+
+    Before their first start nobody trusts them (their first piece reaches back); after
+    their last end the live cut denies everything (their last piece reaches on). In a gap
+    between two windows of theirs the union of both sides holds: the earlier window's
+    sessions live on until the live cut at the last end, as for people without scopes."""
+    if not windows or all(w.actions is None for w in windows):
+        return []
+    points = sorted({utc(w.start) for w in windows} | {utc(w.end) for w in windows})
+    pieces: list[list] = []
+    for low, high in zip(points, points[1:], strict=False):
+        covering = [w.actions for w in windows if utc(w.start) <= low and utc(w.end) >= high]
+        pieces.append([low, high, _union(covering) if covering else "gap"])
+    for index, piece in enumerate(pieces):
+        if piece[2] == "gap":
+            sides = [p[2] for p in (pieces[index - 1], pieces[index + 1])]
+            piece[2] = _union([side for side in sides if side != "gap"])
+    merged: list[list] = []
+    for piece in pieces:
+        if merged and merged[-1][2] == piece[2]:
+            merged[-1][1] = piece[1]
+        else:
+            merged.append(piece)
+    found = []
+    for index, (low, high, allowed) in enumerate(merged):
+        if allowed is None:
+            continue
+        since = None if index == 0 else low
+        until = None if index == len(merged) - 1 else high
+        found.append((allowed, (since, until)))
+    return found
+
+
+def scope_statements(windows: Mapping[str, Sequence[ScopeWindow]]) -> list[dict]:
+    """The scope denies for every person (session name -> their live grants): Deny
+    ``NotAction`` the allowed actions, from/until the moments their allowance changes
+    (``DateGreaterThanEquals``/``DateLessThan aws:CurrentTime``). People held to the same
+    actions over the same time share a statement."""
+    groups: dict[tuple, list[str]] = {}
+    for name, person_windows in sorted(windows.items()):
+        for allowed, (since, until) in person_scope(person_windows):
+            groups.setdefault((allowed, since, until), []).append(name)
+
+    def order(key: tuple) -> tuple:
+        allowed, since, until = key
+        return (
+            since or datetime.min.replace(tzinfo=UTC),
+            until or datetime.max.replace(tzinfo=UTC),
+            allowed,
+        )
+
+    found = []
+    for key in sorted(groups, key=order):
+        allowed, since, until = key
+        condition: dict = {}
+        if since is not None:
+            condition["DateGreaterThanEquals"] = {"aws:CurrentTime": iso(since)}
+        if until is not None:
+            condition["DateLessThan"] = {"aws:CurrentTime": iso(until)}
+        actions = allowed[0] if len(allowed) == 1 else list(allowed)
+        found.append(_deny(groups[key], condition, actions, element="NotAction"))
+    return found
+
+
+def document(
+    person_cuts: Mapping[str, Cut],
+    deny_chaining: bool,
+    scopes: Mapping[str, Sequence[ScopeWindow]] | None = None,
+) -> dict | None:
+    """The whole policy for ``person_cuts`` (and the scope denies of the people holding
+    scoped grants, ``scopes``: session name -> their live grants); None when nothing is left
+    (delete the policy). People with the same cut share a statement."""
     closed_all = sorted(n for n, c in person_cuts.items() if c.closed and not c.closed_before)
     closed_before: dict[datetime, list[str]] = {}
     live: dict[datetime, list[str]] = {}
@@ -240,6 +347,7 @@ def document(person_cuts: Mapping[str, Cut], deny_chaining: bool) -> dict | None
         found.append(_deny(names, {"DateLessThan": {"aws:TokenIssueTime": iso(before)}}))
     for end, names in sorted(live.items()):
         found.append(_deny(names, {"DateGreaterThanEquals": {"aws:CurrentTime": iso(end)}}))
+    found.extend(scope_statements(scopes or {}))
     holders = sorted(n for names in live.values() for n in names)
     if deny_chaining and holders:
         found.append(_deny(holders, actions=list(CHAINING_ACTIONS)))
@@ -248,10 +356,21 @@ def document(person_cuts: Mapping[str, Cut], deny_chaining: bool) -> dict | None
     return {"Version": "2012-10-17", "Statement": found}
 
 
-def grant_statements(session_name: str, end: datetime, deny_chaining: bool) -> list[dict]:
+def grant_statements(
+    session_name: str,
+    end: datetime,
+    deny_chaining: bool,
+    scope_actions: Sequence[str] | None = None,
+    start: datetime | None = None,
+) -> list[dict]:
     """The session-limit statements one grant adds for its holder (the review page shows
-    them): the live cut at its end, and the chaining deny unless the role allows chaining."""
-    made = document({session_name: Cut(live_end=utc(end))}, deny_chaining)
+    them): the live cut at its end, the scope deny of a scoped grant (``scope_actions``,
+    from ``start``), and the chaining deny unless the role allows chaining."""
+    scopes = None
+    if scope_actions:
+        window = ScopeWindow(utc(start or end), utc(end), tuple(scope_actions))
+        scopes = {session_name: [window]}
+    made = document({session_name: Cut(live_end=utc(end))}, deny_chaining, scopes)
     return made["Statement"] if made else []
 
 
@@ -310,6 +429,15 @@ def weaker(found: Cut | None, needed: Cut) -> str | None:
     if needed.closed_before and found.closed_before and found.closed_before < needed.closed_before:
         return "closed cut narrowed"
     return None
+
+
+def read_scopes(policy: dict | None) -> list[dict]:
+    """The scope denies (``NotAction`` statements of our shape) a policy holds."""
+    return [
+        s
+        for s in statements(policy)
+        if isinstance(s, dict) and "NotAction" in s and s.get("Effect") == "Deny"
+    ]
 
 
 def check_quota(policy: dict | None, quota: int = INLINE_POLICY_QUOTA) -> None:

@@ -17,13 +17,21 @@ past their own end. So a member may be trusted up to
 enforced to the second by the session-limit Deny (chalicelib/core/session_limits.py), which denies
 every action of every session of theirs from that end on, whenever the session was issued;
 and the sweep takes them out of the statement at their end.
+
+A scheduled window (core/schedule.py) is written up to a minute before its start. Until the
+start its holder is in a statement of their own start, ``Switchback<tag>A<end>S<start>``, which
+also says ``DateGreaterThan aws:CurrentTime <start>`` (AWS: "Condition operators", date
+condition operators; "IAM JSON policy elements: Sid": a Sid is unique within a policy, hence
+the start in it). STS evaluates the condition when it issues a session, so the trust is shut
+until the second the window starts, whenever it was written. Once the start has passed the
+holder joins the shared statements at the next write.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.core import session_limits
@@ -73,6 +81,7 @@ class Grant:
     session_name: str
     ends: datetime
     require_mfa: bool = False
+    starts: datetime | None = None  # a scheduled window: nobody is let in before it
 
     @classmethod
     def of(cls, request: AccessRequest, ends: datetime | None = None) -> Grant:
@@ -84,16 +93,18 @@ class Grant:
             session_name=request.session_name,
             ends=ends or request.ends(),
             require_mfa=request.require_mfa,
+            starts=request.starts(),
         )
 
 
 def _sid_pattern(tag: str | None) -> re.Pattern:
     owner = re.escape(tag) if tag else "D[0-9A-F]{7}"
-    return re.compile(rf"{SID_PREFIX}({owner})([AM])(\d{{14}})")
+    return re.compile(rf"{SID_PREFIX}({owner})([AM])(\d{{14}})(?:S(\d{{14}}))?")
 
 
-def sid_for(tag: str, end: datetime, require_mfa: bool) -> str:
-    return f"{SID_PREFIX}{tag}{'M' if require_mfa else 'A'}{utc(end):%Y%m%d%H%M%S}"
+def sid_for(tag: str, end: datetime, require_mfa: bool, start: datetime | None = None) -> str:
+    sid = f"{SID_PREFIX}{tag}{'M' if require_mfa else 'A'}{utc(end):%Y%m%d%H%M%S}"
+    return f"{sid}S{utc(start):%Y%m%d%H%M%S}" if start else sid
 
 
 def is_ours(statement: dict, tag: str | None) -> bool:
@@ -102,16 +113,24 @@ def is_ours(statement: dict, tag: str | None) -> bool:
     return isinstance(sid, str) and _sid_pattern(tag).fullmatch(sid) is not None
 
 
-def group_statement(tag: str, end: datetime, principals: list[str], require_mfa: bool) -> dict:
+def group_statement(
+    tag: str,
+    end: datetime,
+    principals: list[str],
+    require_mfa: bool,
+    start: datetime | None = None,
+) -> dict:
     condition: dict = {
         "DateLessThan": {"aws:CurrentTime": iso(end)},
         "StringEquals": {"sts:RoleSessionName": SESSION_NAME_PIN},
     }
+    if start is not None:
+        condition["DateGreaterThan"] = {"aws:CurrentTime": iso(start)}
     if require_mfa:
         condition["Bool"] = {"aws:MultiFactorAuthPresent": "true"}
     listed = sorted(set(principals))
     return {
-        "Sid": sid_for(tag, end, require_mfa),
+        "Sid": sid_for(tag, end, require_mfa, start),
         "Effect": "Allow",
         # IAM shows a one-element list as a plain string; write it that way to compare equal.
         "Principal": {"AWS": listed[0] if len(listed) == 1 else listed},
@@ -122,7 +141,9 @@ def group_statement(tag: str, end: datetime, principals: list[str], require_mfa:
 
 def statement_for(grant: Grant, tag: str) -> dict:
     """The statement a grant writes when it has one to itself (the finest step)."""
-    return group_statement(tag, _round_up(grant.ends, 1), [grant.principal_arn], grant.require_mfa)
+    return group_statement(
+        tag, _round_up(grant.ends, 1), [grant.principal_arn], grant.require_mfa, grant.starts
+    )
 
 
 def principals_of(statement: dict) -> list[str]:
@@ -146,6 +167,20 @@ def sid_end(statement: dict) -> datetime | None:
     if not match:
         return None
     return datetime.strptime(match.group(3), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+
+
+def sid_start(statement: dict) -> datetime | None:
+    """The start a scheduled statement's Sid names (None: not a scheduled statement)."""
+    match = _sid_pattern(None).fullmatch(str(statement.get("Sid", "")))
+    if not match or not match.group(4):
+        return None
+    return datetime.strptime(match.group(4), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+
+
+def sid_mfa(statement: dict) -> bool:
+    """Whether one of our statements is for roles with ``require_mfa`` (``…M<end>``)."""
+    match = _sid_pattern(None).fullmatch(str(statement.get("Sid", "")))
+    return bool(match and match.group(2) == "M")
 
 
 def is_unique_id(principal: str) -> bool:
@@ -173,13 +208,23 @@ def _round_up(moment: datetime, step: int) -> datetime:
 
 
 def holder_statements(tag: str, holders: list[Grant], step: int | None) -> list[dict]:
-    """Our statements for ``holders`` at one step of the ladder, in a stable order."""
+    """Our statements for ``holders`` at one step of the ladder, in a stable order.
+
+    A holder whose grants all start later (``Grant.starts``, kept by ``build`` only while in
+    the future) is let in from the earliest of those starts, in a statement of that start;
+    one who also holds a grant without a start is let in now, like everybody."""
     latest: dict[tuple[str, bool], datetime] = {}
+    starts: dict[tuple[str, bool], datetime | None] = {}
     for grant in holders:
         key = (grant.principal_arn, grant.require_mfa)
         if key not in latest or latest[key] < utc(grant.ends):
             latest[key] = utc(grant.ends)
-    groups: dict[tuple[datetime, bool], list[str]] = {}
+        start = utc(grant.starts) if grant.starts else None
+        if key not in starts:
+            starts[key] = start
+        elif starts[key] is not None:
+            starts[key] = None if start is None else min(starts[key], start)
+    groups: dict[tuple[datetime, bool, datetime | None], list[str]] = {}
     for mfa in (False, True):
         ends = {p: e for (p, m), e in latest.items() if m is mfa}
         if not ends:
@@ -187,11 +232,16 @@ def holder_statements(tag: str, holders: list[Grant], step: int | None) -> list[
         group_end = _round_up(max(ends.values()), 1)
         for principal, end in ends.items():
             bucket = group_end if step is None else _round_up(end, step)
-            groups.setdefault((bucket, mfa), []).append(principal)
+            groups.setdefault((bucket, mfa, starts[(principal, mfa)]), []).append(principal)
     return [
-        group_statement(tag, end, principals, mfa)
-        for (end, mfa), principals in sorted(groups.items(), key=lambda item: item[0])
+        group_statement(tag, end, principals, mfa, start)
+        for (end, mfa, start), principals in sorted(groups.items(), key=_group_order)
     ]
+
+
+def _group_order(item) -> tuple:
+    (end, mfa, start), _ = item
+    return (end, mfa, start is not None, start or end)
 
 
 def _with_statements(policy: dict, new_statements: list[dict]) -> dict:
@@ -214,7 +264,13 @@ def build(policy: dict, tag: str, holders: list[Grant], now: datetime, quota: in
 
     Raises QuotaExceeded (with the size at the coarsest step) when nothing fits.
     """
-    live = [g for g in holders if utc(g.ends) > utc(now)]
+    # A start that has passed lets nobody in later than no start: the holder shares the
+    # statements of everybody else.
+    live = [
+        g if g.starts is None or utc(g.starts) > utc(now) else replace(g, starts=None)
+        for g in holders
+        if utc(g.ends) > utc(now)
+    ]
     foreign = [s for s in statements(policy) if not is_ours(s, tag)]
     document = policy
     fitting: list[tuple[timedelta, int, dict]] = []
@@ -268,7 +324,7 @@ def free_slots(
     sees it)."""
     foreign = [s for s in statements(policy) if not is_ours(s, tag)]
     holders = [
-        Grant("", principal, "", sid_end(s) or ends, s["Sid"][-15] == "M")
+        Grant("", principal, "", sid_end(s) or ends, sid_mfa(s))
         for s in statements(policy)
         if is_ours(s, tag)
         for principal in principals_of(s)

@@ -19,6 +19,7 @@ from chalicelib.core.durations import format_duration
 from chalicelib.core.extensions import plan_extension
 from chalicelib.core.groups import is_group
 from chalicelib.core.model import AccessRequest, State, iso, parse_iso
+from chalicelib.core.schedule import local_text
 from chalicelib.core.texts import extension_title, utc_text  # shared with the use cases
 
 SECTION_LIMIT = 3000
@@ -38,7 +39,11 @@ ACTION_WORDS = {
     "extended": "extended",
     "acknowledged": "acknowledged (break-glass reviewed)",
     "flagged": "FLAGGED (break-glass)",
+    "scheduled": "approved for its later start",
+    "started": "started",
+    "narrowed": "narrowed to a scope",
 }
+ACTIONS_SHOWN = 20  # a scope's actions listed in a message; the review page lists them all
 
 
 def escape(text: str) -> str:
@@ -152,11 +157,35 @@ def review_url(base_url: str, request_id: str) -> str:
     return f"{base_url}/requests/{request_id}"
 
 
+def scope_text(request: AccessRequest) -> str:
+    """```read-only`` only: `ec2:Describe*`, `ec2:Get*` — everything else denied`` for a
+    scoped request; empty for the whole role."""
+    if not request.scope:
+        return ""
+    shown = request.scope_actions[:ACTIONS_SHOWN]
+    listed = ", ".join(f"`{escape(a)}`" for a in shown)
+    more = len(request.scope_actions) - len(shown)
+    if more > 0:
+        listed += f" and {more} more"
+    return f"`{escape(request.scope)}` only: {listed} — every other action is denied"
+
+
+def start_text(request: AccessRequest, tz_name: str | None = None) -> str:
+    """When a scheduled window starts, in Slack's own rendering of the reader's time, and in
+    UTC (with the person's local time when ``tz_name`` is known); empty if not scheduled."""
+    if not request.starts_at:
+        return ""
+    return f"{when(request.starts_at)} ({local_text(parse_iso(request.starts_at), tz_name)})"
+
+
 def _facts(request: AccessRequest, role: RoleSpec | None) -> str:
     description = f" — {escape(role.description)}" if role and role.description else ""
+    scope = f"*Scope:* {scope_text(request)}\n" if request.scope else ""
+    starts = f"*Starts:* {start_text(request)}\n" if request.starts_at else ""
     return (
         f"*Requester:* {mention(request.requester)} ({escape(request.requester_name)})\n"
         f"*Role:* `{escape(request.role)}`{description}\n"
+        f"{scope}{starts}"
         f"*Duration:* {format_duration(request.duration)}\n"
         f"*Reason:* {quoted(request.reason, REASON_SHOWN)}\n"
         f"*Request:* `{request.id}` · approvals {len(request.approvals)} of "
@@ -168,6 +197,10 @@ def approvers_new_request(request: AccessRequest, role: RoleSpec | None, base_ur
     text = (
         f"{request.requester_name} requests {request.role} for {format_duration(request.duration)}"
     )
+    if request.scope:
+        text += f" (scope {request.scope} only)"
+    if request.starts_at:
+        text += f" from {utc_text(request.starts_at)}"
     return {
         "text": escape(text),
         "blocks": [
@@ -406,10 +439,12 @@ def requester_granted(request: AccessRequest, role: RoleSpec | None) -> str:
     url = switch_role_url(role, request)
     approved_by = ", ".join(mention(a) for a in request.approvals)
     by = f"Approved by {approved_by}. " if approved_by else ""
+    scope = f"\n*Scope:* {scope_text(request)}." if request.scope else ""
+    since = f"from {when(request.starts_at)} " if request.starts_at else ""
     return (
-        f":white_check_mark: Your access to `{escape(request.role)}` is granted until "
+        f":white_check_mark: Your access to `{escape(request.role)}` is granted {since}until "
         f"{when(request.ends_at)} ({utc_text(request.ends_at)}), request `{request.id}`. "
-        f"{by}\n"
+        f"{by}{scope}\n"
         f"*Console:* <{url}|switch role>\n"
         f"*CLI:* ```{cli_command(request)}```\n"
         f"*~/.aws/config:* ```{aws_config_profile(request)}```\n"
@@ -536,9 +571,19 @@ def _time_note(request: AccessRequest, now: datetime) -> str:
             f" for {format_duration(request.duration)} ({approval_progress(request)}, lapses in "
             f"{left_text(parse_iso(request.approval_deadline) - now)})"
         )
+    if request.state is State.SCHEDULED and request.starts_at:
+        return (
+            f", starts in {left_text(parse_iso(request.starts_at) - now)} "
+            f"({utc_text(request.starts_at)}) for {format_duration(request.duration)}"
+            f"{_scope_note(request)}"
+        )
     if request.state is State.APPROVED:
         return ", being granted"
     return ""
+
+
+def _scope_note(request: AccessRequest) -> str:
+    return f", scope `{escape(request.scope)}`" if request.scope else ""
 
 
 # -- answers the use cases will give (pure text; see each docstring for where it is used) ------
@@ -548,9 +593,12 @@ def request_pending(
     asked: timedelta | None,
     requester: str,
     command: str = "/access",
+    tz_name: str | None = None,
 ) -> str:
     """The answer to ``request``: always the duration that will be used, saying when it is the
-    role's default (``asked`` None), so a duration misread or left out shows at once."""
+    role's default (``asked`` None), so a duration misread or left out shows at once; a
+    scheduled window's start in the person's time (``tz_name``, from Slack) and in UTC, and a
+    scope with its actions."""
     duration = format_duration(request.duration)
     if asked is None:
         how_long = (
@@ -560,9 +608,12 @@ def request_pending(
     else:
         how_long = f"for {duration}"
     approvers = ", ".join(mention(a) for a in role.approvers if a != requester) or "nobody"
+    if request.starts_at:
+        how_long += f", starting {local_text(parse_iso(request.starts_at), tz_name)}"
+    scope = f" Scope: {scope_text(request)}." if request.scope else ""
     return (
         f":hourglass_flowing_sand: Request `{request.id}` for `{escape(role.name)}` "
-        f"{how_long} is pending. "
+        f"{how_long} is pending.{scope} "
         f"{plural(role.approvals_required, 'approval')} needed from: {approvers}.\n"
         f"I'll tell you here when it is decided. Withdraw it with "
         f"`{command} cancel {request.id}`."
@@ -693,3 +744,71 @@ def activity_report(report: ActivityReport, base_url: str) -> dict:
     lines.append(f"<{review_url(base_url, report.request_id)}|Review page>")
     text = f"{title}: {summary}"
     return {"text": clip(text, SECTION_LIMIT), "blocks": sections(lines)}
+
+
+# -- scoped grants and scheduled windows (issue 23): the texts the use cases will show --------
+def requester_narrowed(request: AccessRequest, by: str) -> str:
+    """To the requester when an approver narrowed their pending request to a scope."""
+    return (
+        f":scissors: {mention(by)} narrowed your request `{request.id}` for "
+        f"`{escape(request.role)}` to {scope_text(request)}. If it is approved, that is what "
+        f"you get; ask again if you need more."
+    )
+
+
+def requester_scheduled(request: AccessRequest, by: str | None, tz_name: str | None = None) -> str:
+    """To the requester when the approval reaching the quorum came before the window's start:
+    when it starts (local time and UTC) and ends, that nothing works before, and how to call
+    it off."""
+    who = f" by {mention(by)}" if by and by != "switchback" else ""
+    scope = f" Scope: {scope_text(request)}." if request.scope else ""
+    return (
+        f":calendar: Your request `{request.id}` for `{escape(request.role)}` was approved"
+        f"{who}. It starts {start_text(request, tz_name)} and ends {when(request.ends_at)} "
+        f"({utc_text(request.ends_at)}).{scope} Nothing works before the start; you get the "
+        f"switch-role link then. Not needed any more? `/access cancel {request.id}`"
+    )
+
+
+def start_reminder(request: AccessRequest, now: datetime, tz_name: str | None = None) -> str:
+    """The reminder before a scheduled window starts (core/schedule.py reminder_due)."""
+    start = request.starts()
+    left = left_text(start - now) if start else "soon"
+    return (
+        f":alarm_clock: Your window on `{escape(request.role)}` (request `{request.id}`) starts "
+        f"in {left}, {start_text(request, tz_name)}, for {format_duration(request.duration)}"
+        f"{_scope_note(request)}. You get the switch-role link at the start. Not needed any "
+        f"more? `/access cancel {request.id}`"
+    )
+
+
+def scheduled_summary(request: AccessRequest, now: datetime) -> str:
+    """Plain text (the review page escapes it, the operator CLI prints it): ``starts
+    2026-12-05 21:00:00 UTC (in 6d11h), ends 2026-12-05 23:00:00 UTC``; empty when the
+    request is not a scheduled window."""
+    start = request.starts()
+    if start is None:
+        return ""
+    if start > now:
+        when_text = f"starts {utc_text(request.starts_at)} (in {left_text(start - now)})"
+    else:
+        when_text = f"started {utc_text(request.starts_at)}"
+    ends = f", ends {utc_text(request.ends_at)}" if request.ends_at else ""
+    return when_text + ends
+
+
+def scope_summary(request: AccessRequest) -> str:
+    """Plain text for the review page and the CLI: ``read-only: ec2:Describe*, ec2:Get*
+    (every other action denied)``; ``the whole role`` when not scoped."""
+    if not request.scope:
+        return "the whole role"
+    return f"{request.scope}: {', '.join(request.scope_actions)} (every other action denied)"
+
+
+def scheduled_line(request: AccessRequest, now: datetime) -> str:
+    """One plain line per scheduled window for ``tools.admin list``."""
+    return (
+        f"{request.id}  {request.requester_name} -> {request.role}  "
+        f"{request.state.value.lower()}  {format_duration(request.duration)}, "
+        f"{scheduled_summary(request, now)}, {scope_summary(request)}"
+    )

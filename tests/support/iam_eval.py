@@ -25,6 +25,15 @@ Sources (IAM User Guide):
   ``aws:username`` (IAM users only).
   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html
 - Role trust policies are resource-based: the caller must match ``Principal``.
+- Action element: "The prefix and the action name are case insensitive"; the wildcards ``*``
+  (any run of characters) and ``?`` (one character) may stand in an action name
+  (``iam:*AccessKey*``).
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_action.html
+- NotAction element: a statement with ``NotAction`` matches every action *except* those
+  listed; with ``"Effect": "Deny"`` the unlisted actions are denied, and the listed ones are
+  left to the other statements ("This combination does not allow the listed items, but
+  instead explicitly denies the actions not listed").
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notaction.html
 """
 
 from __future__ import annotations
@@ -112,6 +121,11 @@ def _principal_matches(statement: dict, principal: str | None) -> bool:
 
 
 def _action_matches(statement: dict, action: str) -> bool:
+    """Action: the request's action matches one listed; NotAction: it matches none of them.
+    Both compare without regard to case, with ``*`` and ``?`` wildcards (see the sources)."""
+    if "NotAction" in statement:
+        listed = _as_list(statement["NotAction"])
+        return not any(_wildcard(a, action, case_sensitive=False) for a in listed)
     return any(_wildcard(a, action, case_sensitive=False) for a in _as_list(statement["Action"]))
 
 

@@ -314,6 +314,7 @@ def test_transitions_table_matches_the_design():
         State.PENDING: {
             State.PENDING,  # one more approval recorded
             State.APPROVED,
+            State.SCHEDULED,  # approved ahead of its start
             State.DENIED,
             State.CANCELLED,
             State.LAPSED,
@@ -321,6 +322,8 @@ def test_transitions_table_matches_the_design():
             State.FAILED,  # an extension whose grant ended, or could not move later
         },
         State.APPROVED: {State.ACTIVE, State.FAILED},
+        # a window that starts later: started, not eligible at its start, or called off
+        State.SCHEDULED: {State.APPROVED, State.FAILED, State.CANCELLED},
         # a grant can become void under it: its role or IAM user deleted
         State.ACTIVE: {State.EXPIRED, State.REVOKED, State.FAILED},
     }
