@@ -12,7 +12,8 @@ from html import escape
 from chalicelib.core.catalog import Person, RoleSpec
 from chalicelib.core.durations import format_duration
 from chalicelib.core.model import AccessRequest, AuditEntry, State, parse_iso
-from chalicelib.notify.messages import clip, extension_title, visible_line
+from chalicelib.core.texts import extension_title
+from chalicelib.notify.messages import clip, visible_line
 
 HEADLINE_REASON_CHARS = 140  # of the reason in the first line; the facts below show it whole
 
