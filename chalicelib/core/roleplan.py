@@ -132,7 +132,16 @@ def plan(
     for principal, until in sorted(in_trust.items()):
         if trust.is_unique_id(principal):
             continue
-        name = principal.rsplit("/", 1)[1]
+        name = trust.user_name(principal)
+        if name is None:
+            # An account root, a role, a wildcard, a malformed string: never ours to trust.
+            # Its statement is rewritten without it; its sessions carry no user name, so no
+            # cut can name them (the role's own MaxSessionDuration ends them).
+            drift.append(
+                f"removed {principal}: not an IAM user, added by hand; sessions it may have "
+                "taken cannot be cut by name"
+            )
+            continue
         entry = ledger.get(name)
         if principal not in explained and entry is None:
             drift.append(f"removed {principal}: trusted by hand, no grant behind it")
@@ -175,9 +184,9 @@ def plan(
         ):
             close(request.session_name)
     for principal in in_trust:
-        if trust.is_unique_id(principal):
+        name = trust.user_name(principal)
+        if name is None:
             continue
-        name = principal.rsplit("/", 1)[1]
         if name not in starts:
             close(name)  # trusted without a live grant: sessions may exist
 
@@ -238,7 +247,8 @@ def plan(
 
     # Remember how long each holder is trusted, so their cut outlives every session.
     for principal, until in trust.trusted(new_trust, tag).items():
-        ledger = session_limits.trusted(ledger, principal.rsplit("/", 1)[1], until)
+        if (name := trust.user_name(principal)) is not None:
+            ledger = session_limits.trusted(ledger, name, until)
     holders_live = live_map(holders)
     ledger = session_limits.aged(ledger, holders_live, now)
     grants_held: dict[str, list[str]] = {}
@@ -280,8 +290,11 @@ def _edited(statement: dict, tag: str) -> str | None:
     if end is None or not principals:
         return "no principal left" if end else None
     canonical = trust.group_statement(tag, end, principals, statement["Sid"][-15] == "M")
+    principal = statement.get("Principal")
+    if isinstance(principal, dict) and set(principal) - {"AWS"}:
+        return f"principals other than IAM users were added ({', '.join(sorted(principal))})"
     # Who is listed is checked person by person (plan); here only the rest of the statement.
-    canonical["Principal"] = statement.get("Principal")
+    canonical["Principal"] = principal
     if statement == canonical:
         return None
     if trust.statement_end(statement) != end:

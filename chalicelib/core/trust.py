@@ -126,7 +126,10 @@ def statement_for(grant: Grant, tag: str) -> dict:
 
 
 def principals_of(statement: dict) -> list[str]:
+    """The AWS principals a statement names (``"Principal": "*"`` names ``*``)."""
     principal = statement.get("Principal", {})
+    if principal == "*":
+        return ["*"]
     aws = principal.get("AWS") if isinstance(principal, dict) else None
     if isinstance(aws, str):
         return [aws]
@@ -148,9 +151,25 @@ def sid_end(statement: dict) -> datetime | None:
     return datetime.strptime(match.group(3), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
 
 
+# An IAM user's ARN: partition, account, optional path, and the user name (IAM's characters).
+_USER_ARN = re.compile(
+    r"arn:aws(?:-cn|-us-gov)?:iam::\d{12}:user/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})", re.ASCII
+)
+# A unique id as IAM shows it for a deleted principal: AIDA… (user), AROA… (role), …
+_UNIQUE_ID = re.compile(r"A[A-Z]{3}[A-Z0-9]{12,124}")
+
+
 def is_unique_id(principal: str) -> bool:
     """IAM shows a deleted user's principal as its unique id (``AIDA…``) instead of an ARN."""
-    return not principal.startswith("arn:")
+    return _UNIQUE_ID.fullmatch(principal) is not None
+
+
+def user_name(principal: str) -> str | None:
+    """The IAM user name of a user ARN; None for anything else a hand edit may have put into
+    one of our statements (``…:root``, a role ARN, ``*``, a unique id, a malformed string).
+    Only IAM users are ever trusted by Switchback, and only they have a session name to cut."""
+    match = _USER_ARN.fullmatch(principal) if isinstance(principal, str) else None
+    return match.group(1) if match else None
 
 
 def trusted(policy: dict, tag: str) -> dict[str, datetime]:
@@ -285,7 +304,9 @@ def free_slots(
         # Each person also needs a live cut in the session-limit policy (10,240 characters
         # for all of a role's inline policies): at a 4,096 quota that binds first. Closed
         # cuts are not counted here; the grant itself checks both exactly.
-        people = {g.principal_arn.rsplit("/", 1)[1]: g.ends for g in holders + more}
+        people = {
+            name: g.ends for g in holders + more if (name := user_name(g.principal_arn)) is not None
+        }
         limits = session_limits.document(
             {
                 name: session_limits.Cut(live_end=ends + timedelta(seconds=n))
