@@ -14,9 +14,9 @@ per person (``StringLike aws:userid "*:<session name>"``):
   ones work. A closed cut is kept until 12 hours after the latest moment any trust statement of
   ours could still let them in (``keep``), whatever the role's MaxSessionDuration says now.
 * the **chaining deny**: unless the role allows chaining, sessions of people holding a grant
-  may not call ``sts:AssumeRole``, ``sts:AssumeRoleWithSAML``,
-  ``sts:AssumeRoleWithWebIdentity`` or ``sts:GetFederationToken``: a chained session would
-  not be covered by this role's cuts.
+  may not call any STS action that yields new credentials (``CHAINING_ACTIONS``:
+  ``sts:AssumeRole*``, ``sts:AssumeRoot``, ``sts:GetFederationToken``,
+  ``sts:GetSessionToken``, …): a chained session would not be covered by this role's cuts.
 
 ``aws:userid`` of a role session is ``<RoleId>:<session name>`` (AWS: "AWS global condition
 context keys", aws:userid), and an inline policy of a role is evaluated only for that role's
@@ -41,7 +41,27 @@ INLINE_POLICY_QUOTA = 10_240
 LONGEST_SESSION = timedelta(hours=12)  # the highest MaxSessionDuration IAM allows
 PROPAGATION_MARGIN = timedelta(minutes=5)  # IAM changes take seconds, rarely minutes, to apply
 BOUND_STEPS = (3600, 900, 60, 1)
+# Every STS action that hands out new credentials or a token to get them elsewhere (AWS STS
+# API Reference, "Actions"; a test checks the list against botocore's STS model): a session
+# obtained through one of them is not a session of this role, so this role's cuts would not
+# reach it. STS refuses some of them to role sessions today (GetSessionToken, GetFederationToken,
+# AssumeRoot from outside the management account); denying them too costs nothing and holds if
+# that ever changes. sts:GetCallerIdentity cannot be denied by any policy (STS API Reference,
+# GetCallerIdentity), which is why access built on it outlives a cut (docs/security.md).
 CHAINING_ACTIONS = [
+    "sts:AssumeRole",
+    "sts:AssumeRoleWithSAML",
+    "sts:AssumeRoleWithWebIdentity",
+    "sts:AssumeRoot",
+    "sts:GetDelegatedAccessToken",
+    "sts:GetFederationToken",
+    "sts:GetScopedCredentials",
+    "sts:GetSessionToken",
+    "sts:GetWebIdentityToken",
+]
+# The chaining deny as policies written before AssumeRoot and GetSessionToken were added hold
+# it: read as a chaining deny (so an upgrade is not reported as tampering) and rewritten whole.
+LEGACY_CHAINING_ACTIONS = [
     "sts:AssumeRole",
     "sts:AssumeRoleWithSAML",
     "sts:AssumeRoleWithWebIdentity",
@@ -267,7 +287,8 @@ def read(policy: dict | None) -> tuple[dict[str, Cut], set[str]]:
             names = [i[2:] for i in ([ids] if isinstance(ids, str) else ids) if i[:2] == "*:"]
             if statement.get("Effect") != "Deny" or statement.get("Resource") != "*":
                 continue
-            if statement.get("Action") == CHAINING_ACTIONS and not condition:
+            chains = statement.get("Action") in (CHAINING_ACTIONS, LEGACY_CHAINING_ACTIONS)
+            if chains and not condition:
                 chaining.update(names)
                 continue
             if statement.get("Action") != "*":
