@@ -317,8 +317,16 @@ def _parse_role(
     review_within = duration("break_glass_review_within", DEFAULT_BREAK_GLASS_REVIEW_WITHIN)
     break_glass_requesters = None
     if "break_glass_requesters" in doc:
+        # Named people or Slack user groups only: break-glass skips approval, so who may use it
+        # is always written out, never "*" and never the role's requesters by default.
         break_glass_requesters = _id_list(
-            doc, "break_glass_requesters", people, problem, allow_star=True
+            doc, "break_glass_requesters", people, problem, allow_star=False
+        )
+    elif break_glass:
+        problem(
+            "break_glass_requesters",
+            "required with break_glass = true: the Slack user IDs from people.toml or Slack "
+            "user group IDs who may break the glass (it never defaults to the requesters)",
         )
     break_glass_webhook_url = doc.get("break_glass_webhook_url")
     if break_glass_webhook_url is not None and (
@@ -408,13 +416,22 @@ def _check_unique_identities(people: dict[str, Person], path: Path, problems: li
     """One IAM identity per person. A role session is named after the IAM user name, and cuts
     and trust pins go by that name: two entries naming one IAM user, or two IAM users with the
     same name in different accounts (or folders), would share one session name and one cut,
-    so one could approve the other's grant or inherit the other's window."""
+    so one could approve the other's grant or inherit the other's window.
+
+    IAM names are not distinguished by case (AWS, "IAM and AWS STS quotas", IAM name
+    requirements: you cannot create both "ADMINS" and "admins"), and cuts must match a session
+    name in whatever case it comes, so names are compared case-folded."""
     seen: dict[str, str] = {}
     for slack_id, person in people.items():
-        name = person.iam_user_name
+        name = person.iam_user_name.lower()
         if name in seen:
             other = people[seen[name]]
-            same = "the same IAM user" if other.aws == person.aws else "IAM users named alike"
+            if other.aws == person.aws:
+                same = "the same IAM user"
+            elif other.iam_user_name != person.iam_user_name:
+                same = "an IAM user name differing only in case (IAM names ignore case)"
+            else:
+                same = "IAM users named alike"
             problems.append(
                 f"{path}: people.{slack_id}.aws: {same} as people.{seen[name]}.aws "
                 f"({person.aws} and {other.aws}); each person needs their own IAM user name, "

@@ -47,7 +47,8 @@ class RoleSpec:
     # /access breakglass: granted at once without approval, loud, reviewed afterwards.
     break_glass: bool = False
     break_glass_max: timedelta = DEFAULT_BREAK_GLASS_MAX
-    break_glass_requesters: tuple[str, ...] | None = None  # None: the role's requesters
+    # Who may break the glass: required with break_glass (policies.py); None or empty: nobody.
+    break_glass_requesters: tuple[str, ...] | None = None
     break_glass_webhook_url: str | None = None
     break_glass_review_within: timedelta = DEFAULT_BREAK_GLASS_REVIEW_WITHIN
     # A request still pending this long is reminded once in the approvers' channel.
@@ -55,7 +56,8 @@ class RoleSpec:
 
     @property
     def breakglass_requesters(self) -> tuple[str, ...]:
-        return self.break_glass_requesters or self.requesters
+        """Never the role's requesters: break-glass eligibility is always explicit."""
+        return self.break_glass_requesters or ()
 
     @property
     def account_id(self) -> str:
