@@ -65,7 +65,7 @@ def test_a_grant_writes_its_trust_statement_and_session_limit_in_one_step(engine
         "Action": "*",
         "Resource": "*",
         "Condition": {
-            "StringLike": {"aws:userid": "*:alice"},
+            "StringEqualsIgnoreCase": {"aws:userid": userid(engine, "alice")},
             "DateGreaterThanEquals": {"aws:CurrentTime": request.ends_at},
         },
     }

@@ -195,6 +195,7 @@ def plan(
         return session_limits.document(
             session_limits.cuts(session_limits.aged(book, people_live, now), people_live, now),
             deny_chaining=not allow_chaining,
+            role_id=view.role_id,
         )
 
     added: list[str] = []
@@ -262,7 +263,7 @@ def plan(
     needed = session_limits.cuts(
         session_limits.aged(dict(view.ledger), live_map(present), now), live_map(present), now
     )
-    found, chaining = session_limits.read(view.limits)
+    found, chaining = session_limits.read(view.limits, view.role_id)
     for name, cut in sorted(needed.items()):
         if why := session_limits.weaker(found.get(name), cut):
             drift.append(f"session limit of {name} was {why} in IAM; rebuilt it")

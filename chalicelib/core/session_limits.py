@@ -3,7 +3,7 @@
 Removing trust stops new sessions only; credentials already issued live on for up to 12 hours
 (the longest MaxSessionDuration). Each deployment keeps its own inline policy on the role,
 ``SwitchbackSessionLimits<tag>``, so two deployments never rewrite each other's cuts. It holds,
-per person (``StringLike aws:userid "*:<session name>"``):
+per person (``StringEqualsIgnoreCase aws:userid "<RoleId>:<session name>"``):
 
 * a **live cut** while they hold a grant: Deny ``*`` when ``aws:CurrentTime`` >= their latest
   end. Whatever the session's issue time: a session obtained after the end (IAM propagation
@@ -19,10 +19,10 @@ per person (``StringLike aws:userid "*:<session name>"``):
   ``sts:GetSessionToken``, …): a chained session would not be covered by this role's cuts.
 
 ``aws:userid`` of a role session is ``<RoleId>:<session name>`` (AWS: "AWS global condition
-context keys", aws:userid), and an inline policy of a role is evaluated only for that role's
-own sessions, so ``*:<name>`` matches exactly this role's sessions named ``<name>`` (session
-and IAM user names hold no ``:``). Dates use ``aws:CurrentTime`` and ``aws:TokenIssueTime``
-(same page). An explicit Deny overrides any Allow ("Policy evaluation logic").
+context keys", aws:userid), so ``<RoleId>:<name>`` matches exactly this role's sessions named
+``<name>``, in any case (session and IAM user names hold no ``:``; see CUT_OPERATOR). Dates
+use ``aws:CurrentTime`` and ``aws:TokenIssueTime`` (same page). An explicit Deny overrides
+any Allow ("Policy evaluation logic").
 """
 
 from __future__ import annotations
@@ -226,13 +226,31 @@ def shared_bound(issued_before: datetime, new_start: datetime) -> datetime:
     return new_start
 
 
-def _userids(names) -> str | list[str]:
-    ids = [f"*:{name}" for name in sorted(names)]
+# Who a cut names. With the role's id (what plans write): ``StringEqualsIgnoreCase aws:userid
+# "<RoleId>:<name>"``. IAM names ignore case, and the session name a person takes comes in the
+# case IAM holds their user name in (the trust statement pins it to ${aws:username}), which
+# need not be the case people.toml spells it in; ``StringEqualsIgnoreCase`` matches it either
+# way (AWS, "IAM JSON policy elements: Condition operators", String condition operators;
+# ``StringLike`` is case-sensitive and has no ignore-case form). Without the role id (the
+# review page's preview, size estimates): ``StringLike "*:<name>"``, the form policies
+# written before this one hold; read() understands both.
+CUT_OPERATOR = "StringEqualsIgnoreCase"
+PREVIEW_OPERATOR = "StringLike"
+
+
+def _userids(names, role_id: str | None) -> str | list[str]:
+    ids = [f"{role_id or '*'}:{name}" for name in sorted(names)]
     return ids[0] if len(ids) == 1 else ids
 
 
-def _deny(names, condition: dict | None = None, actions: str | list[str] = "*") -> dict:
-    statement_condition = {"StringLike": {"aws:userid": _userids(names)}}
+def _deny(
+    names,
+    condition: dict | None = None,
+    actions: str | list[str] = "*",
+    role_id: str | None = None,
+) -> dict:
+    operator = CUT_OPERATOR if role_id else PREVIEW_OPERATOR
+    statement_condition = {operator: {"aws:userid": _userids(names, role_id)}}
     statement_condition.update(condition or {})
     return {
         "Effect": "Deny",
@@ -242,9 +260,12 @@ def _deny(names, condition: dict | None = None, actions: str | list[str] = "*") 
     }
 
 
-def document(person_cuts: Mapping[str, Cut], deny_chaining: bool) -> dict | None:
+def document(
+    person_cuts: Mapping[str, Cut], deny_chaining: bool, role_id: str | None = None
+) -> dict | None:
     """The whole policy for ``person_cuts``; None when nothing is left (delete the policy).
-    People with the same cut share a statement."""
+    People with the same cut share a statement. ``role_id``: the role's unique id (``AROA…``);
+    every document written to IAM has it (see CUT_OPERATOR)."""
     closed_all = sorted(n for n, c in person_cuts.items() if c.closed and not c.closed_before)
     closed_before: dict[datetime, list[str]] = {}
     live: dict[datetime, list[str]] = {}
@@ -255,36 +276,58 @@ def document(person_cuts: Mapping[str, Cut], deny_chaining: bool) -> dict | None
             live.setdefault(cut.live_end, []).append(name)
     found: list[dict] = []
     if closed_all:
-        found.append(_deny(closed_all))
+        found.append(_deny(closed_all, role_id=role_id))
     for before, names in sorted(closed_before.items()):
-        found.append(_deny(names, {"DateLessThan": {"aws:TokenIssueTime": iso(before)}}))
+        found.append(
+            _deny(names, {"DateLessThan": {"aws:TokenIssueTime": iso(before)}}, role_id=role_id)
+        )
     for end, names in sorted(live.items()):
-        found.append(_deny(names, {"DateGreaterThanEquals": {"aws:CurrentTime": iso(end)}}))
+        found.append(
+            _deny(names, {"DateGreaterThanEquals": {"aws:CurrentTime": iso(end)}}, role_id=role_id)
+        )
     holders = sorted(n for names in live.values() for n in names)
     if deny_chaining and holders:
-        found.append(_deny(holders, actions=list(CHAINING_ACTIONS)))
+        found.append(_deny(holders, actions=list(CHAINING_ACTIONS), role_id=role_id))
     if not found:
         return None
     return {"Version": "2012-10-17", "Statement": found}
 
 
-def grant_statements(session_name: str, end: datetime, deny_chaining: bool) -> list[dict]:
+def grant_statements(
+    session_name: str, end: datetime, deny_chaining: bool, role_id: str | None = None
+) -> list[dict]:
     """The session-limit statements one grant adds for its holder (the review page shows
     them): the live cut at its end, and the chaining deny unless the role allows chaining."""
-    made = document({session_name: Cut(live_end=utc(end))}, deny_chaining)
+    made = document({session_name: Cut(live_end=utc(end))}, deny_chaining, role_id)
     return made["Statement"] if made else []
 
 
-def read(policy: dict | None) -> tuple[dict[str, Cut], set[str]]:
+def _named(condition: dict, role_id: str | None) -> list[str]:
+    """The session names a cut's condition names (popping that part of ``condition``): the
+    ``<RoleId>:<name>`` form (only this role's id, when ``role_id`` is given) or the older
+    ``*:<name>`` form. Raises KeyError when it names nobody in either form."""
+    if CUT_OPERATOR in condition:
+        ids = condition.pop(CUT_OPERATOR)["aws:userid"]
+        names = []
+        for value in [ids] if isinstance(ids, str) else ids:
+            owner, _, name = str(value).partition(":")
+            if name and (role_id is None or owner.upper() == role_id.upper()):
+                names.append(name)
+        return names
+    ids = condition.pop(PREVIEW_OPERATOR)["aws:userid"]
+    return [i[2:] for i in ([ids] if isinstance(ids, str) else ids) if i[:2] == "*:"]
+
+
+def read(policy: dict | None, role_id: str | None = None) -> tuple[dict[str, Cut], set[str]]:
     """The cuts (and the names denied chaining) a policy of this shape holds: what a hand
-    edit left. Statements of any other shape are ignored."""
+    edit left. Statements of any other shape are ignored; with ``role_id``, so are names of
+    another role's sessions (a cut edited to name another role id cuts nobody here)."""
     people: dict[str, dict] = {}
     chaining: set[str] = set()
     for statement in statements(policy):
         try:
             condition = dict(statement["Condition"])
-            ids = condition.pop("StringLike")["aws:userid"]
-            names = [i[2:] for i in ([ids] if isinstance(ids, str) else ids) if i[:2] == "*:"]
+            names = _named(condition, role_id)
             if statement.get("Effect") != "Deny" or statement.get("Resource") != "*":
                 continue
             chains = statement.get("Action") in (CHAINING_ACTIONS, LEGACY_CHAINING_ACTIONS)

@@ -39,6 +39,8 @@ SESSION_NAME_PIN = "${aws:username}"
 # statement ever ends more than 12 hours after one of its members' own end.
 LADDER: tuple[int | None, ...] = (1, 60, 900, 3600, 4 * 3600, None)
 MAX_TRUST_LATENESS = timedelta(hours=12)
+# As long as a real role id (AROA + 17 characters): sizes the session-limit policy estimate.
+ROLE_ID_STAND_IN = "AROA" + "X" * 17
 
 # IAM rejects a trust policy without statements; this one trusts nobody.
 PLACEHOLDER = {
@@ -313,6 +315,7 @@ def free_slots(
                 for n, name in enumerate(sorted(people))
             },
             deny_chaining=True,
+            role_id=ROLE_ID_STAND_IN,
         )
         return fits(document, quota) and fits(limits, session_limits.INLINE_POLICY_QUOTA)
 
