@@ -16,6 +16,7 @@ sweep (see docs/grants.md).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -97,6 +98,9 @@ class RoleWriter:
         self.tag = tag or deployment_tag(store._table)
         self.limits_policy = session_limits.policy_name(self.tag)
         self._ledger_version: dict[str, int] = {}
+        # The roles this thread holds the lock of (role ARN -> size of their other inline
+        # policies once measured); per thread, as the local stack serves and sweeps at once.
+        self._held = threading.local()
 
     @contextmanager
     def locked(
@@ -112,14 +116,33 @@ class RoleWriter:
             wait_seconds=self.wait_seconds,
             hand_over=hand_over,
         ) as held:
-            yield Lease(role_arn, self.lease_seconds, held)
+            held_here = self._held_roles()
+            held_here[role_arn] = None  # the other inline policies, measured on first view
+            try:
+                yield Lease(role_arn, self.lease_seconds, held)
+            finally:
+                held_here.pop(role_arn, None)
+
+    def _held_roles(self) -> dict[str, int | None]:
+        if not hasattr(self._held, "roles"):
+            self._held.roles = {}
+        return self._held.roles
 
     def view(self, role_arn: str) -> RoleView:
         """The role as IAM holds it (two reads) and its cut ledger (one consistent read).
-        Raises RoleMissing, AwsUnavailable."""
+        Under the role's lock, also the size of the role's other inline policies (a list and
+        a read each, once per hold): they share IAM's aggregate inline-policy quota with the
+        session-limit policy, and only a step under the lock writes. Raises RoleMissing,
+        AwsUnavailable."""
         role = self.iam.read(role_arn)
         limits = self.iam.read_inline_policy(role_arn, self.limits_policy)
         text, self._ledger_version[role_arn] = self._read_ledger(role_arn)
+        held_here = self._held_roles()
+        other_inline = 0
+        if role_arn in held_here:
+            if held_here[role_arn] is None:
+                held_here[role_arn] = self.iam.other_inline_size(role_arn, self.limits_policy)
+            other_inline = held_here[role_arn]
         return RoleView(
             role_arn=role_arn,
             role_id=role.role_id,
@@ -128,6 +151,7 @@ class RoleWriter:
             max_session=timedelta(seconds=role.max_session_seconds),
             ledger=session_limits.ledger_from_json(text),
             tag=self.tag,
+            other_inline=other_inline,
         )
 
     # -- the cut ledger: one item per role, written only under the role's lock ---------------

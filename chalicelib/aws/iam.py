@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from chalicelib.core.errors import AwsUnavailable, PolicyRejected, RoleMissing
-from chalicelib.core.policy_docs import minified
+from chalicelib.core.policy_docs import iam_characters, minified
 from chalicelib.core.trust import DEFAULT_TRUST_QUOTA
 
 # Every IAM action the broker calls, in one place: the deploy policy is generated from these,
@@ -23,6 +23,7 @@ ROLE_ACTIONS = (
     "iam:GetRole",
     "iam:UpdateAssumeRolePolicy",
     "iam:GetRolePolicy",  # the session-limit inline policy (see DESIGN: "What a grant writes")
+    "iam:ListRolePolicies",  # the role's other inline policies share IAM's aggregate quota
     "iam:PutRolePolicy",
     "iam:DeleteRolePolicy",
 )
@@ -47,6 +48,12 @@ class RoleTrust:
     role_id: str
     trust_policy: dict
     max_session_seconds: int
+
+
+def _as_text(document: dict) -> str:
+    """A document boto3 already parsed, as text again (its whitespace is not counted anyway;
+    non-ASCII characters count once, as IAM counts them)."""
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
 def role_name_of(role_arn: str) -> str:
@@ -131,6 +138,35 @@ class IamGateway:
         if isinstance(document, str):
             document = json.loads(unquote(document))
         return document
+
+    def other_inline_size(self, role_arn: str, except_name: str) -> int:
+        """Characters, as IAM counts them (whitespace left out), of the role's inline
+        policies other than ``except_name``: they count toward the same 10,240-character
+        aggregate quota as the session-limit policy (AWS, "IAM and AWS STS quotas", role
+        inline policy size). One ListRolePolicies, one GetRolePolicy per other policy."""
+        names: list[str] = []
+        marker = None
+        while True:
+            page = self._call(
+                "list_role_policies",
+                role_arn,
+                RoleName=role_name_of(role_arn),
+                **({"Marker": marker} if marker else {}),
+            )
+            names += page.get("PolicyNames", [])
+            marker = page.get("Marker") if page.get("IsTruncated") else None
+            if not marker:
+                break
+        total = 0
+        for name in names:
+            if name == except_name:
+                continue
+            document = self._call(
+                "get_role_policy", role_arn, RoleName=role_name_of(role_arn), PolicyName=name
+            )["PolicyDocument"]
+            text = unquote(document) if isinstance(document, str) else _as_text(document)
+            total += iam_characters(text)
+        return total
 
     def write_inline_policy(self, role_arn: str, policy_name: str, policy: dict) -> None:
         self._call(

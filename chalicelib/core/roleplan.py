@@ -37,6 +37,9 @@ class RoleView:
     max_session: timedelta
     ledger: Ledger = field(default_factory=dict)
     tag: str = "D0000000"
+    # Characters (as IAM counts them) of the role's other inline policies: they share IAM's
+    # aggregate inline-policy quota with the session-limit policy. Measured under the lock.
+    other_inline: int = 0
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,9 @@ def plan(
         except QuotaExceeded as error:
             return str(error)
         try:
-            session_limits.check_quota(limits_for(holders + [request], ledger), limits_quota)
+            session_limits.check_quota(
+                limits_for(holders + [request], ledger), limits_quota, view.other_inline
+            )
         except session_limits.LimitsTooLarge as error:
             return str(error)
         new_trust = candidate

@@ -33,10 +33,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.core.model import iso, parse_iso, utc
-from chalicelib.core.policy_docs import TooLarge, check_fits, statements
+from chalicelib.core.policy_docs import TooLarge, check_fits, size, statements
 
 POLICY_PREFIX = "SwitchbackSessionLimits"
-# IAM's limit on all of a role's inline policies together, counted without whitespace.
+# IAM's limit on all of a role's inline policies together, counted without whitespace (AWS,
+# "IAM and AWS STS quotas": "Role policy size ... 10,240 characters" for the aggregate of a
+# role's inline policies). The role's other inline policies take their share of it first.
 INLINE_POLICY_QUOTA = 10_240
 LONGEST_SESSION = timedelta(hours=12)  # the highest MaxSessionDuration IAM allows
 PROPAGATION_MARGIN = timedelta(minutes=5)  # IAM changes take seconds, rarely minutes, to apply
@@ -81,6 +83,17 @@ class LimitsTooLarge(TooLarge):
         "that is IAM's limit for a role's inline policies; too many people hold or recently "
         "held this role — wait for older sessions to age out"
     )
+
+    def __init__(self, size: int, quota: int, others: int = 0):
+        self.others = others
+        if others:
+            # Say it as IAM counts it: all of the role's inline policies together.
+            self.advice = (
+                f"the role's other inline policies already take {others} of IAM's "
+                f"{quota + others}-character limit for all of a role's inline policies; "
+                "make them smaller, or wait for older sessions to age out"
+            )
+        super().__init__(size, quota)
 
 
 @dataclass(frozen=True)
@@ -376,5 +389,11 @@ def weaker(found: Cut | None, needed: Cut) -> str | None:
     return None
 
 
-def check_quota(policy: dict | None, quota: int = INLINE_POLICY_QUOTA) -> None:
+def check_quota(policy: dict | None, quota: int = INLINE_POLICY_QUOTA, others: int = 0) -> None:
+    """Refuse a session-limit policy that would not fit beside ``others`` characters of the
+    role's other inline policies (IAM's aggregate inline-policy quota)."""
+    if others:
+        if policy and size(policy) + others > quota:
+            raise LimitsTooLarge(size(policy), quota - others, others)
+        return
     check_fits(policy, quota, LimitsTooLarge)
