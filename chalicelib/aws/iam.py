@@ -2,7 +2,8 @@
 
 Throttling and 5xx are retried by botocore (standard mode, bounded); what still fails becomes
 AwsUnavailable so the caller can leave the work for the next sweep. A document IAM refuses for
-good (LimitExceeded, MalformedPolicyDocument) becomes PolicyRejected.
+good (LimitExceeded, MalformedPolicyDocument), or a write it denies the broker (AccessDenied),
+becomes PolicyRejected.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ _TRANSIENT = {
 }
 # IAM's answers to a document it will never accept (LimitExceeded: over a size quota).
 _REJECTED = {"LimitExceeded", "MalformedPolicyDocument"}
+# Writes IAM refuses the broker for good (AccessDenied: its policy, an SCP or a permissions
+# boundary does not allow it on this role): retrying the same write cannot help either.
+_WRITES = {"update_assume_role_policy", "put_role_policy", "delete_role_policy"}
+_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,9 @@ class IamGateway:
             if code in _REJECTED:
                 message = error.response.get("Error", {}).get("Message", "")
                 raise PolicyRejected(f"IAM refused the policy ({code}): {message}") from error
+            if code in _DENIED and operation in _WRITES:
+                message = error.response.get("Error", {}).get("Message", "")
+                raise PolicyRejected(f"IAM refused the write ({code}): {message}") from error
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             if code in _TRANSIENT or status >= 500:
                 raise AwsUnavailable(f"IAM {operation}: {code or status}") from error

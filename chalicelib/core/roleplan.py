@@ -52,6 +52,12 @@ class RolePlan:
     fail: tuple[tuple[AccessRequest, str], ...] = ()  # -> FAILED, with the reason
     added: tuple[str, ...] = ()  # request ids whose trust this plan writes anew
     drift: tuple[str, ...] = field(default=())  # what IAM held that the store did not explain
+    # The trust policy without the grants this plan adds (None: the same as ``trust``): what
+    # may still be written when IAM refuses the session limits, since it trusts nobody new.
+    trust_without_added: dict | None = None
+
+    def trust_removals(self) -> dict:
+        return self.trust if self.trust_without_added is None else self.trust_without_added
 
     def trust_changed(self, view: RoleView) -> bool:
         return self.trust != view.trust
@@ -203,6 +209,7 @@ def plan(
 
     added: list[str] = []
     activate: list[AccessRequest] = []
+    trust_without_added = new_trust
 
     def try_add(request: AccessRequest) -> str | None:
         """Add one grant if both policies still fit; otherwise the reason it does not."""
@@ -286,6 +293,7 @@ def plan(
         fail=tuple(fail),
         added=tuple(added),
         drift=tuple(drift),
+        trust_without_added=trust_without_added if added else None,
     )
 
 

@@ -273,6 +273,14 @@ def trust_changes(before: dict, after: dict, tag: str) -> dict[str, list[dict]]:
     }
 
 
+def widens(before: dict, after: dict, tag: str) -> bool:
+    """Whether ``after`` trusts anyone through our statements whom ``before`` did not, or
+    until later: a document that does not widen may be written even when the session
+    limits could not be (it only takes trust away)."""
+    old, new = trusted(before, tag), trusted(after, tag)
+    return any(p not in old or until > old[p] for p, until in new.items())
+
+
 def free_slots(
     policy: dict,
     principal_arn: str,
