@@ -19,6 +19,7 @@ from chalicelib.core.catalog import (
     Catalog,
     Person,
     RoleSpec,
+    is_secret_arn,
 )
 from chalicelib.core.durations import DurationError, format_duration, parse_duration
 from chalicelib.core.groups import is_group
@@ -276,10 +277,8 @@ def _parse_role(
     if not isinstance(require_mfa, bool):
         problem("require_mfa", "must be true or false")
     webhook_url = doc.get("webhook_url")
-    if webhook_url is not None and (
-        not isinstance(webhook_url, str) or not webhook_url.startswith(("https://", "http://"))
-    ):
-        problem("webhook_url", "must be an http(s) URL")
+    if webhook_url is not None and not _is_webhook(webhook_url):
+        problem("webhook_url", WEBHOOK_PROBLEM)
     manager_role_arn = doc.get("manager_role_arn")
     if manager_role_arn is not None:
         role_match = ROLE_ARN.match(role_arn) if isinstance(role_arn, str) else None
@@ -329,11 +328,8 @@ def _parse_role(
             "user group IDs who may break the glass (it never defaults to the requesters)",
         )
     break_glass_webhook_url = doc.get("break_glass_webhook_url")
-    if break_glass_webhook_url is not None and (
-        not isinstance(break_glass_webhook_url, str)
-        or not break_glass_webhook_url.startswith(("https://", "http://"))
-    ):
-        problem("break_glass_webhook_url", "must be an http(s) URL")
+    if break_glass_webhook_url is not None and not _is_webhook(break_glass_webhook_url):
+        problem("break_glass_webhook_url", WEBHOOK_PROBLEM)
     if not break_glass:
         for only in (
             "break_glass_max",
@@ -367,6 +363,20 @@ def _parse_role(
         break_glass_webhook_url=break_glass_webhook_url,
         break_glass_review_within=review_within,
         remind_approvers_after=remind_approvers_after,
+    )
+
+
+# A webhook may be named by the ARN of a Secrets Manager secret holding its URL (read when a
+# message is sent; the broker may read exactly those secrets), so the URL is in no file.
+WEBHOOK_PROBLEM = (
+    "must be an http(s) URL or the ARN of a Secrets Manager secret holding one "
+    "(arn:aws:secretsmanager:<region>:<account>:secret:<name>)"
+)
+
+
+def _is_webhook(value: object) -> bool:
+    return isinstance(value, str) and (
+        value.startswith(("https://", "http://")) or is_secret_arn(value)
     )
 
 

@@ -5,12 +5,32 @@ Pure values; chalicelib/policies.py reads and validates the TOML files that buil
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 DEFAULT_APPROVAL_TIMEOUT = timedelta(hours=1)
 DEFAULT_BREAK_GLASS_MAX = timedelta(hours=1)
 DEFAULT_BREAK_GLASS_REVIEW_WITHIN = timedelta(hours=24)
+
+
+# A role's webhook may be given as the ARN of the Secrets Manager secret holding its URL.
+SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+")
+
+
+def is_secret_arn(value: object) -> bool:
+    return isinstance(value, str) and SECRET_ARN.fullmatch(value) is not None
+
+
+def secret_arns(catalog: Catalog) -> list[str]:
+    """The secret ARNs the policies name as webhooks (the broker may read exactly these)."""
+    found = {
+        value
+        for role in catalog.roles.values()
+        for value in (role.webhook_url, role.break_glass_webhook_url)
+        if is_secret_arn(value)
+    }
+    return sorted(found)
 
 
 @dataclass(frozen=True)
