@@ -1,9 +1,10 @@
 """Settings read from the environment once per process (never at import time).
 
-Secrets (Slack's signing secret, the Slack app's client secret, the cookie key) come from the
-environment on the local stage, and from Secrets Manager on deployed stages: the environment
-then holds only their ARNs, and values are cached for SECRET_MAX_AGE_SECONDS (Powertools
-Parameters), so a rotated secret is picked up without a redeploy.
+Secrets (Slack's signing secret, the Slack app's client secret, the cookie key, the approvers'
+webhook URL) come from the environment on the local stage, and from Secrets Manager on deployed
+stages: the environment then holds only their ARNs, and values are cached for
+SECRET_MAX_AGE_SECONDS (Powertools Parameters), so a rotated secret is picked up without a
+redeploy.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ SECRET_ARN_VARIABLES = {
     "SLACK_CLIENT_SECRET": "SLACK_CLIENT_SECRET_ARN",
     "SWITCHBACK_COOKIE_KEY": "SWITCHBACK_COOKIE_KEY_ARN",
     "SLACK_BOT_TOKEN": "SLACK_BOT_TOKEN_ARN",  # optional: direct messages to requesters
+    # The approvers' channel: an incoming webhook URL is a capability (whoever has it posts).
+    "SLACK_WEBHOOK_URL": "SLACK_WEBHOOK_URL_ARN",
 }
 SECRET_ACTIONS = ("secretsmanager:GetSecretValue",)  # all the broker asks Secrets Manager
 SECRET_MAX_AGE_SECONDS = 300
@@ -114,6 +117,22 @@ class Settings:
         )
 
     @property
+    def has_approvers_webhook(self) -> bool:
+        """Whether an approvers' channel is configured (without reading the secret)."""
+        if self.local:
+            return bool(self.webhook_url)
+        return bool(_optional(SECRET_ARN_VARIABLES["SLACK_WEBHOOK_URL"]) or self.webhook_url)
+
+    def approvers_webhook(self) -> str | None:
+        """The approvers' incoming webhook URL, read when a message is sent: locally
+        SLACK_WEBHOOK_URL; deployed, the Secrets Manager secret whose ARN SLACK_WEBHOOK_URL_ARN
+        holds (cached like the other secrets), else a plain SLACK_WEBHOOK_URL (stacks deployed
+        before the secret existed)."""
+        if not self.local and _optional(SECRET_ARN_VARIABLES["SLACK_WEBHOOK_URL"]):
+            return secret("SLACK_WEBHOOK_URL")
+        return self.webhook_url
+
+    @property
     def bot_token(self) -> str | None:
         """A Slack bot token (xoxb-…), optional: with it, requesters get direct messages
         (chat.postMessage) once their command's response_url is spent; without it they are
@@ -199,6 +218,20 @@ def secret(name: str) -> str:
         raise ConfigError(f"{name}: cannot read the secret {arn} ({error})") from error
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{name}: the secret {arn} is empty; put the value in Secrets Manager")
+    return value.strip()
+
+
+def secret_at(arn: str) -> str:
+    """The value of the Secrets Manager secret ``arn`` (a role's webhook given as a secret),
+    read at most once per SECRET_MAX_AGE_SECONDS, on any stage."""
+    from aws_lambda_powertools.utilities.parameters import GetParameterError
+
+    try:
+        value = _secrets().get(arn, max_age=SECRET_MAX_AGE_SECONDS)
+    except GetParameterError as error:
+        raise ConfigError(f"cannot read the secret {arn} ({error})") from error
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"the secret {arn} is empty; put the value in Secrets Manager")
     return value.strip()
 
 

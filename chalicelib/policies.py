@@ -21,6 +21,7 @@ from chalicelib.core.catalog import (
     Person,
     RoleSpec,
     Scope,
+    is_secret_arn,
 )
 from chalicelib.core.durations import DurationError, format_duration, parse_duration
 from chalicelib.core.groups import is_group
@@ -287,10 +288,8 @@ def _parse_role(
     if not isinstance(require_mfa, bool):
         problem("require_mfa", "must be true or false")
     webhook_url = doc.get("webhook_url")
-    if webhook_url is not None and (
-        not isinstance(webhook_url, str) or not webhook_url.startswith(("https://", "http://"))
-    ):
-        problem("webhook_url", "must be an http(s) URL")
+    if webhook_url is not None and not _is_webhook(webhook_url):
+        problem("webhook_url", WEBHOOK_PROBLEM)
     manager_role_arn = doc.get("manager_role_arn")
     if manager_role_arn is not None:
         role_match = ROLE_ARN.match(role_arn) if isinstance(role_arn, str) else None
@@ -328,15 +327,20 @@ def _parse_role(
     review_within = duration("break_glass_review_within", DEFAULT_BREAK_GLASS_REVIEW_WITHIN)
     break_glass_requesters = None
     if "break_glass_requesters" in doc:
+        # Named people or Slack user groups only: break-glass skips approval, so who may use it
+        # is always written out, never "*" and never the role's requesters by default.
         break_glass_requesters = _id_list(
-            doc, "break_glass_requesters", people, problem, allow_star=True
+            doc, "break_glass_requesters", people, problem, allow_star=False
+        )
+    elif break_glass:
+        problem(
+            "break_glass_requesters",
+            "required with break_glass = true: the Slack user IDs from people.toml or Slack "
+            "user group IDs who may break the glass (it never defaults to the requesters)",
         )
     break_glass_webhook_url = doc.get("break_glass_webhook_url")
-    if break_glass_webhook_url is not None and (
-        not isinstance(break_glass_webhook_url, str)
-        or not break_glass_webhook_url.startswith(("https://", "http://"))
-    ):
-        problem("break_glass_webhook_url", "must be an http(s) URL")
+    if break_glass_webhook_url is not None and not _is_webhook(break_glass_webhook_url):
+        problem("break_glass_webhook_url", WEBHOOK_PROBLEM)
     if not break_glass:
         for only in (
             "break_glass_max",
@@ -432,6 +436,20 @@ def _activity(doc: dict, problem) -> tuple[bool, tuple[str, ...] | None]:
     return enabled, tuple(dict.fromkeys(raw))
 
 
+# A webhook may be named by the ARN of a Secrets Manager secret holding its URL (read when a
+# message is sent; the broker may read exactly those secrets), so the URL is in no file.
+WEBHOOK_PROBLEM = (
+    "must be an http(s) URL or the ARN of a Secrets Manager secret holding one "
+    "(arn:aws:secretsmanager:<region>:<account>:secret:<name>)"
+)
+
+
+def _is_webhook(value: object) -> bool:
+    return isinstance(value, str) and (
+        value.startswith(("https://", "http://")) or is_secret_arn(value)
+    )
+
+
 def _id_list(
     doc: dict, field_name: str, people: dict[str, Person], problem, allow_star: bool
 ) -> tuple[str, ...] | None:
@@ -478,13 +496,22 @@ def _check_unique_identities(people: dict[str, Person], path: Path, problems: li
     """One IAM identity per person. A role session is named after the IAM user name, and cuts
     and trust pins go by that name: two entries naming one IAM user, or two IAM users with the
     same name in different accounts (or folders), would share one session name and one cut,
-    so one could approve the other's grant or inherit the other's window."""
+    so one could approve the other's grant or inherit the other's window.
+
+    IAM names are not distinguished by case (AWS, "IAM and AWS STS quotas", IAM name
+    requirements: you cannot create both "ADMINS" and "admins"), and cuts must match a session
+    name in whatever case it comes, so names are compared case-folded."""
     seen: dict[str, str] = {}
     for slack_id, person in people.items():
-        name = person.iam_user_name
+        name = person.iam_user_name.lower()
         if name in seen:
             other = people[seen[name]]
-            same = "the same IAM user" if other.aws == person.aws else "IAM users named alike"
+            if other.aws == person.aws:
+                same = "the same IAM user"
+            elif other.iam_user_name != person.iam_user_name:
+                same = "an IAM user name differing only in case (IAM names ignore case)"
+            else:
+                same = "IAM users named alike"
             problems.append(
                 f"{path}: people.{slack_id}.aws: {same} as people.{seen[name]}.aws "
                 f"({person.aws} and {other.aws}); each person needs their own IAM user name, "

@@ -10,8 +10,9 @@ from chalicelib.aws.accounts import AccountClients
 from chalicelib.aws.grants import RoleWriter
 from chalicelib.aws.iam import IamGateway
 from chalicelib.aws.store import Store
-from chalicelib.config import _secrets, settings
+from chalicelib.config import _secrets, secret_at, settings
 from chalicelib.core.groups import no_groups
+from chalicelib.delivery.destinations import APPROVERS, NamedWebhooks, WebhookNames
 from chalicelib.delivery.eventbridge import DESTINATION, EventBridgeDelivery
 from chalicelib.delivery.outbox import Outbox, Routes
 from chalicelib.delivery.slack import SlackDelivery
@@ -34,11 +35,13 @@ def service(base_url: str = "") -> Switchback:
             bot_token = config.bot_token  # a secret: read it once here
             store = Store(aws.client("dynamodb"), config.table_name)
             catalog = load_catalog(config.policies_dir)
+            # Webhook URLs are looked up by name when a message is sent, never stored.
+            webhooks = WebhookNames(catalog, config.approvers_webhook, secret_at)
             outbox = Outbox(
                 store,
                 timedelta(seconds=config.outbox_max_age_seconds),
                 Routes(
-                    SlackDelivery(bot_token, config.slack_api_url),
+                    NamedWebhooks(SlackDelivery(bot_token, config.slack_api_url), webhooks),
                     {DESTINATION: EventBridgeDelivery()},
                 ),
             )
@@ -48,7 +51,7 @@ def service(base_url: str = "") -> Switchback:
                 Notifier(
                     catalog,
                     outbox,
-                    config.webhook_url,
+                    APPROVERS if config.has_approvers_webhook else None,
                     system_clock,
                     direct_messages=bool(bot_token),
                     groups=groups,

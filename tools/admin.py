@@ -8,7 +8,9 @@
 Against a deployed stack: the table (`--table` or SWITCHBACK_TABLE: the stack's TableName
 output), its region (`--region` or AWS_REGION / AWS_DEFAULT_REGION), the policy folder it was
 deployed with (`--policies` or SWITCHBACK_POLICIES, default policies/) and, for `revoke` and
-`sweep`, the approvers' webhook (`--webhook-url` or SLACK_WEBHOOK_URL) so people are told,
+`sweep`, the approvers' webhook so people are told: `--webhook-secret-arn` or
+SLACK_WEBHOOK_URL_ARN (the stack's SlackWebhookSecretArn parameter, read with your own
+credentials), or the URL itself (`--webhook-url` or SLACK_WEBHOOK_URL),
 and the stack's event bus if it has one (`--event-bus` or SWITCHBACK_EVENT_BUS: its EventBus
 parameter) so its events are published.
 Against the local stack (`make run`): `--local`.
@@ -44,6 +46,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--region", default=None, help="default: AWS_REGION / AWS_DEFAULT_REGION")
     parser.add_argument("--policies", default=os.environ.get("SWITCHBACK_POLICIES", "policies"))
     parser.add_argument("--webhook-url", default=os.environ.get("SLACK_WEBHOOK_URL"))
+    parser.add_argument(
+        "--webhook-secret-arn",
+        default=os.environ.get("SLACK_WEBHOOK_URL_ARN"),
+        help="the stack's SlackWebhookSecretArn: the approvers' webhook, read with your keys",
+    )
     parser.add_argument(
         "--event-bus",
         default=os.environ.get("SWITCHBACK_EVENT_BUS"),
@@ -86,12 +93,14 @@ def configure(args: argparse.Namespace) -> None:
         )
     if args.region:
         env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = args.region
+    if args.command in ("revoke", "sweep") and not args.webhook_url and args.webhook_secret_arn:
+        args.webhook_url = read_secret(args.webhook_secret_arn)
     if args.command in ("revoke", "sweep") and not args.webhook_url:
         raise AdminError(
-            f"{args.command} tells people in Slack: give --webhook-url or SLACK_WEBHOOK_URL "
-            "(the approvers' webhook; the deployed one is in the sweep function's environment: "
-            "aws lambda get-function-configuration --function-name switchback-prod-sweep "
-            "--query Environment.Variables.SLACK_WEBHOOK_URL --output text)"
+            f"{args.command} tells people in Slack: give --webhook-url (the approvers' "
+            "webhook) or --webhook-secret-arn (the stack's SlackWebhookSecretArn parameter: "
+            "the secret is read with your own credentials, which need "
+            "secretsmanager:GetSecretValue on it)"
         )
     env["SWITCHBACK_TABLE"] = args.table
     env["SWITCHBACK_POLICIES"] = str(Path(args.policies).resolve())
@@ -102,6 +111,17 @@ def configure(args: argparse.Namespace) -> None:
     # The operator's terminal wants answers, not JSON event lines or metric blobs.
     env.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     env["POWERTOOLS_METRICS_DISABLED"] = "true"
+
+
+def read_secret(arn: str) -> str:
+    """The approvers' webhook URL from Secrets Manager, with the operator's credentials."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+    except (BotoCoreError, ClientError, KeyError) as error:
+        raise AdminError(f"cannot read the approvers' webhook from {arn}: {error}") from error
 
 
 def operator_identity() -> str:

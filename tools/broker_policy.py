@@ -26,7 +26,7 @@ from chalicelib.aws.iam import ACCOUNT_ACTIONS, MANAGER_ACTIONS, ROLE_ACTIONS
 from chalicelib.aws.role_marks import MARK_ACTIONS
 from chalicelib.aws.store import DUE_INDEX, INDEX_ACTIONS, ITEM_ACTIONS, LIVE_INDEX, PERSON_INDEX
 from chalicelib.config import SECRET_ACTIONS
-from chalicelib.core.catalog import Catalog
+from chalicelib.core.catalog import Catalog, secret_arns
 from chalicelib.delivery.eventbridge import EVENT_ACTIONS
 from chalicelib.policies import load_catalog
 
@@ -47,6 +47,7 @@ SECRET_REFS = {
     "SLACK_SIGNING_SECRET_ARN": "${SlackSigningSecretArn}",
     "SLACK_CLIENT_SECRET_ARN": "${SlackClientSecretArn}",
     "SWITCHBACK_COOKIE_KEY_ARN": "${CookieKeySecret}",
+    "SLACK_WEBHOOK_URL_ARN": "${SlackWebhookSecretArn}",
 }
 # Secrets a deployment may leave out, by variable: (template condition, where its ARN is).
 OPTIONAL_SECRET_REFS = {"SLACK_BOT_TOKEN_ARN": ("HasSlackBotToken", "${SlackBotTokenSecretArn}")}
@@ -108,6 +109,12 @@ def broker_policy(catalog: Catalog) -> dict:
         ),
         _statement("Secrets", SECRET_ACTIONS, sorted(SECRET_REFS.values())),
         *(
+            # Roles whose webhook_url or break_glass_webhook_url is a secret ARN: those only.
+            [_statement("RoleWebhookSecrets", SECRET_ACTIONS, secret_arns(catalog))]
+            if secret_arns(catalog)
+            else []
+        ),
+        *(
             # Only when the deployment names that secret; no statement on an empty ARN.
             {
                 "Fn::If": [
@@ -164,6 +171,7 @@ SAMPLE = {
     "SlackSigningSecretArn": f"{_SECRETS}:switchback/slack-signing-AbCdEf",
     "SlackClientSecretArn": f"{_SECRETS}:switchback/slack-client-AbCdEf",
     "CookieKeySecret": f"{_SECRETS}:switchback-prod-cookie-key-AbCdEf",
+    "SlackWebhookSecretArn": f"{_SECRETS}:switchback/slack-webhook-AbCdEf",
     "SlackBotTokenSecretArn": f"{_SECRETS}:switchback/slack-bot-AbCdEf",
     "HasSlackBotToken": "true",
     "EventBus": "switchback-events",

@@ -15,11 +15,15 @@ import argparse
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import yaml
 
-from chalicelib.policies import PolicyError
+from chalicelib.core.catalog import Catalog
+from chalicelib.core.session_length import max_session_warning
+from chalicelib.policies import PolicyError, load_catalog
 from tools.package import DEPLOYED_STAGES, ROOT, TEMPLATE, package
 
 
@@ -47,6 +51,37 @@ def read_parameters(path: Path) -> list[str]:
             raise DeployError(f"{path}:{number}: expected Name=Value, got {line!r}")
         parameters.append(f"{name.strip()}={value.strip()}")
     return parameters
+
+
+def session_length_warnings(
+    catalog: Catalog, max_session_of: Callable[[str], int | None] | None = None
+) -> list[str]:
+    """A warning for each managed role whose MaxSessionDuration is longer than its
+    ``max_duration`` (chalicelib/core/session_length.py). ``max_session_of(role_arn)``: the
+    role's MaxSessionDuration in seconds, None if it cannot be read with the deployer's
+    credentials (a role in another account); by default read with boto3."""
+    read = max_session_of or _read_max_session
+    warnings = []
+    for role in sorted(catalog.roles.values(), key=lambda r: r.name):
+        seconds = read(role.role_arn)
+        if seconds is None:
+            continue
+        if warning := max_session_warning(role, timedelta(seconds=seconds)):
+            warnings.append(warning)
+    return warnings
+
+
+def _read_max_session(role_arn: str) -> int | None:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        role = boto3.client("iam").get_role(RoleName=role_arn.rsplit("/", 1)[1])["Role"]
+    except (BotoCoreError, ClientError):
+        return None
+    if role.get("Arn") != role_arn:
+        return None  # a role of that name in the deployer's account, not the managed one
+    return int(role.get("MaxSessionDuration", 3600))
 
 
 def aws(*args: str, capture: bool = False) -> str:
@@ -78,6 +113,8 @@ def deploy(stage: str, bucket: str, stack: str, parameters_file: Path, policies:
             f"the first deploy of {stack} needs {', '.join(missing)} in {parameters_file}"
         )
     target = package(stage, policies, ROOT / "dist")
+    for warning in session_length_warnings(load_catalog(policies)):
+        print(f"warning: {warning}", file=sys.stderr)
     packaged = target / "packaged.yaml"
     aws(
         *("cloudformation", "package", "--template-file", str(target / "sam.json")),

@@ -2,7 +2,8 @@
 
 Throttling and 5xx are retried by botocore (standard mode, bounded); what still fails becomes
 AwsUnavailable so the caller can leave the work for the next sweep. A document IAM refuses for
-good (LimitExceeded, MalformedPolicyDocument) becomes PolicyRejected.
+good (LimitExceeded, MalformedPolicyDocument), or a write it denies the broker (AccessDenied),
+becomes PolicyRejected.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from chalicelib.core.errors import AwsUnavailable, PolicyRejected, RoleMissing
-from chalicelib.core.policy_docs import minified
+from chalicelib.core.policy_docs import iam_characters, minified
 from chalicelib.core.trust import DEFAULT_TRUST_QUOTA
 
 # Every IAM action the broker calls, in one place: the deploy policy is generated from these,
@@ -23,6 +24,7 @@ ROLE_ACTIONS = (
     "iam:GetRole",
     "iam:UpdateAssumeRolePolicy",
     "iam:GetRolePolicy",  # the session-limit inline policy (see DESIGN: "What a grant writes")
+    "iam:ListRolePolicies",  # the role's other inline policies share IAM's aggregate quota
     "iam:PutRolePolicy",
     "iam:DeleteRolePolicy",
 )
@@ -39,6 +41,10 @@ _TRANSIENT = {
 }
 # IAM's answers to a document it will never accept (LimitExceeded: over a size quota).
 _REJECTED = {"LimitExceeded", "MalformedPolicyDocument"}
+# Writes IAM refuses the broker for good (AccessDenied: its policy, an SCP or a permissions
+# boundary does not allow it on this role): retrying the same write cannot help either.
+_WRITES = {"update_assume_role_policy", "put_role_policy", "delete_role_policy"}
+_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,12 @@ class RoleTrust:
     role_id: str
     trust_policy: dict
     max_session_seconds: int
+
+
+def _as_text(document: dict) -> str:
+    """A document boto3 already parsed, as text again (its whitespace is not counted anyway;
+    non-ASCII characters count once, as IAM counts them)."""
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
 def role_name_of(role_arn: str) -> str:
@@ -86,6 +98,9 @@ class IamGateway:
             if code in _REJECTED:
                 message = error.response.get("Error", {}).get("Message", "")
                 raise PolicyRejected(f"IAM refused the policy ({code}): {message}") from error
+            if code in _DENIED and operation in _WRITES:
+                message = error.response.get("Error", {}).get("Message", "")
+                raise PolicyRejected(f"IAM refused the write ({code}): {message}") from error
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             if code in _TRANSIENT or status >= 500:
                 raise AwsUnavailable(f"IAM {operation}: {code or status}") from error
@@ -131,6 +146,35 @@ class IamGateway:
         if isinstance(document, str):
             document = json.loads(unquote(document))
         return document
+
+    def other_inline_size(self, role_arn: str, except_name: str) -> int:
+        """Characters, as IAM counts them (whitespace left out), of the role's inline
+        policies other than ``except_name``: they count toward the same 10,240-character
+        aggregate quota as the session-limit policy (AWS, "IAM and AWS STS quotas", role
+        inline policy size). One ListRolePolicies, one GetRolePolicy per other policy."""
+        names: list[str] = []
+        marker = None
+        while True:
+            page = self._call(
+                "list_role_policies",
+                role_arn,
+                RoleName=role_name_of(role_arn),
+                **({"Marker": marker} if marker else {}),
+            )
+            names += page.get("PolicyNames", [])
+            marker = page.get("Marker") if page.get("IsTruncated") else None
+            if not marker:
+                break
+        total = 0
+        for name in names:
+            if name == except_name:
+                continue
+            document = self._call(
+                "get_role_policy", role_arn, RoleName=role_name_of(role_arn), PolicyName=name
+            )["PolicyDocument"]
+            text = unquote(document) if isinstance(document, str) else _as_text(document)
+            total += iam_characters(text)
+        return total
 
     def write_inline_policy(self, role_arn: str, policy_name: str, policy: dict) -> None:
         self._call(

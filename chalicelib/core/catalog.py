@@ -5,6 +5,7 @@ Pure values; chalicelib/policies.py reads and validates the TOML files that buil
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -22,6 +23,25 @@ class Scope:
     name: str
     actions: tuple[str, ...]
     description: str = ""
+
+
+# A role's webhook may be given as the ARN of the Secrets Manager secret holding its URL.
+SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+")
+
+
+def is_secret_arn(value: object) -> bool:
+    return isinstance(value, str) and SECRET_ARN.fullmatch(value) is not None
+
+
+def secret_arns(catalog: Catalog) -> list[str]:
+    """The secret ARNs the policies name as webhooks (the broker may read exactly these)."""
+    found = {
+        value
+        for role in catalog.roles.values()
+        for value in (role.webhook_url, role.break_glass_webhook_url)
+        if is_secret_arn(value)
+    }
+    return sorted(found)
 
 
 @dataclass(frozen=True)
@@ -58,7 +78,8 @@ class RoleSpec:
     # /access breakglass: granted at once without approval, loud, reviewed afterwards.
     break_glass: bool = False
     break_glass_max: timedelta = DEFAULT_BREAK_GLASS_MAX
-    break_glass_requesters: tuple[str, ...] | None = None  # None: the role's requesters
+    # Who may break the glass: required with break_glass (policies.py); None or empty: nobody.
+    break_glass_requesters: tuple[str, ...] | None = None
     break_glass_webhook_url: str | None = None
     break_glass_review_within: timedelta = DEFAULT_BREAK_GLASS_REVIEW_WITHIN
     # A request still pending this long is reminded once in the approvers' channel.
@@ -77,7 +98,8 @@ class RoleSpec:
 
     @property
     def breakglass_requesters(self) -> tuple[str, ...]:
-        return self.break_glass_requesters or self.requesters
+        """Never the role's requesters: break-glass eligibility is always explicit."""
+        return self.break_glass_requesters or ()
 
     @property
     def account_id(self) -> str:

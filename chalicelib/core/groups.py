@@ -38,19 +38,29 @@ def listed(entries: Iterable[str], user: str, members: Members) -> bool:
     """Is ``user`` one of ``entries`` (Slack user ids, group ids, or "*")? People named
     directly need no lookup; a group that cannot be resolved raises GroupsUnavailable unless
     another entry already answers yes."""
+    return listed_through(entries, user, members) is not None
+
+
+def listed_through(entries: Iterable[str], user: str, members: Members) -> str | None:
+    """The entry through which ``user`` is listed: their own id, "*", or the Slack user group
+    (the audit trail names it); None when not listed. Named directly wins over a group, so no
+    lookup is needed then; a group that cannot be resolved raises GroupsUnavailable unless
+    another entry already answers."""
     entries = tuple(entries)
-    if "*" in entries or user in entries:
-        return True
+    if user in entries:
+        return user
+    if "*" in entries:
+        return "*"
     unresolved: GroupsUnavailable | None = None
     for group in (e for e in entries if is_group(e)):
         try:
             if user in members(group):
-                return True
+                return group
         except GroupsUnavailable as error:
             unresolved = unresolved or error
     if unresolved is not None:
         raise unresolved
-    return False
+    return None
 
 
 def expand(entries: Iterable[str], members: Members) -> tuple[tuple[str, ...], list[str]]:

@@ -19,6 +19,14 @@ def size(document: dict | None) -> int:
     return len(minified(document)) if document else 0
 
 
+def iam_characters(text: str) -> int:
+    """Characters IAM counts in a policy document as it holds it: every character but
+    whitespace ("IAM and AWS STS quotas": "IAM doesn't count white space when calculating the
+    size of a policy against these quotas"). For a document someone else wrote, whose
+    formatting is theirs."""
+    return sum(1 for character in text if not character.isspace())
+
+
 def fits(document: dict | None, quota: int) -> bool:
     """The one quota check (trust and inline policies alike): a document of exactly
     ``quota`` characters is accepted."""

@@ -38,6 +38,9 @@ class RoleView:
     max_session: timedelta
     ledger: Ledger = field(default_factory=dict)
     tag: str = "D0000000"
+    # Characters (as IAM counts them) of the role's other inline policies: they share IAM's
+    # aggregate inline-policy quota with the session-limit policy. Measured under the lock.
+    other_inline: int = 0
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,12 @@ class RolePlan:
     fail: tuple[tuple[AccessRequest, str], ...] = ()  # -> FAILED, with the reason
     added: tuple[str, ...] = ()  # request ids whose trust this plan writes anew
     drift: tuple[str, ...] = field(default=())  # what IAM held that the store did not explain
+    # The trust policy without the grants this plan adds (None: the same as ``trust``): what
+    # may still be written when IAM refuses the session limits, since it trusts nobody new.
+    trust_without_added: dict | None = None
+
+    def trust_removals(self) -> dict:
+        return self.trust if self.trust_without_added is None else self.trust_without_added
 
     def trust_changed(self, view: RoleView) -> bool:
         return self.trust != view.trust
@@ -143,7 +152,16 @@ def plan(
     for principal, until in sorted(in_trust.items()):
         if trust.is_unique_id(principal):
             continue
-        name = principal.rsplit("/", 1)[1]
+        name = trust.user_name(principal)
+        if name is None:
+            # An account root, a role, a wildcard, a malformed string: never ours to trust.
+            # Its statement is rewritten without it; its sessions carry no user name, so no
+            # cut can name them (the role's own MaxSessionDuration ends them).
+            drift.append(
+                f"removed {principal}: not an IAM user, added by hand; sessions it may have "
+                "taken cannot be cut by name"
+            )
+            continue
         entry = ledger.get(name)
         if principal not in explained and entry is None:
             drift.append(f"removed {principal}: trusted by hand, no grant behind it")
@@ -186,9 +204,9 @@ def plan(
         ):
             close(request.session_name)
     for principal in in_trust:
-        if trust.is_unique_id(principal):
+        name = trust.user_name(principal)
+        if name is None:
             continue
-        name = principal.rsplit("/", 1)[1]
         if name not in starts:
             close(name)  # trusted without a live grant: sessions may exist
 
@@ -198,10 +216,12 @@ def plan(
             session_limits.cuts(session_limits.aged(book, people_live, now), people_live, now),
             deny_chaining=not allow_chaining,
             scopes=scope_windows(people),
+            role_id=view.role_id,
         )
 
     added: list[str] = []
     activate: list[AccessRequest] = []
+    trust_without_added = new_trust
 
     def try_add(request: AccessRequest) -> str | None:
         """Add one grant if both policies still fit; otherwise the reason it does not."""
@@ -213,7 +233,9 @@ def plan(
         except QuotaExceeded as error:
             return str(error)
         try:
-            session_limits.check_quota(limits_for(holders + [request], ledger), limits_quota)
+            session_limits.check_quota(
+                limits_for(holders + [request], ledger), limits_quota, view.other_inline
+            )
         except session_limits.LimitsTooLarge as error:
             return str(error)
         new_trust = candidate
@@ -252,7 +274,8 @@ def plan(
 
     # Remember how long each holder is trusted, so their cut outlives every session.
     for principal, until in trust.trusted(new_trust, tag).items():
-        ledger = session_limits.trusted(ledger, principal.rsplit("/", 1)[1], until)
+        if (name := trust.user_name(principal)) is not None:
+            ledger = session_limits.trusted(ledger, name, until)
     holders_live = live_map(holders)
     ledger = session_limits.aged(ledger, holders_live, now)
     grants_held: dict[str, list[str]] = {}
@@ -266,7 +289,7 @@ def plan(
     needed = session_limits.cuts(
         session_limits.aged(dict(view.ledger), live_map(present), now), live_map(present), now
     )
-    found, chaining = session_limits.read(view.limits)
+    found, chaining = session_limits.read(view.limits, view.role_id)
     for name, cut in sorted(needed.items()):
         if why := session_limits.weaker(found.get(name), cut):
             drift.append(f"session limit of {name} was {why} in IAM; rebuilt it")
@@ -291,6 +314,7 @@ def plan(
         fail=tuple(fail),
         added=tuple(added),
         drift=tuple(drift),
+        trust_without_added=trust_without_added if added else None,
     )
 
 
@@ -303,8 +327,11 @@ def _edited(statement: dict, tag: str) -> str | None:
     canonical = trust.group_statement(
         tag, end, principals, trust.sid_mfa(statement), trust.sid_start(statement)
     )
+    principal = statement.get("Principal")
+    if isinstance(principal, dict) and set(principal) - {"AWS"}:
+        return f"principals other than IAM users were added ({', '.join(sorted(principal))})"
     # Who is listed is checked person by person (plan); here only the rest of the statement.
-    canonical["Principal"] = statement.get("Principal")
+    canonical["Principal"] = principal
     if statement == canonical:
         return None
     if trust.statement_end(statement) != end:

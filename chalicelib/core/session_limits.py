@@ -3,7 +3,7 @@
 Removing trust stops new sessions only; credentials already issued live on for up to 12 hours
 (the longest MaxSessionDuration). Each deployment keeps its own inline policy on the role,
 ``SwitchbackSessionLimits<tag>``, so two deployments never rewrite each other's cuts. It holds,
-per person (``StringLike aws:userid "*:<session name>"``):
+per person (``StringEqualsIgnoreCase aws:userid "<RoleId>:<session name>"``):
 
 * a **live cut** while they hold a grant: Deny ``*`` when ``aws:CurrentTime`` >= their latest
   end. Whatever the session's issue time: a session obtained after the end (IAM propagation
@@ -14,9 +14,9 @@ per person (``StringLike aws:userid "*:<session name>"``):
   ones work. A closed cut is kept until 12 hours after the latest moment any trust statement of
   ours could still let them in (``keep``), whatever the role's MaxSessionDuration says now.
 * the **chaining deny**: unless the role allows chaining, sessions of people holding a grant
-  may not call ``sts:AssumeRole``, ``sts:AssumeRoleWithSAML``,
-  ``sts:AssumeRoleWithWebIdentity`` or ``sts:GetFederationToken``: a chained session would
-  not be covered by this role's cuts.
+  may not call any STS action that yields new credentials (``CHAINING_ACTIONS``:
+  ``sts:AssumeRole*``, ``sts:AssumeRoot``, ``sts:GetFederationToken``,
+  ``sts:GetSessionToken``, …): a chained session would not be covered by this role's cuts.
 
 * a **scope deny** while they hold a scoped grant (core/scopes.py): Deny with ``NotAction``
   the scope's actions, so every action outside them is denied to their sessions ("such
@@ -26,10 +26,10 @@ per person (``StringLike aws:userid "*:<session name>"``):
   next step on the role (at the latest the sweep that expires the grant) removes it.
 
 ``aws:userid`` of a role session is ``<RoleId>:<session name>`` (AWS: "AWS global condition
-context keys", aws:userid), and an inline policy of a role is evaluated only for that role's
-own sessions, so ``*:<name>`` matches exactly this role's sessions named ``<name>`` (session
-and IAM user names hold no ``:``). Dates use ``aws:CurrentTime`` and ``aws:TokenIssueTime``
-(same page). An explicit Deny overrides any Allow ("Policy evaluation logic").
+context keys", aws:userid), so ``<RoleId>:<name>`` matches exactly this role's sessions named
+``<name>``, in any case (session and IAM user names hold no ``:``; see CUT_OPERATOR). Dates
+use ``aws:CurrentTime`` and ``aws:TokenIssueTime`` (same page). An explicit Deny overrides
+any Allow ("Policy evaluation logic").
 """
 
 from __future__ import annotations
@@ -40,15 +40,37 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.core.model import iso, parse_iso, utc
-from chalicelib.core.policy_docs import TooLarge, check_fits, statements
+from chalicelib.core.policy_docs import TooLarge, check_fits, size, statements
 
 POLICY_PREFIX = "SwitchbackSessionLimits"
-# IAM's limit on all of a role's inline policies together, counted without whitespace.
+# IAM's limit on all of a role's inline policies together, counted without whitespace (AWS,
+# "IAM and AWS STS quotas": "Role policy size ... 10,240 characters" for the aggregate of a
+# role's inline policies). The role's other inline policies take their share of it first.
 INLINE_POLICY_QUOTA = 10_240
 LONGEST_SESSION = timedelta(hours=12)  # the highest MaxSessionDuration IAM allows
 PROPAGATION_MARGIN = timedelta(minutes=5)  # IAM changes take seconds, rarely minutes, to apply
 BOUND_STEPS = (3600, 900, 60, 1)
+# Every STS action that hands out new credentials or a token to get them elsewhere (AWS STS
+# API Reference, "Actions"; a test checks the list against botocore's STS model): a session
+# obtained through one of them is not a session of this role, so this role's cuts would not
+# reach it. STS refuses some of them to role sessions today (GetSessionToken, GetFederationToken,
+# AssumeRoot from outside the management account); denying them too costs nothing and holds if
+# that ever changes. sts:GetCallerIdentity cannot be denied by any policy (STS API Reference,
+# GetCallerIdentity), which is why access built on it outlives a cut (docs/security.md).
 CHAINING_ACTIONS = [
+    "sts:AssumeRole",
+    "sts:AssumeRoleWithSAML",
+    "sts:AssumeRoleWithWebIdentity",
+    "sts:AssumeRoot",
+    "sts:GetDelegatedAccessToken",
+    "sts:GetFederationToken",
+    "sts:GetScopedCredentials",
+    "sts:GetSessionToken",
+    "sts:GetWebIdentityToken",
+]
+# The chaining deny as policies written before AssumeRoot and GetSessionToken were added hold
+# it: read as a chaining deny (so an upgrade is not reported as tampering) and rewritten whole.
+LEGACY_CHAINING_ACTIONS = [
     "sts:AssumeRole",
     "sts:AssumeRoleWithSAML",
     "sts:AssumeRoleWithWebIdentity",
@@ -68,6 +90,17 @@ class LimitsTooLarge(TooLarge):
         "that is IAM's limit for a role's inline policies; too many people hold or recently "
         "held this role — wait for older sessions to age out"
     )
+
+    def __init__(self, size: int, quota: int, others: int = 0):
+        self.others = others
+        if others:
+            # Say it as IAM counts it: all of the role's inline policies together.
+            self.advice = (
+                f"the role's other inline policies already take {others} of IAM's "
+                f"{quota + others}-character limit for all of a role's inline policies; "
+                "make them smaller, or wait for older sessions to age out"
+            )
+        super().__init__(size, quota)
 
 
 @dataclass(frozen=True)
@@ -213,8 +246,20 @@ def shared_bound(issued_before: datetime, new_start: datetime) -> datetime:
     return new_start
 
 
-def _userids(names) -> str | list[str]:
-    ids = [f"*:{name}" for name in sorted(names)]
+# Who a cut names. With the role's id (what plans write): ``StringEqualsIgnoreCase aws:userid
+# "<RoleId>:<name>"``. IAM names ignore case, and the session name a person takes comes in the
+# case IAM holds their user name in (the trust statement pins it to ${aws:username}), which
+# need not be the case people.toml spells it in; ``StringEqualsIgnoreCase`` matches it either
+# way (AWS, "IAM JSON policy elements: Condition operators", String condition operators;
+# ``StringLike`` is case-sensitive and has no ignore-case form). Without the role id (the
+# review page's preview, size estimates): ``StringLike "*:<name>"``, the form policies
+# written before this one hold; read() understands both.
+CUT_OPERATOR = "StringEqualsIgnoreCase"
+PREVIEW_OPERATOR = "StringLike"
+
+
+def _userids(names, role_id: str | None) -> str | list[str]:
+    ids = [f"{role_id or '*'}:{name}" for name in sorted(names)]
     return ids[0] if len(ids) == 1 else ids
 
 
@@ -223,8 +268,10 @@ def _deny(
     condition: dict | None = None,
     actions: str | list[str] = "*",
     element: str = "Action",
+    role_id: str | None = None,
 ) -> dict:
-    statement_condition = {"StringLike": {"aws:userid": _userids(names)}}
+    operator = CUT_OPERATOR if role_id else PREVIEW_OPERATOR
+    statement_condition = {operator: {"aws:userid": _userids(names, role_id)}}
     statement_condition.update(condition or {})
     return {
         "Effect": "Deny",
@@ -293,7 +340,9 @@ def person_scope(windows: Sequence[ScopeWindow]) -> list[tuple[tuple[str, ...], 
     return found
 
 
-def scope_statements(windows: Mapping[str, Sequence[ScopeWindow]]) -> list[dict]:
+def scope_statements(
+    windows: Mapping[str, Sequence[ScopeWindow]], role_id: str | None = None
+) -> list[dict]:
     """The scope denies for every person (session name -> their live grants): Deny
     ``NotAction`` the allowed actions, from/until the moments their allowance changes
     (``DateGreaterThanEquals``/``DateLessThan aws:CurrentTime``). People held to the same
@@ -320,7 +369,7 @@ def scope_statements(windows: Mapping[str, Sequence[ScopeWindow]]) -> list[dict]
         if until is not None:
             condition["DateLessThan"] = {"aws:CurrentTime": iso(until)}
         actions = allowed[0] if len(allowed) == 1 else list(allowed)
-        found.append(_deny(groups[key], condition, actions, element="NotAction"))
+        found.append(_deny(groups[key], condition, actions, element="NotAction", role_id=role_id))
     return found
 
 
@@ -328,10 +377,12 @@ def document(
     person_cuts: Mapping[str, Cut],
     deny_chaining: bool,
     scopes: Mapping[str, Sequence[ScopeWindow]] | None = None,
+    role_id: str | None = None,
 ) -> dict | None:
     """The whole policy for ``person_cuts`` (and the scope denies of the people holding
     scoped grants, ``scopes``: session name -> their live grants); None when nothing is left
-    (delete the policy). People with the same cut share a statement."""
+    (delete the policy). People with the same cut share a statement. ``role_id``: the role's
+    unique id (``AROA…``); every document written to IAM has it (see CUT_OPERATOR)."""
     closed_all = sorted(n for n, c in person_cuts.items() if c.closed and not c.closed_before)
     closed_before: dict[datetime, list[str]] = {}
     live: dict[datetime, list[str]] = {}
@@ -342,15 +393,19 @@ def document(
             live.setdefault(cut.live_end, []).append(name)
     found: list[dict] = []
     if closed_all:
-        found.append(_deny(closed_all))
+        found.append(_deny(closed_all, role_id=role_id))
     for before, names in sorted(closed_before.items()):
-        found.append(_deny(names, {"DateLessThan": {"aws:TokenIssueTime": iso(before)}}))
+        found.append(
+            _deny(names, {"DateLessThan": {"aws:TokenIssueTime": iso(before)}}, role_id=role_id)
+        )
     for end, names in sorted(live.items()):
-        found.append(_deny(names, {"DateGreaterThanEquals": {"aws:CurrentTime": iso(end)}}))
-    found.extend(scope_statements(scopes or {}))
+        found.append(
+            _deny(names, {"DateGreaterThanEquals": {"aws:CurrentTime": iso(end)}}, role_id=role_id)
+        )
+    found.extend(scope_statements(scopes or {}, role_id))
     holders = sorted(n for names in live.values() for n in names)
     if deny_chaining and holders:
-        found.append(_deny(holders, actions=list(CHAINING_ACTIONS)))
+        found.append(_deny(holders, actions=list(CHAINING_ACTIONS), role_id=role_id))
     if not found:
         return None
     return {"Version": "2012-10-17", "Statement": found}
@@ -362,6 +417,7 @@ def grant_statements(
     deny_chaining: bool,
     scope_actions: Sequence[str] | None = None,
     start: datetime | None = None,
+    role_id: str | None = None,
 ) -> list[dict]:
     """The session-limit statements one grant adds for its holder (the review page shows
     them): the live cut at its end, the scope deny of a scoped grant (``scope_actions``,
@@ -370,23 +426,40 @@ def grant_statements(
     if scope_actions:
         window = ScopeWindow(utc(start or end), utc(end), tuple(scope_actions))
         scopes = {session_name: [window]}
-    made = document({session_name: Cut(live_end=utc(end))}, deny_chaining, scopes)
+    made = document({session_name: Cut(live_end=utc(end))}, deny_chaining, scopes, role_id)
     return made["Statement"] if made else []
 
 
-def read(policy: dict | None) -> tuple[dict[str, Cut], set[str]]:
+def _named(condition: dict, role_id: str | None) -> list[str]:
+    """The session names a cut's condition names (popping that part of ``condition``): the
+    ``<RoleId>:<name>`` form (only this role's id, when ``role_id`` is given) or the older
+    ``*:<name>`` form. Raises KeyError when it names nobody in either form."""
+    if CUT_OPERATOR in condition:
+        ids = condition.pop(CUT_OPERATOR)["aws:userid"]
+        names = []
+        for value in [ids] if isinstance(ids, str) else ids:
+            owner, _, name = str(value).partition(":")
+            if name and (role_id is None or owner.upper() == role_id.upper()):
+                names.append(name)
+        return names
+    ids = condition.pop(PREVIEW_OPERATOR)["aws:userid"]
+    return [i[2:] for i in ([ids] if isinstance(ids, str) else ids) if i[:2] == "*:"]
+
+
+def read(policy: dict | None, role_id: str | None = None) -> tuple[dict[str, Cut], set[str]]:
     """The cuts (and the names denied chaining) a policy of this shape holds: what a hand
-    edit left. Statements of any other shape are ignored."""
+    edit left. Statements of any other shape are ignored; with ``role_id``, so are names of
+    another role's sessions (a cut edited to name another role id cuts nobody here)."""
     people: dict[str, dict] = {}
     chaining: set[str] = set()
     for statement in statements(policy):
         try:
             condition = dict(statement["Condition"])
-            ids = condition.pop("StringLike")["aws:userid"]
-            names = [i[2:] for i in ([ids] if isinstance(ids, str) else ids) if i[:2] == "*:"]
+            names = _named(condition, role_id)
             if statement.get("Effect") != "Deny" or statement.get("Resource") != "*":
                 continue
-            if statement.get("Action") == CHAINING_ACTIONS and not condition:
+            chains = statement.get("Action") in (CHAINING_ACTIONS, LEGACY_CHAINING_ACTIONS)
+            if chains and not condition:
                 chaining.update(names)
                 continue
             if statement.get("Action") != "*":
@@ -440,5 +513,11 @@ def read_scopes(policy: dict | None) -> list[dict]:
     ]
 
 
-def check_quota(policy: dict | None, quota: int = INLINE_POLICY_QUOTA) -> None:
+def check_quota(policy: dict | None, quota: int = INLINE_POLICY_QUOTA, others: int = 0) -> None:
+    """Refuse a session-limit policy that would not fit beside ``others`` characters of the
+    role's other inline policies (IAM's aggregate inline-policy quota)."""
+    if others:
+        if policy and size(policy) + others > quota:
+            raise LimitsTooLarge(size(policy), quota - others, others)
+        return
     check_fits(policy, quota, LimitsTooLarge)

@@ -47,6 +47,8 @@ SESSION_NAME_PIN = "${aws:username}"
 # statement ever ends more than 12 hours after one of its members' own end.
 LADDER: tuple[int | None, ...] = (1, 60, 900, 3600, 4 * 3600, None)
 MAX_TRUST_LATENESS = timedelta(hours=12)
+# As long as a real role id (AROA + 17 characters): sizes the session-limit policy estimate.
+ROLE_ID_STAND_IN = "AROA" + "X" * 17
 
 # IAM rejects a trust policy without statements; this one trusts nobody.
 PLACEHOLDER = {
@@ -147,7 +149,10 @@ def statement_for(grant: Grant, tag: str) -> dict:
 
 
 def principals_of(statement: dict) -> list[str]:
+    """The AWS principals a statement names (``"Principal": "*"`` names ``*``)."""
     principal = statement.get("Principal", {})
+    if principal == "*":
+        return ["*"]
     aws = principal.get("AWS") if isinstance(principal, dict) else None
     if isinstance(aws, str):
         return [aws]
@@ -183,9 +188,25 @@ def sid_mfa(statement: dict) -> bool:
     return bool(match and match.group(2) == "M")
 
 
+# An IAM user's ARN: partition, account, optional path, and the user name (IAM's characters).
+_USER_ARN = re.compile(
+    r"arn:aws(?:-cn|-us-gov)?:iam::\d{12}:user/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})", re.ASCII
+)
+# A unique id as IAM shows it for a deleted principal: AIDA… (user), AROA… (role), …
+_UNIQUE_ID = re.compile(r"A[A-Z]{3}[A-Z0-9]{12,124}")
+
+
 def is_unique_id(principal: str) -> bool:
     """IAM shows a deleted user's principal as its unique id (``AIDA…``) instead of an ARN."""
-    return not principal.startswith("arn:")
+    return _UNIQUE_ID.fullmatch(principal) is not None
+
+
+def user_name(principal: str) -> str | None:
+    """The IAM user name of a user ARN; None for anything else a hand edit may have put into
+    one of our statements (``…:root``, a role ARN, ``*``, a unique id, a malformed string).
+    Only IAM users are ever trusted by Switchback, and only they have a session name to cut."""
+    match = _USER_ARN.fullmatch(principal) if isinstance(principal, str) else None
+    return match.group(1) if match else None
 
 
 def trusted(policy: dict, tag: str) -> dict[str, datetime]:
@@ -308,6 +329,14 @@ def trust_changes(before: dict, after: dict, tag: str) -> dict[str, list[dict]]:
     }
 
 
+def widens(before: dict, after: dict, tag: str) -> bool:
+    """Whether ``after`` trusts anyone through our statements whom ``before`` did not, or
+    until later: a document that does not widen may be written even when the session
+    limits could not be (it only takes trust away)."""
+    old, new = trusted(before, tag), trusted(after, tag)
+    return any(p not in old or until > old[p] for p, until in new.items())
+
+
 def free_slots(
     policy: dict,
     principal_arn: str,
@@ -341,13 +370,16 @@ def free_slots(
         # Each person also needs a live cut in the session-limit policy (10,240 characters
         # for all of a role's inline policies): at a 4,096 quota that binds first. Closed
         # cuts are not counted here; the grant itself checks both exactly.
-        people = {g.principal_arn.rsplit("/", 1)[1]: g.ends for g in holders + more}
+        people = {
+            name: g.ends for g in holders + more if (name := user_name(g.principal_arn)) is not None
+        }
         limits = session_limits.document(
             {
                 name: session_limits.Cut(live_end=ends + timedelta(seconds=n))
                 for n, name in enumerate(sorted(people))
             },
             deny_chaining=True,
+            role_id=ROLE_ID_STAND_IN,
         )
         return fits(document, quota) and fits(limits, session_limits.INLINE_POLICY_QUOTA)
 

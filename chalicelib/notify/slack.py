@@ -26,6 +26,7 @@ from chalicelib.core.catalog import Catalog
 from chalicelib.core.events import Event
 from chalicelib.core.groups import Members, expand, no_groups
 from chalicelib.core.model import AccessRequest, parse_iso
+from chalicelib.delivery.destinations import break_glass_channel, role_channel
 from chalicelib.delivery.message import OutboxMessage
 from chalicelib.delivery.outbox import Outbox
 from chalicelib.delivery.slack import CHAT_POST_MESSAGE
@@ -51,7 +52,7 @@ class Notifier:
         self,
         catalog: Catalog,
         outbox: Outbox,
-        default_webhook: str | None,
+        default_webhook: str | None,  # the approvers' channel: its name (or a URL), None: none
         clock: Callable[[], datetime],
         direct_messages: bool = False,
         groups: Members = no_groups,
@@ -154,8 +155,12 @@ class Notifier:
             )
 
     def approvers_channel(self, role_name: str) -> str | None:
+        """The approvers' channel of a role, by name (the URL is looked up when the message is
+        sent: chalicelib/delivery/destinations.py); None when there is none."""
         role = self.catalog.role(role_name)
-        return (role.webhook_url if role and role.webhook_url else None) or self.default_webhook
+        if role and role.webhook_url:
+            return role_channel(role.name)
+        return self.default_webhook
 
     def approvers(
         self,
@@ -203,7 +208,7 @@ class Notifier:
             return  # sent before
         role = self.catalog.role(request.role)
         if role and role.break_glass_webhook_url:
-            self._queue(role.break_glass_webhook_url, payload, f"{kind}.breakglass", request)
+            self._queue(break_glass_channel(role.name), payload, f"{kind}.breakglass", request)
 
     def direct_recipients(self, role_name: str, requester: str) -> tuple[str, ...]:
         """The approvers of a role to message directly about a new request: everyone it names,

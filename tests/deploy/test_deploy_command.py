@@ -55,7 +55,7 @@ def test_deploy_packages_uploads_and_deploys_with_the_parameters(
         "SlackClientSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:c-AbCdEf\n"
         "SlackClientId=123.456\n\n"
         "SlackTeamId=T0123ABCD\n"
-        "SlackWebhookUrl=https://hooks.slack.com/services/T/B/X\n"
+        "SlackWebhookSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:w-AbCdEf\n"
     )
     fake_aws["STACK_MISSING"] = "255"  # a first deploy
     done = deploy(fake_aws, "--bucket", "my-artifacts", "--parameters", str(params))
@@ -72,7 +72,10 @@ def test_deploy_packages_uploads_and_deploys_with_the_parameters(
         "--capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset "
         "--parameter-overrides SlackSigningSecretArn=arn:aws:secretsmanager:"
     )
-    assert "SlackWebhookUrl=https://hooks.slack.com/services/T/B/X" in calls[1]
+    assert (
+        "SlackWebhookSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:w-AbCdEf"
+        in calls[1]
+    )
     assert calls[2].startswith("cloudformation describe-stacks --stack-name switchback-prod")
     assert json.loads((dist / "sam.json").read_text())["Resources"]["BrokerRole"]
 
@@ -87,7 +90,7 @@ def test_a_first_deploy_without_the_slack_parameters_says_which_and_does_nothing
     assert done.returncode == 2
     assert (
         "the first deploy of switchback-prod needs SlackSigningSecretArn, SlackClientSecretArn, "
-        "SlackTeamId, SlackWebhookUrl" in done.stderr
+        "SlackTeamId, SlackWebhookSecretArn" in done.stderr
     )
     assert "cloudformation deploy" not in Path(fake_aws["AWS_LOG"]).read_text()
 

@@ -52,7 +52,12 @@ def write_policies(folder: Path) -> Path:
             'requesters = ["*"]\n'
             'approvers = ["U0BOB", "U0CAROL"]\n'
             f"require_mfa = {'true' if role == 'db-admin' else 'false'}\n"
-            'approval_timeout = "1h"\n' + ("break_glass = true\n" if role == "ops" else "")
+            'approval_timeout = "1h"\n'
+            + (
+                'break_glass = true\nbreak_glass_requesters = ["U0ALICE", "U0CAROL", "U0DAVE"]\n'
+                if role == "ops"
+                else ""
+            )
         )
     return folder
 

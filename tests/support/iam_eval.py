@@ -14,8 +14,9 @@ Sources (IAM User Guide):
   operators and keys in one statement are ANDed; several values for one key are ORed; a key
   missing from the request context makes (non-IfExists, non-negated) operators false.
   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-logic-multiple-context-keys-or-values.html
-- Condition operators: String (``StringEquals`` case-sensitive, ``StringLike`` with ``*`` and
-  ``?`` wildcards), Date (``DateLessThan``, ``DateGreaterThan``, ``DateGreaterThanEquals``…),
+- Condition operators: String (``StringEquals`` case-sensitive, ``StringEqualsIgnoreCase``
+  "exact matching, ignoring case", ``StringLike`` case-sensitive with ``*`` and ``?``
+  wildcards), Date (``DateLessThan``, ``DateGreaterThan``, ``DateGreaterThanEquals``…),
   Boolean. https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
 - Policy variables: ``${aws:username}`` is replaced by the request's value; a variable with
   no value in the request makes the comparison fail.
@@ -79,12 +80,14 @@ def _date(value) -> datetime:
 
 
 def _operator(name: str, policy_value, context_value, context: dict) -> bool:
-    if name in ("StringEquals", "StringLike"):
+    if name in ("StringEquals", "StringLike", "StringEqualsIgnoreCase"):
         value = _substitute(str(policy_value), context)
         if value is None:
             return False
         if name == "StringEquals":
             return value == str(context_value)
+        if name == "StringEqualsIgnoreCase":  # exact match, ignoring case; no wildcards
+            return value.casefold() == str(context_value).casefold()
         return _wildcard(value, str(context_value))
     if name.startswith("Date"):
         left, right = _date(context_value), _date(policy_value)

@@ -293,7 +293,8 @@ def test_a_scoped_grant_allows_its_actions_only_and_leaves_others_untouched():
         "Effect": "Deny",
         "NotAction": ["cloudwatch:GetMetricData", "ec2:Describe*", "ec2:Get*"],
         "Resource": "*",
-        "Condition": {"StringLike": {"aws:userid": "*:alice"}},
+        # Keyed like the cuts: this role's sessions named alice, in any case.
+        "Condition": {session_limits.CUT_OPERATOR: {"aws:userid": f"{role.view.role_id}:alice"}},
     }
 
 
@@ -338,7 +339,8 @@ def test_people_with_the_same_scope_share_one_statement():
     for n, user in enumerate(("alice", "carol", "dave")):
         role.grant(f"R00000000{n}", user, at(n), 60, READ_ONLY)
     [shared] = session_limits.read_scopes(role.view.limits)
-    assert shared["Condition"]["StringLike"]["aws:userid"] == ["*:alice", "*:carol", "*:dave"]
+    names = shared["Condition"][session_limits.CUT_OPERATOR]["aws:userid"]
+    assert names == [f"{role.view.role_id}:{user}" for user in ("alice", "carol", "dave")]
 
 
 def test_a_grant_whose_scope_does_not_fit_the_inline_quota_fails_with_the_reason():

@@ -124,10 +124,10 @@ def load(tmp_path: Path, extra: str):
 def test_break_glass_settings_and_their_defaults(tmp_path: Path) -> None:
     role = load(tmp_path, "")
     assert not role.break_glass and role.remind_approvers_after == timedelta(minutes=15)
-    role = load(tmp_path, "break_glass = true\n")
+    role = load(tmp_path, 'break_glass = true\nbreak_glass_requesters = ["U0DAVE"]\n')
     assert role.break_glass_max == timedelta(hours=1)
     assert role.break_glass_review_within == timedelta(hours=24)
-    assert role.breakglass_requesters == ("*",) and role.break_glass_webhook_url is None
+    assert role.break_glass_webhook_url is None
     role = load(
         tmp_path,
         'break_glass = true\nbreak_glass_max = "30m"\nbreak_glass_requesters = ["U0DAVE"]\n'

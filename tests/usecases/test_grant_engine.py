@@ -65,15 +65,17 @@ def test_a_grant_writes_its_trust_statement_and_session_limit_in_one_step(engine
         "Action": "*",
         "Resource": "*",
         "Condition": {
-            "StringLike": {"aws:userid": "*:alice"},
+            "StringEqualsIgnoreCase": {"aws:userid": userid(engine, "alice")},
             "DateGreaterThanEquals": {"aws:CurrentTime": request.ends_at},
         },
     }
     assert chaining["Action"][0] == "sts:AssumeRole"
-    # one read of the role (and the quota, once per account), one write of each policy
+    # one read of the role (and the quota, once per account; under the lock, the list of its
+    # inline policies, whose sizes share IAM's quota), one write of each policy
     assert counter.of("iam") == {
         "GetRole": 1,
         "GetRolePolicy": 1,
+        "ListRolePolicies": 1,
         "GetAccountSummary": 1,
         "UpdateAssumeRolePolicy": 1,
         "PutRolePolicy": 1,
@@ -194,6 +196,7 @@ def test_one_sweep_expires_many_grants_with_one_read_and_two_writes_per_role(eng
     assert counter.of("iam") == {
         "GetRole": 3,
         "GetRolePolicy": 3,
+        "ListRolePolicies": 3,
         "UpdateAssumeRolePolicy": 3,
         "PutRolePolicy": 3,
     }

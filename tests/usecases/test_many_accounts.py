@@ -131,6 +131,7 @@ def test_a_role_in_another_account_is_granted_and_expired_through_its_manager(
     assert {c["action"] for c in spoke_calls} == {
         "iam:GetRole",
         "iam:GetRolePolicy",
+        "iam:ListRolePolicies",  # under the lock: the other inline policies' share of the quota
         "iam:PutRolePolicy",
         "iam:UpdateAssumeRolePolicy",
         "iam:DeleteRolePolicy",  # the session limits, aged out 12 hours past the end
