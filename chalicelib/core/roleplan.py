@@ -279,9 +279,8 @@ def _edited(statement: dict, tag: str) -> str | None:
     principals = trust.principals_of(statement)
     if end is None or not principals:
         return "no principal left" if end else None
-    canonical = trust.group_statement(tag, end, principals, statement["Sid"][-15] == "M")
     # Who is listed is checked person by person (plan); here only the rest of the statement.
-    canonical["Principal"] = statement.get("Principal")
+    canonical = trust.canonical(statement, tag)
     if statement == canonical:
         return None
     if trust.statement_end(statement) != end:
