@@ -246,8 +246,9 @@ def test_iam_users_and_identity_center_people_share_a_role():
     # carol's window ends first; the others go on.
     role.step(NOW + timedelta(minutes=30))
     assert role.requests["R1"].state is State.EXPIRED
-    assert from_operator(role, "alice@example.com", "alice@example.com", NOW + timedelta(minutes=31))
-    assert not can_assume(role.view.trust, iam_user("carol"), "carol", NOW + timedelta(minutes=31))
+    later = NOW + timedelta(minutes=31)
+    assert from_operator(role, "alice@example.com", "alice@example.com", later)
+    assert not can_assume(role.view.trust, iam_user("carol"), "carol", later)
     role.step(NOW + timedelta(minutes=60))
     assert role.view.trust == BASELINE or ours(role.view.trust) == []
 
