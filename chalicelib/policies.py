@@ -252,8 +252,8 @@ def _parse_sso(raw: object, where: str, problems: list[str]) -> SsoIdentity | No
     account = raw.get("account")
     if isinstance(account, int) and not isinstance(account, bool):
         problems.append(
-            f'{where}.account: write the account ID in quotes ("{account:012d}"), as TOML '
-            "numbers lose leading zeros"
+            f"{where}.account: write the 12-digit account ID as text, in quotes "
+            '(account = "012345678901"): a TOML number loses leading zeros'
         )
     elif not isinstance(account, str) or not re.fullmatch(r"\d{12}", account):
         problems.append(f"{where}.account: {account!r} is not a 12-digit AWS account ID")
