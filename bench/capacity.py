@@ -1,5 +1,6 @@
 """How many people can hold one role at once: the trust policy at 2,048 and 4,096 characters,
-and the session-limit inline policy (10,240 for all of a role's inline policies) at 30 people.
+and the session-limit inline policy (10,240 for all of a role's inline policies) at 30 people;
+for IAM users, for IAM Identity Center people (one permission set, or three), and a mix.
 
 Pure: it runs the same planning code a grant runs (chalicelib/core/roleplan.py) on a role that
 already trusts an EC2 service statement, each person ending at a different second.
@@ -17,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chalicelib.core import policy_docs, trust  # noqa: E402
+from chalicelib.core.identity import SsoIdentity  # noqa: E402
 from chalicelib.core.model import AccessRequest, State, iso, transition  # noqa: E402
 from chalicelib.core.roleplan import RoleView, plan  # noqa: E402
 
@@ -36,14 +38,26 @@ BASELINE = {
 }
 
 
-def approved(n: int, name: str, at: datetime, seconds: int) -> AccessRequest:
+PERMISSION_SETS = ("Operator", "DatabaseAdmin", "ReadOnlyAccess")
+
+
+def principal_of(name: str, kind: str, n: int) -> str:
+    """``kind``: "iam" (an IAM user), "sso" (Identity Center, one permission set), "sso3"
+    (three permission sets in turn), "mix" (IAM users and one permission set in turn)."""
+    if kind == "iam" or (kind == "mix" and n % 2 == 0):
+        return f"arn:aws:iam::123456789012:user/{name}"
+    permission_set = PERMISSION_SETS[n % 3] if kind == "sso3" else PERMISSION_SETS[0]
+    return SsoIdentity("123456789012", permission_set, name, "eu-west-1").principal
+
+
+def approved(n: int, name: str, at: datetime, seconds: int, kind: str = "iam") -> AccessRequest:
     made = AccessRequest(
         id=f"R{n:09d}",
         role="ec2-admin",
         role_arn=ROLE_ARN,
         requester=f"U{n:08d}",
         requester_name=name,
-        principal_arn=f"arn:aws:iam::123456789012:user/{name}",
+        principal_arn=principal_of(name, kind, n),
         duration_seconds=seconds,
         reason="bench",
         created_at=iso(at),
@@ -81,11 +95,16 @@ def name_of(n: int, length: int) -> str:
     return f"p{n:03d}".ljust(length, "x")
 
 
-def concurrent_capacity(quota: int, name_length: int) -> tuple[int, str]:
+def email_of(n: int, length: int) -> str:
+    return f"p{n:03d}".ljust(length - len("@example.com"), "x") + "@example.com"
+
+
+def concurrent_capacity(quota: int, name_length: int, kind: str = "iam") -> tuple[int, str]:
     """Grant people one by one (each ending 7 s after the last) until one fails."""
     role = Role(quota)
     for n in range(1000):
-        planned = role.step(NOW, approved(n, name_of(n, name_length), NOW, 3600 + 7 * n))
+        name = (name_of if kind == "iam" else email_of)(n, name_length)
+        planned = role.step(NOW, approved(n, name, NOW, 3600 + 7 * n, kind))
         if planned.fail:
             [(_, reason)] = planned.fail
             stop = "trust quota" if "trust policy" in reason else "inline-policy limit"
@@ -124,6 +143,16 @@ def main() -> None:
         for quota in (2048, 4096):
             count, how = concurrent_capacity(quota, length)
             print(f"  trust quota {quota}, {length:2}-character user names: {count} people ({how})")
+    print("IAM Identity Center people (18-character user names like p000xx@example.com):")
+    kinds = {
+        "sso": "one permission set",
+        "sso3": "three permission sets",
+        "mix": "IAM users and one permission set, in turn",
+    }
+    for kind, what in kinds.items():
+        for quota in (2048, 4096):
+            count, how = concurrent_capacity(quota, 18, kind)
+            print(f"  trust quota {quota}, {what}: {count} people ({how})")
     print("Session-limit inline policy (IAM limit 10,240 for all of a role's inline policies):")
     for length in (8, 18):
         for regranted in (False, True):
