@@ -25,8 +25,8 @@ class Person:
     aws: str
     sso: SsoIdentity | None = None  # their Identity Center identity, if people.toml names one
     # Their IAM user when they have one but are granted through Identity Center
-    # (people.toml: ``principal = "sso"``).
-    iam_user_arn: str | None = None
+    # (people.toml: ``aws`` beside ``principal = "sso"``); not a field of its own there.
+    iam_user_arn: str | None = field(default=None, metadata={"policy_field": False})
 
     @property
     def iam_user_name(self) -> str:
