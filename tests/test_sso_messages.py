@@ -53,3 +53,15 @@ def test_a_role_requiring_mfa_is_said_to_refuse_the_switch():
 def test_an_iam_user_still_gets_the_iam_user_message():
     text = messages.requester_granted(granted("arn:aws:iam::123456789012:user/alice"), None)
     assert "source_profile = default" in text and "Identity Center" not in text
+
+
+def test_the_review_page_says_who_in_words():
+    from datetime import UTC, datetime
+
+    from chalicelib.web.pages import what_approving_does
+
+    request = granted(ALICE.principal)
+    pending = AccessRequest(**{**request.__dict__, "state": State.PENDING, "ends_at": None})
+    text = what_approving_does(pending, State.PENDING, datetime(2026, 11, 28, 10, tzinfo=UTC))
+    assert "IAM Identity Center user alice@example.com, permission set Operator" in text
+    assert "IAM user" not in text.replace("IAM Identity Center user", "")

@@ -98,3 +98,14 @@ def split(principal: str) -> tuple[str, str]:
     """``(role pattern, user name)`` of an Identity Center principal string."""
     pattern, _, user = principal.rpartition("/")
     return pattern, user
+
+
+def describe(principal: str) -> str:
+    """Who a principal string names, in words (the review page)."""
+    found = parse(principal)
+    if found is None:
+        return f"IAM user {principal.rsplit('/', 1)[-1]}"
+    return (
+        f"IAM Identity Center user {found.user}, permission set {found.permission_set} "
+        f"in account {found.account}"
+    )
