@@ -1,5 +1,6 @@
 """How many people can hold one role at once: the trust policy at 2,048 and 4,096 characters,
 and the session-limit inline policy (10,240 for all of a role's inline policies) at 30 people;
+for IAM users, for IAM Identity Center people (one permission set, or three), and a mix;
 then the same with scoped grants, whose NotAction denies are written into that inline policy.
 
 Pure: it runs the same planning code a grant runs (chalicelib/core/roleplan.py) on a role that
@@ -18,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chalicelib.core import policy_docs, trust  # noqa: E402
+from chalicelib.core.identity import SsoIdentity  # noqa: E402
 from chalicelib.core.model import AccessRequest, State, iso, transition  # noqa: E402
 from chalicelib.core.roleplan import RoleView, plan  # noqa: E402
 
@@ -37,14 +39,26 @@ BASELINE = {
 }
 
 
-def approved(n: int, name: str, at: datetime, seconds: int) -> AccessRequest:
+PERMISSION_SETS = ("Operator", "DatabaseAdmin", "ReadOnlyAccess")
+
+
+def principal_of(name: str, kind: str, n: int) -> str:
+    """``kind``: "iam" (an IAM user), "sso" (Identity Center, one permission set), "sso3"
+    (three permission sets in turn), "mix" (IAM users and one permission set in turn)."""
+    if kind == "iam" or (kind == "mix" and n % 2 == 0):
+        return f"arn:aws:iam::123456789012:user/{name}"
+    permission_set = PERMISSION_SETS[n % 3] if kind == "sso3" else PERMISSION_SETS[0]
+    return SsoIdentity("123456789012", permission_set, name, "eu-west-1").principal
+
+
+def approved(n: int, name: str, at: datetime, seconds: int, kind: str = "iam") -> AccessRequest:
     made = AccessRequest(
         id=f"R{n:09d}",
         role="ec2-admin",
         role_arn=ROLE_ARN,
         requester=f"U{n:08d}",
         requester_name=name,
-        principal_arn=f"arn:aws:iam::123456789012:user/{name}",
+        principal_arn=principal_of(name, kind, n),
         duration_seconds=seconds,
         reason="bench",
         created_at=iso(at),
@@ -101,12 +115,20 @@ def with_scope(request: AccessRequest, n: int, scopes) -> AccessRequest:
     return replace(request, scope=f"scope{n % len(scopes)}", scope_actions=actions)
 
 
-def concurrent_capacity(quota: int, name_length: int, scopes=None) -> tuple[int, str]:
-    """Grant people one by one (each ending 7 s after the last) until one fails; with
-    ``scopes``, person n holds scope n modulo their number."""
+def email_of(n: int, length: int) -> str:
+    return f"p{n:03d}".ljust(length - len("@example.com"), "x") + "@example.com"
+
+
+def concurrent_capacity(
+    quota: int, name_length: int, kind: str = "iam", scopes=None
+) -> tuple[int, str]:
+    """Grant people one by one (each ending 7 s after the last) until one fails; ``kind``:
+    IAM users, Identity Center people or a mix; with ``scopes``, person n holds scope n
+    modulo their number."""
     role = Role(quota)
     for n in range(1000):
-        request = with_scope(approved(n, name_of(n, name_length), NOW, 3600 + 7 * n), n, scopes)
+        name = (name_of if kind == "iam" else email_of)(n, name_length)
+        request = with_scope(approved(n, name, NOW, 3600 + 7 * n, kind), n, scopes)
         planned = role.step(NOW, request)
         if planned.fail:
             [(_, reason)] = planned.fail
@@ -147,6 +169,16 @@ def main() -> None:
         for quota in (2048, 4096):
             count, how = concurrent_capacity(quota, length)
             print(f"  trust quota {quota}, {length:2}-character user names: {count} people ({how})")
+    print("IAM Identity Center people (18-character user names like p000xx@example.com):")
+    kinds = {
+        "sso": "one permission set",
+        "sso3": "three permission sets",
+        "mix": "IAM users and one permission set, in turn",
+    }
+    for kind, what in kinds.items():
+        for quota in (2048, 4096):
+            count, how = concurrent_capacity(quota, 18, kind)
+            print(f"  trust quota {quota}, {what}: {count} people ({how})")
     print("Session-limit inline policy (IAM limit 10,240 for all of a role's inline policies):")
     for length in (8, 18):
         for regranted in (False, True):
@@ -159,7 +191,7 @@ def main() -> None:
         ("spread over 4 scopes of 10 actions", WIDE),
     ):
         for length in (8, 18):
-            count, how = concurrent_capacity(4096, length, scopes)
+            count, how = concurrent_capacity(4096, length, scopes=scopes)
             size = limits_size(30, length, True, scopes)
             print(
                 f"  {label}, {length:2}-character names: {count} people ({how}); "

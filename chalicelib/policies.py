@@ -25,6 +25,7 @@ from chalicelib.core.catalog import (
 )
 from chalicelib.core.durations import DurationError, format_duration, parse_duration
 from chalicelib.core.groups import is_group
+from chalicelib.core.identity import PERMISSION_SET, ROLE_PREFIX, SESSION_NAME, SsoIdentity
 from chalicelib.core.scopes import scope_problems
 
 # re.ASCII: IAM names are ASCII, and \w would also match other scripts' letters. \Z, not $:
@@ -78,7 +79,9 @@ _ROLE_FIELDS = {
     "scopes",
     "max_schedule_ahead",
 }
-_PERSON_FIELDS = {"name", "aws"}
+_PERSON_FIELDS = {"name", "aws", "sso", "principal"}
+_SSO_FIELDS = {"account", "permission_set", "user", "region", "region_in_path", "partition"}
+_PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 _ACCOUNT_FIELDS = {"manager_role_arn"}
 
 
@@ -92,7 +95,10 @@ def load_catalog(directory: str | Path) -> Catalog:
     people_doc = _read_toml(people_file, problems)
     if people_doc is not None:
         people = _parse_people(people_doc, people_file, problems)
-    _check_unique_identities(people, people_file, problems)
+    _check_unique_sessions(people, people_file, problems)
+    _check_unique_identities(
+        {k: p for k, p in people.items() if not p.is_sso}, people_file, problems
+    )
     account_managers = _parse_accounts(root / "accounts.toml", problems)
     roles: dict[str, RoleSpec] = {}
     role_files: dict[str, str] = {}
@@ -194,6 +200,11 @@ def _parse_people(doc: dict, path: Path, problems: list[str]) -> dict[str, Perso
         if not isinstance(name, str) or not name.strip():
             problems.append(f"{where}.name: required text")
             continue
+        if "sso" in entry or "principal" in entry:
+            person = _sso_person(slack_id, name.strip(), entry, where, problems)
+            if person is not None:
+                people[slack_id] = person
+            continue
         if not isinstance(aws, str) or not USER_ARN.match(aws):
             problems.append(
                 f"{where}.aws: '{aws}' is not an IAM user ARN (arn:aws:iam::123456789012:user/name)"
@@ -201,6 +212,131 @@ def _parse_people(doc: dict, path: Path, problems: list[str]) -> dict[str, Perso
             continue
         people[slack_id] = Person(slack_id=slack_id, name=name.strip(), aws=aws)
     return people
+
+
+def _sso_person(
+    slack_id: str, name: str, entry: dict, where: str, problems: list[str]
+) -> Person | None:
+    """A person with an IAM Identity Center identity (``sso``), and maybe an IAM user too.
+    Their grants trust the IAM user if they have one, unless ``principal = "sso"``."""
+    before = len(problems)
+    aws = entry.get("aws")
+    if aws is not None and (not isinstance(aws, str) or not USER_ARN.match(aws)):
+        problems.append(
+            f"{where}.aws: '{aws}' is not an IAM user ARN (arn:aws:iam::123456789012:user/name)"
+        )
+    sso = _parse_sso(entry.get("sso"), f"{where}.sso", problems) if "sso" in entry else None
+    if "sso" not in entry:
+        problems.append(
+            f'{where}.principal: only for a person with both aws and sso (principal = "sso" '
+            "grants through Identity Center)"
+        )
+    principal = entry.get("principal", "iam" if aws is not None else "sso")
+    if principal not in ("iam", "sso"):
+        problems.append(f'{where}.principal: must be "iam" or "sso", not {principal!r}')
+    elif principal == "iam" and aws is None and "principal" in entry:
+        problems.append(f'{where}.principal: "iam" needs an IAM user in aws')
+    if len(problems) != before or sso is None:
+        return None
+    if principal == "sso":
+        return Person(slack_id, name, sso.principal, sso=sso, iam_user_arn=aws)
+    return Person(slack_id, name, aws, sso=sso)
+
+
+def _parse_sso(raw: object, where: str, problems: list[str]) -> SsoIdentity | None:
+    """``sso = { account = "<12 digits>", permission_set = "<name>", user = "<user name>",
+    region = "<Identity Center region>" }``: the person's Identity Center sessions in the
+    account, through the permission set's role there."""
+    example = (
+        'sso = { account = "123456789012", permission_set = "Operator", '
+        'user = "alice@example.com", region = "eu-west-1" }'
+    )
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: must be a table, like {example}")
+        return None
+    before = len(problems)
+    for unknown in sorted(set(raw) - _SSO_FIELDS):
+        problems.append(f"{where}.{unknown}: unknown field (expected {example})")
+    account = raw.get("account")
+    if isinstance(account, int) and not isinstance(account, bool):
+        problems.append(
+            f"{where}.account: write the 12-digit account ID as text, in quotes "
+            '(account = "012345678901"): a TOML number loses leading zeros'
+        )
+    elif not isinstance(account, str) or not re.fullmatch(r"\d{12}", account):
+        problems.append(f"{where}.account: {account!r} is not a 12-digit AWS account ID")
+    permission_set = raw.get("permission_set")
+    if not isinstance(permission_set, str):
+        problems.append(f"{where}.permission_set: required, the permission set's name")
+    elif "/" in permission_set or ":" in permission_set:
+        problems.append(
+            f"{where}.permission_set: '{permission_set}' is a path or an ARN; give the "
+            "permission set's name only (like AdministratorAccess): Switchback writes the role's "
+            "path aws-reserved/sso.amazonaws.com/<region>/ itself, from region"
+        )
+    elif permission_set.startswith(ROLE_PREFIX):
+        problems.append(
+            f"{where}.permission_set: '{permission_set}' is the name of the role Identity Center "
+            f"made; give the permission set's name only (what follows {ROLE_PREFIX}, without "
+            "the _<suffix>, which changes whenever Identity Center makes the role again)"
+        )
+    elif not PERMISSION_SET.fullmatch(permission_set):
+        problems.append(
+            f"{where}.permission_set: '{permission_set}' is not a permission set name "
+            "(1 to 32 letters, digits and +=,.@_-)"
+        )
+    user = raw.get("user")
+    if not isinstance(user, str) or not SESSION_NAME.fullmatch(user):
+        problems.append(
+            f"{where}.user: {user!r} is not a user name Identity Center can name a session "
+            "after (2 to 64 letters, digits and +=,.@_-, like alice@example.com)"
+        )
+    region = raw.get("region")
+    if not isinstance(region, str):
+        problems.append(
+            f"{where}.region: required, the region of your Identity Center instance (as the "
+            "path of the permission set's role shows it: aws-reserved/sso.amazonaws.com/<region>/)"
+        )
+    elif "/" in region or "sso.amazonaws.com" in region:
+        problems.append(
+            f"{where}.region: '{region}' is a path; give the region only (like eu-west-1): "
+            "Switchback writes aws-reserved/sso.amazonaws.com/<region>/ itself"
+        )
+    elif not REGION.match(region):
+        problems.append(f"{where}.region: '{region}' is not an AWS region name (like eu-west-1)")
+    region_in_path = raw.get("region_in_path", True)
+    if not isinstance(region_in_path, bool):
+        problems.append(f"{where}.region_in_path: must be true or false")
+    partition = raw.get("partition", "aws")
+    if partition not in _PARTITIONS:
+        problems.append(f"{where}.partition: must be one of {', '.join(_PARTITIONS)}")
+    if len(problems) != before:
+        return None
+    return SsoIdentity(
+        account=account,
+        permission_set=permission_set,
+        user=user,
+        region=region if region_in_path else None,
+        partition=partition,
+    )
+
+
+def _check_unique_sessions(people: dict[str, Person], path: Path, problems: list[str]) -> None:
+    """Sessions are named after the person, and cuts go by that name: an Identity Center
+    person may share their session name (their user name) with nobody else granted by
+    name, IAM user or Identity Center person, whatever the case of the letters."""
+    seen: dict[str, str] = {}
+    for slack_id, person in people.items():
+        key = person.session_name.lower()
+        other = seen.get(key)
+        if other is not None and (person.is_sso or people[other].is_sso):
+            problems.append(
+                f"{path}: people.{slack_id}: sessions named {person.session_name!r} like those "
+                f"of people.{other} ({person.aws} and {people[other].aws}); each person needs "
+                "a session name of their own, because trust and cuts go by it"
+            )
+            continue
+        seen.setdefault(key, slack_id)
 
 
 def _parse_role(

@@ -94,12 +94,14 @@ def ensure_aws_resources(catalog, table_name: str, event_bus: str | None = None)
         dynamodb.create_table(**table_definition(table_name))
         created.append(f"table {table_name}")
     iam = boto3.client("iam")
-    for person in catalog.people.values():
+    # IAM users only: an Identity Center person's sessions come from Identity Center.
+    users = [u for p in catalog.people.values() for u in _iam_user_names(p)]
+    for user in dict.fromkeys(users):
         try:
-            iam.get_user(UserName=person.iam_user_name)
+            iam.get_user(UserName=user)
         except iam.exceptions.NoSuchEntityException:
-            iam.create_user(UserName=person.iam_user_name)
-            created.append(f"user {person.iam_user_name}")
+            iam.create_user(UserName=user)
+            created.append(f"user {user}")
     for role in catalog.roles.values():
         try:
             iam.get_role(RoleName=role.aws_role_name)
@@ -119,6 +121,10 @@ def ensure_aws_resources(catalog, table_name: str, event_bus: str | None = None)
             events.create_event_bus(Name=bus)
             created.append(f"event bus {bus}")
     return created
+
+
+def _iam_user_names(person) -> list[str]:
+    return [arn.rsplit("/", 1)[1] for arn in person.identities if ":user/" in arn]
 
 
 def record_aws_calls(path: Path) -> None:

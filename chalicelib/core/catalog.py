@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from chalicelib.core.identity import SsoIdentity, is_sso
+
 DEFAULT_APPROVAL_TIMEOUT = timedelta(hours=1)
 DEFAULT_BREAK_GLASS_MAX = timedelta(hours=1)
 DEFAULT_BREAK_GLASS_REVIEW_WITHIN = timedelta(hours=24)
@@ -48,11 +50,39 @@ def secret_arns(catalog: Catalog) -> list[str]:
 class Person:
     slack_id: str
     name: str
-    aws: str  # IAM user ARN
+    # The principal a grant trusts for them: their IAM user ARN, or their IAM Identity Center
+    # principal (``<permission set role pattern>/<user name>``, chalicelib/core/identity.py).
+    # Either way the part after the last "/" names their sessions.
+    aws: str
+    sso: SsoIdentity | None = None  # their Identity Center identity, if people.toml names one
+    # Their IAM user when they have one but are granted through Identity Center
+    # (people.toml: ``aws`` beside ``principal = "sso"``); not a field of its own there.
+    iam_user_arn: str | None = field(default=None, metadata={"policy_field": False})
 
     @property
     def iam_user_name(self) -> str:
+        """The name their granted sessions carry (an IAM user name, or an Identity Center
+        user name): what trust pins and cuts go by."""
         return self.aws.rsplit("/", 1)[1]
+
+    @property
+    def session_name(self) -> str:
+        return self.iam_user_name
+
+    @property
+    def is_sso(self) -> bool:
+        """Whether their grants trust their Identity Center identity (not an IAM user)."""
+        return is_sso(self.aws)
+
+    @property
+    def identities(self) -> tuple[str, ...]:
+        """Every principal people.toml gives them (the granted one first)."""
+        found = [self.aws]
+        if self.iam_user_arn:
+            found.append(self.iam_user_arn)
+        if self.sso:
+            found.append(self.sso.principal)
+        return tuple(dict.fromkeys(found))
 
 
 @dataclass(frozen=True)

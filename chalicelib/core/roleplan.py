@@ -324,14 +324,11 @@ def _edited(statement: dict, tag: str) -> str | None:
     principals = trust.principals_of(statement)
     if end is None or not principals:
         return "no principal left" if end else None
-    canonical = trust.group_statement(
-        tag, end, principals, trust.sid_mfa(statement), trust.sid_start(statement)
-    )
     principal = statement.get("Principal")
     if isinstance(principal, dict) and set(principal) - {"AWS"}:
         return f"principals other than IAM users were added ({', '.join(sorted(principal))})"
     # Who is listed is checked person by person (plan); here only the rest of the statement.
-    canonical["Principal"] = principal
+    canonical = trust.canonical(statement, tag)
     if statement == canonical:
         return None
     if trust.statement_end(statement) != end:

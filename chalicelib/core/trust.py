@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from chalicelib.core import session_limits
+from chalicelib.core import identity, session_limits
 from chalicelib.core.model import AccessRequest, iso, parse_iso, utc
 from chalicelib.core.policy_docs import TooLarge, fits, size, statements
 
@@ -42,6 +42,8 @@ SID_PREFIX = "Switchback"
 PLACEHOLDER_SID = "SwitchbackPlaceholder"
 DEFAULT_TRUST_QUOTA = 2048  # characters of the minified document; AWS can raise it to 4096
 SESSION_NAME_PIN = "${aws:username}"
+# Identity Center people: the caller's own session name is the one it asks for.
+SSO_SESSION_PIN = "*:${sts:RoleSessionName}"
 # Steps a statement's end is rounded up to, finest first; None: one statement for everybody,
 # ending at the latest end. Ends lie at most max_duration (12 hours at most) ahead, so no
 # statement ever ends more than 12 hours after one of its members' own end.
@@ -100,12 +102,26 @@ class Grant:
 
 
 def _sid_pattern(tag: str | None) -> re.Pattern:
+    # A|M: IAM users (M: the role requires MFA); S|T: Identity Center people of one permission
+    # set (T: MFA required), with 8 hex digits naming the permission set's role pattern, so
+    # statements of several permission sets ending at one moment keep distinct Sids.
     owner = re.escape(tag) if tag else "D[0-9A-F]{7}"
-    return re.compile(rf"{SID_PREFIX}({owner})([AM])(\d{{14}})(?:S(\d{{14}}))?")
+    return re.compile(
+        rf"{SID_PREFIX}({owner})(?:([AM])(\d{{14}})|([ST])(\d{{14}})([0-9A-F]{{8}}))"
+        r"(?:S(\d{14}))?"
+    )
 
 
 def sid_for(tag: str, end: datetime, require_mfa: bool, start: datetime | None = None) -> str:
     sid = f"{SID_PREFIX}{tag}{'M' if require_mfa else 'A'}{utc(end):%Y%m%d%H%M%S}"
+    return f"{sid}S{utc(start):%Y%m%d%H%M%S}" if start else sid
+
+
+def sso_sid_for(
+    tag: str, end: datetime, require_mfa: bool, role_pattern: str, start: datetime | None = None
+) -> str:
+    digest = hashlib.sha256(role_pattern.encode()).hexdigest()[:8].upper()
+    sid = f"{SID_PREFIX}{tag}{'T' if require_mfa else 'S'}{utc(end):%Y%m%d%H%M%S}{digest}"
     return f"{sid}S{utc(start):%Y%m%d%H%M%S}" if start else sid
 
 
@@ -141,15 +157,95 @@ def group_statement(
     }
 
 
+def sso_group_statement(
+    tag: str,
+    end: datetime,
+    role_pattern: str,
+    names: list[str],
+    require_mfa: bool,
+    start: datetime | None = None,
+) -> dict:
+    """The statement trusting Identity Center people of one permission set (``role_pattern``,
+    see chalicelib/core/identity.py) by their user names, until ``end``.
+
+    - ``Principal`` the account: a caller in it, ``aws:PrincipalArn`` its role's ARN with the
+      path (for a role session, aws:PrincipalArn is the ARN of the role, not of the session:
+      AWS global condition context keys, aws:PrincipalArn), matched by ``ArnLike`` whatever
+      the role's suffix (wildcards in Principal are not allowed; ArnLike on aws:PrincipalArn
+      is the documented way to name a role whose name varies);
+    - ``StringEquals sts:RoleSessionName`` the granted user names: the new session is named
+      after one of them;
+    - the pin ``StringLike aws:userid "*:${sts:RoleSessionName}"``: the caller's own session
+      is named exactly what it asks for. aws:userid of a role session is
+      ``<role id>:<role session name>`` (AWS global condition context keys, aws:userid), and
+      Identity Center names a person's session after their user name. So alice, granted, can
+      take the session name ``alice`` only, never ``bob``, although both are listed; and bob
+      holding no grant is refused whatever name he asks for. A global or a service's own key
+      of the request can be used as a policy variable ("IAM policy elements: Variables and
+      tags"), and sts:RoleSessionName is a key of every AssumeRole request
+      ("Available keys for AWS STS"). Session names hold no ``*`` or ``?`` (STS: the
+      RoleSessionName pattern is ``[\\w+=,.@-]*``), so the variable brings no wildcard in.
+    - aws:username is absent for role sessions, so the IAM users' pin ``${aws:username}``
+      cannot serve here; and a statement of several permission sets could not say which user
+      comes through which set (conditions are ANDed, a key's values ORed), so one statement
+      never mixes permission sets.
+    """
+    condition: dict = {
+        "DateLessThan": {"aws:CurrentTime": iso(end)},
+        "ArnLike": {"aws:PrincipalArn": role_pattern},
+        "StringEquals": {"sts:RoleSessionName": _one_or_list(sorted(set(names)))},
+        "StringLike": {"aws:userid": SSO_SESSION_PIN},
+    }
+    if start is not None:  # a scheduled window, written before its start (see group_statement)
+        condition["DateGreaterThan"] = {"aws:CurrentTime": iso(start)}
+    if require_mfa:
+        condition["Bool"] = {"aws:MultiFactorAuthPresent": "true"}
+    partition, account = role_pattern.split(":")[1], role_pattern.split(":")[4]
+    return {
+        "Sid": sso_sid_for(tag, end, require_mfa, role_pattern, start),
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+        "Action": "sts:AssumeRole",
+        "Condition": condition,
+    }
+
+
+def _one_or_list(values: list[str]) -> str | list[str]:
+    # IAM shows a one-element list as a plain string; write it that way to compare equal.
+    return values[0] if len(values) == 1 else values
+
+
 def statement_for(grant: Grant, tag: str) -> dict:
     """The statement a grant writes when it has one to itself (the finest step)."""
-    return group_statement(
-        tag, _round_up(grant.ends, 1), [grant.principal_arn], grant.require_mfa, grant.starts
-    )
+    end = _round_up(grant.ends, 1)
+    if identity.is_sso(grant.principal_arn):
+        pattern, user = identity.split(grant.principal_arn)
+        return sso_group_statement(tag, end, pattern, [user], grant.require_mfa, grant.starts)
+    return group_statement(tag, end, [grant.principal_arn], grant.require_mfa, grant.starts)
+
+
+def is_sso_statement(statement: dict) -> bool:
+    """Whether a statement names Identity Center people (by ``ArnLike aws:PrincipalArn``)."""
+    condition = statement.get("Condition")
+    return isinstance(condition, dict) and isinstance(condition.get("ArnLike"), dict)
 
 
 def principals_of(statement: dict) -> list[str]:
-    """The AWS principals a statement names (``"Principal": "*"`` names ``*``)."""
+    """Who a statement trusts: IAM user ARNs, or Identity Center principal strings (each user
+    name listed, after the role pattern; chalicelib/core/identity.py)."""
+    if is_sso_statement(statement):
+        try:
+            patterns = statement["Condition"]["ArnLike"]["aws:PrincipalArn"]
+            names = statement["Condition"]["StringEquals"]["sts:RoleSessionName"]
+        except (KeyError, TypeError):
+            return []
+        patterns = [patterns] if isinstance(patterns, str) else patterns
+        names = [names] if isinstance(names, str) else names
+        if not isinstance(patterns, list) or not isinstance(names, list):
+            return []
+        return [
+            f"{p}/{n}" for p in patterns for n in names if isinstance(p, str) and isinstance(n, str)
+        ]
     principal = statement.get("Principal", {})
     if principal == "*":
         return ["*"]
@@ -157,6 +253,31 @@ def principals_of(statement: dict) -> list[str]:
     if isinstance(aws, str):
         return [aws]
     return [p for p in aws if isinstance(p, str)] if isinstance(aws, list) else []
+
+
+def canonical(statement: dict, tag: str) -> dict | None:
+    """What we write for one of our statements, given its Sid (end, MFA) and who it lists;
+    None if no statement of ours lists them so (e.g. an Identity Center statement widened to
+    several role patterns). Who is listed is for the caller to check person by person: an
+    IAM statement keeps its own ``Principal`` here."""
+    end = sid_end(statement)
+    principals = principals_of(statement)
+    if end is None or not principals:
+        return None
+    mfa = sid_mfa(statement)
+    start = sid_start(statement)
+    if is_sso_statement(statement):
+        parts = {identity.split(p) for p in principals}
+        patterns = {pattern for pattern, _ in parts}
+        if len(patterns) != 1 or not all(identity.is_sso(p) for p in principals):
+            return None
+        made = sso_group_statement(tag, end, patterns.pop(), [u for _, u in parts], mfa, start)
+        names = statement["Condition"]["StringEquals"]["sts:RoleSessionName"]
+        made["Condition"]["StringEquals"]["sts:RoleSessionName"] = names
+        return made
+    made = group_statement(tag, end, principals, mfa, start)
+    made["Principal"] = statement.get("Principal")
+    return made
 
 
 def statement_end(statement: dict) -> datetime | None:
@@ -171,21 +292,23 @@ def sid_end(statement: dict) -> datetime | None:
     match = _sid_pattern(None).fullmatch(str(statement.get("Sid", "")))
     if not match:
         return None
-    return datetime.strptime(match.group(3), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    digits = match.group(3) or match.group(5)
+    return datetime.strptime(digits, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
 
 
 def sid_start(statement: dict) -> datetime | None:
     """The start a scheduled statement's Sid names (None: not a scheduled statement)."""
     match = _sid_pattern(None).fullmatch(str(statement.get("Sid", "")))
-    if not match or not match.group(4):
+    if not match or not match.group(7):
         return None
-    return datetime.strptime(match.group(4), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    return datetime.strptime(match.group(7), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
 
 
 def sid_mfa(statement: dict) -> bool:
-    """Whether one of our statements is for roles with ``require_mfa`` (``…M<end>``)."""
+    """Whether one of our statements is for roles with ``require_mfa`` (``…M<end>``, or
+    ``…T<end>`` for Identity Center people)."""
     match = _sid_pattern(None).fullmatch(str(statement.get("Sid", "")))
-    return bool(match and match.group(2) == "M")
+    return bool(match) and (match.group(2) or match.group(4)) in ("M", "T")
 
 
 # An IAM user's ARN: partition, account, optional path, and the user name (IAM's characters).
@@ -202,10 +325,16 @@ def is_unique_id(principal: str) -> bool:
 
 
 def user_name(principal: str) -> str | None:
-    """The IAM user name of a user ARN; None for anything else a hand edit may have put into
-    one of our statements (``…:root``, a role ARN, ``*``, a unique id, a malformed string).
-    Only IAM users are ever trusted by Switchback, and only they have a session name to cut."""
-    match = _USER_ARN.fullmatch(principal) if isinstance(principal, str) else None
+    """The session name a principal Switchback trusts takes: the IAM user name of a user ARN,
+    or the user name of an Identity Center principal string (chalicelib/core/identity.py).
+    None for anything else a hand edit may have put into one of our statements (``…:root``, a
+    role ARN, ``*``, a unique id, a malformed string): nobody Switchback trusts, no session
+    name to cut."""
+    if not isinstance(principal, str):
+        return None
+    if identity.is_sso(principal):
+        return identity.split(principal)[1]
+    match = _USER_ARN.fullmatch(principal)
     return match.group(1) if match else None
 
 
@@ -245,7 +374,7 @@ def holder_statements(tag: str, holders: list[Grant], step: int | None) -> list[
             starts[key] = start
         elif starts[key] is not None:
             starts[key] = None if start is None else min(starts[key], start)
-    groups: dict[tuple[datetime, bool, datetime | None], list[str]] = {}
+    groups: dict[tuple[datetime, bool, datetime | None, str], list[str]] = {}
     for mfa in (False, True):
         ends = {p: e for (p, m), e in latest.items() if m is mfa}
         if not ends:
@@ -253,16 +382,23 @@ def holder_statements(tag: str, holders: list[Grant], step: int | None) -> list[
         group_end = _round_up(max(ends.values()), 1)
         for principal, end in ends.items():
             bucket = group_end if step is None else _round_up(end, step)
-            groups.setdefault((bucket, mfa, starts[(principal, mfa)]), []).append(principal)
+            # Identity Center people: one statement per permission set (sso_group_statement).
+            pattern = identity.split(principal)[0] if identity.is_sso(principal) else ""
+            key = (bucket, mfa, starts[(principal, mfa)], pattern)
+            groups.setdefault(key, []).append(principal)
     return [
-        group_statement(tag, end, principals, mfa, start)
-        for (end, mfa, start), principals in sorted(groups.items(), key=_group_order)
+        sso_group_statement(
+            tag, end, pattern, [identity.split(p)[1] for p in principals], mfa, start
+        )
+        if pattern
+        else group_statement(tag, end, principals, mfa, start)
+        for (end, mfa, start, pattern), principals in sorted(groups.items(), key=_group_order)
     ]
 
 
 def _group_order(item) -> tuple:
-    (end, mfa, start), _ = item
-    return (end, mfa, start is not None, start or end)
+    (end, mfa, start, pattern), _ = item
+    return (end, mfa, start is not None, start or end, pattern)
 
 
 def _with_statements(policy: dict, new_statements: list[dict]) -> dict:
@@ -347,7 +483,9 @@ def free_slots(
 ) -> int:
     """How many more people like ``principal_arn`` (a grant ending at ``ends``) fit, for
     `/access roles`: at the coarsest step of the ladder, where each more person costs little
-    more than their ARN in a principal list.
+    more than their ARN in a principal list (an IAM user), or their user name in their
+    permission set's statement (an Identity Center person, whose first grant on the role
+    also costs that statement).
 
     ``tag`` None counts every deployment's statements as ours (a lone deployment, as `roles`
     sees it)."""
@@ -360,10 +498,9 @@ def free_slots(
     ]
 
     def fits_with(extra: int) -> bool:
-        # Stand-ins as long as the asker's ARN, each a different person.
-        more = [
-            Grant("", f"{principal_arn[:-4]}{n:04d}", "", ends, require_mfa) for n in range(extra)
-        ]
+        # Stand-ins as long as the asker's principal, each a different person (of the same
+        # permission set, for an Identity Center person).
+        more = [Grant("", _stand_in(principal_arn, n), "", ends, require_mfa) for n in range(extra)]
         document = _with_statements(
             policy, foreign + holder_statements(tag or "D0000000", holders + more, None)
         )
@@ -393,3 +530,11 @@ def free_slots(
         middle = (low + high) // 2
         low, high = (middle, high) if fits_with(middle) else (low, middle)
     return low
+
+
+def _stand_in(principal: str, n: int) -> str:
+    """Another person's principal as long as ``principal``: its last name part replaced by
+    one made of ``n`` (at least 4 characters, so that distinct stand-ins never collide)."""
+    prefix, _, name = principal.rpartition("/")
+    digits = f"{n:04d}"
+    return f"{prefix}/{name[: max(len(name) - len(digits), 0)]}{digits}"

@@ -11,6 +11,7 @@ from html import escape
 
 from chalicelib.core.catalog import Person, RoleSpec
 from chalicelib.core.durations import format_duration
+from chalicelib.core.identity import describe
 from chalicelib.core.model import AccessRequest, AuditEntry, State, parse_iso
 from chalicelib.core.texts import extension_title
 from chalicelib.notify.messages import clip, visible_line
@@ -170,8 +171,7 @@ def what_approving_does(request: AccessRequest, state: State, now: datetime) -> 
     """One plain sentence on what the grant does (text, not HTML)."""
     role_name = request.role_arn.split(":role/", 1)[-1]
     account = request.role_arn.split(":")[4] if request.role_arn.count(":") >= 5 else "?"
-    user = request.principal_arn.rsplit("/", 1)[-1]
-    who = f"{request.requester_name} (IAM user {user})"
+    who = f"{request.requester_name} ({describe(request.principal_arn)})"
     target = f"the role {role_name} in account {account}"
     if request.extends:
         if state is not State.PENDING:

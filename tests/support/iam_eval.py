@@ -35,11 +35,33 @@ Sources (IAM User Guide):
   left to the other statements ("This combination does not allow the listed items, but
   instead explicitly denies the actions not listed").
   https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notaction.html
+
+Callers that are role sessions (an IAM Identity Center person's session, say), IAM User Guide:
+- Global condition keys, aws:PrincipalArn: for a role session it is the ARN of the *role*
+  (``arn:aws:iam::<acct>:role/<path><name>``, with the role's path), not of the session;
+  aws:PrincipalAccount: the caller's account; aws:PrincipalType: ``AssumedRole``;
+  aws:userid: ``<role id>:<role session name>``; aws:username: not present.
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html
+- AWS JSON policy elements: Principal: an account principal (``arn:aws:iam::<acct>:root``
+  or the bare account ID) stands for every principal of that account (whose own policies
+  must then allow the call too, assumed here); a role ARN stands for the role's sessions;
+  an assumed-role session ARN for that session only; no wildcards inside an ARN.
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html
+- Condition operators, ARN: ``ArnLike`` compares each of the six colon-delimited parts of
+  the ARN separately, ``*`` and ``?`` matching within a part; ``ArnEquals`` behaves alike
+  in IAM (it too takes wildcards).
+- Available keys for AWS STS, sts:RoleSessionName: the session name the caller asks for;
+  policy variables: a global key or a service's key present in the request can be used as a
+  variable (``${sts:RoleSessionName}``).
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html
+- Role chaining (a role session assuming a role) limits the new session to one hour.
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_terms-and-concepts.html
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 ALLOW, DENY, IMPLICIT_DENY = "Allow", "Deny", "ImplicitDeny"
@@ -100,6 +122,9 @@ def _operator(name: str, policy_value, context_value, context: dict) -> bool:
         }[name]
     if name == "Bool":
         return str(policy_value).lower() == str(context_value).lower()
+    if name in ("ArnLike", "ArnEquals"):
+        value = _substitute(str(policy_value), context)
+        return value is not None and _arn_like(value, str(context_value))
     raise NotImplementedError(f"condition operator {name} is not modelled here")
 
 
@@ -113,14 +138,47 @@ def _condition_holds(condition: dict, context: dict) -> bool:
     return True
 
 
-def _principal_matches(statement: dict, principal: str | None) -> bool:
+def _arn_like(pattern: str, arn: str) -> bool:
+    """ArnLike: the six colon-delimited parts match one by one (the last may hold colons)."""
+    wanted, given = pattern.split(":", 5), arn.split(":", 5)
+    if len(wanted) != 6 or len(given) != 6:
+        return False
+    return all(_wildcard(w, g) for w, g in zip(wanted, given, strict=True))
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who calls: an IAM user (``arn`` its ARN) or a role session (``arn`` the session's
+    ``arn:aws:sts::<acct>:assumed-role/<role name>/<session>``, ``role_arn`` the role's ARN
+    with its path)."""
+
+    arn: str
+    role_arn: str | None = None
+
+    @property
+    def account(self) -> str:
+        return self.arn.split(":")[4]
+
+
+def _principal_matches(statement: dict, principal: str | Caller | None) -> bool:
     if "Principal" not in statement:
         return True  # identity-based policy: applies to its own principal
     named = statement["Principal"]
     if named == "*":
         return True
     aws = _as_list(named.get("AWS", [])) if isinstance(named, dict) else []
-    return principal is not None and any(p == "*" or p == principal for p in aws)
+    if principal is None:
+        return False
+    caller = principal if isinstance(principal, Caller) else Caller(principal)
+    partition = caller.arn.split(":")[1]
+    for entry in aws:
+        if entry == "*" or entry == caller.arn:
+            return True
+        if entry in (caller.account, f"arn:{partition}:iam::{caller.account}:root"):
+            return True  # the account: every principal of it
+        if caller.role_arn is not None and entry == caller.role_arn:
+            return True  # the role: its sessions
+    return False
 
 
 def _action_matches(statement: dict, action: str) -> bool:
@@ -132,7 +190,9 @@ def _action_matches(statement: dict, action: str) -> bool:
     return any(_wildcard(a, action, case_sensitive=False) for a in _as_list(statement["Action"]))
 
 
-def decide(policies: list[dict | None], action: str, context: dict, principal=None) -> str:
+def decide(
+    policies: list[dict | None], action: str, context: dict, principal: str | Caller | None = None
+) -> str:
     """Evaluate every statement of ``policies`` for one request; deny beats allow."""
     allowed = False
     for policy in policies:
@@ -165,6 +225,38 @@ def can_assume(
         "aws:MultiFactorAuthPresent": "true" if mfa else "false",
     }
     return decide([trust_policy], "sts:AssumeRole", context, principal=user_arn) == ALLOW
+
+
+def can_assume_from_role(
+    trust_policy: dict,
+    role_arn: str,
+    role_id: str,
+    caller_session: str,
+    session_name: str,
+    at: datetime,
+    mfa: bool | None = None,
+) -> bool:
+    """Whether a session named ``caller_session`` of role ``role_arn`` (with its path; id
+    ``role_id``) may call sts:AssumeRole with ``session_name`` at ``at``: an Identity Center
+    person's session is one of the permission set's role, named after their user name.
+    ``mfa`` None: aws:MultiFactorAuthPresent absent from the request (its own permissions are
+    assumed to allow the call)."""
+    account, role_name = role_arn.split(":")[4], role_arn.rsplit("/", 1)[1]
+    partition = role_arn.split(":")[1]
+    caller = Caller(
+        f"arn:{partition}:sts::{account}:assumed-role/{role_name}/{caller_session}", role_arn
+    )
+    context = {
+        "aws:PrincipalArn": role_arn,
+        "aws:PrincipalAccount": account,
+        "aws:PrincipalType": "AssumedRole",
+        "aws:userid": f"{role_id}:{caller_session}",
+        "sts:RoleSessionName": session_name,
+        "aws:CurrentTime": at,
+    }
+    if mfa is not None:
+        context["aws:MultiFactorAuthPresent"] = "true" if mfa else "false"
+    return decide([trust_policy], "sts:AssumeRole", context, principal=caller) == ALLOW
 
 
 # What the role itself grants its sessions (e.g. AmazonEC2FullAccess): everything, here.

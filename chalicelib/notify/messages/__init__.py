@@ -70,6 +70,7 @@ from chalicelib.notify.messages.markup import (
 )
 from chalicelib.notify.messages.requester import (
     _SIGNIN_HOSTS,
+    SSO_PROFILE,
     aws_config_profile,
     cli_command,
     direct_message,
@@ -80,6 +81,9 @@ from chalicelib.notify.messages.requester import (
     requester_reminder,
     requester_scheduled,
     requester_update,
+    sso_cli_command,
+    sso_config_profile,
+    sso_requester_granted,
     start_reminder,
     switch_role_url,
     to_requester,
@@ -87,6 +91,10 @@ from chalicelib.notify.messages.requester import (
 )
 
 __all__ = [
+    "SSO_PROFILE",
+    "sso_cli_command",
+    "sso_config_profile",
+    "sso_requester_granted",
     "extension_title",
     "utc_text",
     "SECTION_LIMIT",

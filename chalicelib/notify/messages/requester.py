@@ -8,6 +8,7 @@ from urllib.parse import quote, urlencode
 
 from chalicelib.core.catalog import RoleSpec
 from chalicelib.core.durations import format_duration
+from chalicelib.core.identity import is_sso
 from chalicelib.core.model import AccessRequest
 from chalicelib.core.texts import utc_text  # shared with the use cases
 from chalicelib.notify.messages.answers import _scope_note, capped_note
@@ -94,7 +95,66 @@ def aws_config_profile(request: AccessRequest) -> str:
     return "\n".join(lines)
 
 
+# The profile an Identity Center person signs in with (`aws configure sso`); they name it.
+SSO_PROFILE = "<your Identity Center profile>"
+
+
+def sso_cli_command(request: AccessRequest) -> str:
+    """The CLI command for an Identity Center person: from their Identity Center profile."""
+    return (
+        f"aws sso login --profile {SSO_PROFILE}\n"
+        f"aws sts assume-role --role-arn {request.role_arn} "
+        f"--role-session-name {request.session_name} --profile {SSO_PROFILE}"
+    )
+
+
+def sso_config_profile(request: AccessRequest) -> str:
+    """A ~/.aws/config profile chained from the person's Identity Center profile, the session
+    name pinned to their Identity Center user name (the trust statement requires it)."""
+    return "\n".join(
+        [
+            f"[profile {request.role}]",
+            f"role_arn = {request.role_arn}",
+            f"source_profile = {SSO_PROFILE}",
+            f"role_session_name = {request.session_name}",
+        ]
+    )
+
+
+def sso_requester_granted(request: AccessRequest, role: RoleSpec | None) -> str:
+    """The granted message for an Identity Center person: they switch from their Identity
+    Center session, which is role chaining, so each session lasts at most one hour (AWS IAM
+    User Guide, "Roles terms and concepts", role chaining)."""
+    url = switch_role_url(role, request)
+    approved_by = ", ".join(mention(a) for a in request.approvals)
+    by = f"Approved by {approved_by}. " if approved_by else ""
+    mfa = (
+        "\n:warning: This role requires MFA, which an Identity Center session does not carry "
+        "into the switch (`aws:MultiFactorAuthPresent`), so the switch will be refused; ask "
+        "the role's owners."
+        if request.require_mfa
+        else ""
+    )
+    return (
+        f":white_check_mark: Your access to `{escape(request.role)}` is granted until "
+        f"{when(request.ends_at)} ({utc_text(request.ends_at)}), request `{request.id}`. "
+        f"{by}\n"
+        f"Switch from your IAM Identity Center session as `{escape(request.session_name)}` "
+        "(your Identity Center user name; any other session name is refused).\n"
+        f"*Console* (signed in through the AWS access portal): <{url}|switch role>\n"
+        f"*CLI:* ```{sso_cli_command(request)}```\n"
+        f"*~/.aws/config* (`{SSO_PROFILE}` being your `aws configure sso` profile): "
+        f"```{sso_config_profile(request)}```\n"
+        "A session switched to from Identity Center lasts at most one hour (role chaining): "
+        "switch again, or let the CLI renew it, while the grant lasts. Every session of yours "
+        f"on this role ends at {utc_text(request.ends_at)}.{mfa}\n"
+        f"Done early? `/access revoke {request.id}`"
+    )
+
+
 def requester_granted(request: AccessRequest, role: RoleSpec | None) -> str:
+    if is_sso(request.principal_arn):
+        return sso_requester_granted(request, role)
     url = switch_role_url(role, request)
     approved_by = ", ".join(mention(a) for a in request.approvals)
     by = f"Approved by {approved_by}. " if approved_by else ""
