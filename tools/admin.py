@@ -148,6 +148,8 @@ def describe(request) -> str:
 def run(args: argparse.Namespace, out=print) -> int:
     from chalicelib import wiring
     from chalicelib.core.decisions import Refused
+    from chalicelib.core.identity import describe as describe_principal
+    from chalicelib.core.identity import is_sso
     from chalicelib.core.model import State, is_request_id, normalise_request_id
 
     configure(args)
@@ -172,6 +174,8 @@ def run(args: argparse.Namespace, out=print) -> int:
             request = service.record(request_id, actor, "viewed", "operator CLI: show")
             out(describe(request))
             out(f"  role {request.role_arn}\n  principal {request.principal_arn}")
+            if is_sso(request.principal_arn):
+                out(f"  who {describe_principal(request.principal_arn)}")
             out(f"  reason {request.reason}")
             for entry in request.audit:
                 detail = f" ({entry.detail})" if entry.detail else ""

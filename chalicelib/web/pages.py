@@ -11,7 +11,7 @@ from html import escape
 
 from chalicelib.core.catalog import Person, RoleSpec
 from chalicelib.core.durations import format_duration
-from chalicelib.core.identity import describe
+from chalicelib.core.identity import describe, is_sso
 from chalicelib.core.model import AccessRequest, AuditEntry, State, parse_iso
 from chalicelib.core.texts import extension_title
 from chalicelib.notify.messages import clip, visible_line
@@ -167,6 +167,14 @@ def headline(request: AccessRequest) -> str:
     )
 
 
+def _principal_html(principal: str) -> str:
+    """Who the grant trusts: an IAM user by its ARN; an Identity Center person in words (user,
+    permission set, account), not by the role pattern with its ``?`` that trust matches."""
+    if is_sso(principal):
+        return f"({escape(describe(principal))})"
+    return f"<code>{escape(principal)}</code>"
+
+
 def what_approving_does(request: AccessRequest, state: State, now: datetime) -> str:
     """One plain sentence on what the grant does (text, not HTML)."""
     role_name = request.role_arn.split(":role/", 1)[-1]
@@ -304,7 +312,7 @@ def review_page(
     approvers = ", ".join(escape(names.get(a, a)) for a in request.approvals) or "none yet"
     facts = (
         f"<dt>Requester</dt><dd>{escape(request.requester_name)} "
-        f"<code>{escape(request.principal_arn)}</code></dd>"
+        f"{_principal_html(request.principal_arn)}</dd>"
         f"<dt>Role</dt><dd><code>{escape(request.role)}</code> — {description}<br>"
         f"<code>{escape(request.role_arn)}</code></dd>"
         f"<dt>Duration</dt><dd>{format_duration(request.duration)}</dd>"

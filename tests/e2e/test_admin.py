@@ -156,3 +156,24 @@ def test_against_the_local_stack(tmp_path: Path) -> None:
         assert "ec2-admin" in line and "alice (U0ALICE)" in line
         done = admin(stack.aws_url(), "--local", "sweep", **state)
         assert done.returncode == 0, done.stderr
+
+
+def test_show_names_an_identity_center_requester_in_words(
+    service, slack: SlackReceiver, aws: str, deployment: list[str]
+) -> None:
+    from dataclasses import replace
+
+    from chalicelib.core.identity import SsoIdentity
+    from chalicelib.core.model import new_request_id
+
+    erin = SsoIdentity("123456789012", "Operator", "erin@example.com", "eu-west-1")
+    asked = service.store.get_request(request(service, slack))
+    stored = replace(asked, id=new_request_id(), principal_arn=erin.principal, version=0)
+    service.store.create_request(stored)
+    done = admin(aws, *deployment, "show", stored.id)
+    assert done.returncode == 0, done.stderr
+    assert (
+        "  who IAM Identity Center user erin@example.com, permission set Operator in account "
+        "123456789012\n"
+    ) in done.stdout
+    assert f"  principal {erin.principal}\n" in done.stdout  # the exact pattern, for operators
