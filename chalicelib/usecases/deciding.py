@@ -184,7 +184,8 @@ class Deciding:
                 ends_at=iso(new_end),
             )
             moved = extended(grant, done, new_end, now)
-            said = c.event(events.EXTENDED, moved, approver, related=done)
+            added = new_end - grant.ends()  # less than asked when the role's maximum cut it
+            said = c.event(events.EXTENDED, moved, approver, related=done, added=added)
             done, moved = self._uow.commit(
                 Change(done, was=current), Change(moved, (said,), was=grant)
             )
