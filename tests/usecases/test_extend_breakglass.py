@@ -235,3 +235,36 @@ def test_unreviewed_break_glass_is_reminded_once_and_counted(site: Site) -> None
     site.post(rid, "U0BOB", "flag")  # expired already: flagged, nothing to revoke
     assert site.stored(rid).state is State.EXPIRED and site.stored(rid).review == "flagged"
     assert site.sweep().unreviewed == 0
+
+
+# -- what a new user tripped over (issue 25) ---------------------------------------------------
+def test_extend_names_its_approvers_and_the_end_if_approved_now(site: Site) -> None:
+    rid = granted(site)
+    answer = site.slash("U0ALICE", f"extend {rid} 1h still resizing")
+    assert "1 approval needed from: <@U0BOB>, <!subteam^S0ONCALL>." in answer
+    assert "Approved now, it ends at" in answer and "1h later" in answer
+
+
+def test_one_pending_extension_per_grant(site: Site) -> None:
+    rid = granted(site)
+    first = site.request("U0ALICE", f"extend {rid} 1h")
+    second = site.slash("U0ALICE", f"extend {rid} 30m")
+    assert f"Extension {first} of {rid}" in second and "already waiting" in second
+    pending = [r for r in wiring.service().store.requests_of("U0ALICE") if r.extends == rid]
+    assert [r.id for r in pending] == [first]
+
+
+def test_a_capped_extension_tells_the_requester_how_much_was_added(site: Site) -> None:
+    rid = granted(site, "1h30m")
+    site.clock.advance(minutes=2)
+    ext = site.request("U0ALICE", f"extend {rid} 1h")  # ends 32m after now + 1h: cut to 2h
+    site.post(ext, "U0BOB", "approve")
+    told = [t for t in site.slack.texts("/response/U0ALICE") if "was extended" in t]
+    assert told and "by 32m (1h asked; `ec2-admin` allows 2h at most" in told[-1]
+
+
+def test_a_flagged_break_glass_grant_tells_the_requester_it_is_revoked(site: Site) -> None:
+    rid = site.slash("U0ALICE", "breakglass ec2-admin 10m INC-9 down").split("`")[1]
+    site.post(rid, "U0BOB", "flag", reason="no incident")
+    [told] = [t for t in site.slack.texts("/response/U0ALICE") if "flagged" in t]
+    assert "Your access is revoked" in told and "no incident" in told
