@@ -179,7 +179,7 @@ class Deciding:
                 approver,
                 "approved",
                 now,
-                detail=f"{grant.id} now ends {iso(new_end)}",
+                detail=f"{grant.id} now ends {utc_text(iso(new_end))}",
                 approvals=counted.approvals,
                 ends_at=iso(new_end),
             )

@@ -268,3 +268,45 @@ def test_a_flagged_break_glass_grant_tells_the_requester_it_is_revoked(site: Sit
     site.post(rid, "U0BOB", "flag", reason="no incident")
     [told] = [t for t in site.slack.texts("/response/U0ALICE") if "flagged" in t]
     assert "Your access is revoked" in told and "no incident" in told
+
+
+def test_the_extension_page_predicts_the_moved_end_and_says_when_it_is_capped(
+    site: Site,
+) -> None:
+    rid = granted(site, "1h30m")
+    site.clock.advance(minutes=2)
+    ends = site.stored(rid).ends()
+    ext = site.request("U0ALICE", f"extend {rid} 1h")
+    page = site.page(ext, "U0BOB")
+    capped_end = (site.clock.now + timedelta(hours=2)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert f"{capped_end} if approved now (the grant&#x27;s end, " in page
+    assert f"{ends.strftime('%Y-%m-%d %H:%M:%S UTC')}, moved 32 minutes later" in page
+    assert "1 hour asked, cut to 32 minutes by the role&#x27;s maximum of 2 hours" in page
+    assert "after the approval)" not in page
+    site.post(ext, "U0BOB", "approve")
+    done = site.page(ext, "U0BOB")
+    assert "never granted" not in done and "(never written)" not in done
+    assert f"now ends {capped_end}" in done and "(the grant&#x27;s new end)" in done
+    assert "Z UTC" not in done and "Z</td>" not in done  # one time format: "… UTC"
+
+
+def test_an_uncapped_extension_page_moves_the_grants_end(site: Site) -> None:
+    rid = granted(site)
+    site.clock.advance(minutes=10)
+    moved = (site.stored(rid).ends() + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    ext = site.request("U0ALICE", f"extend {rid} 1h")
+    page = site.page(ext, "U0BOB")
+    assert f"{moved} if approved now" in page and "cut to" not in page
+
+
+def test_a_flagged_break_glass_page_shows_when_it_ended_and_no_approval_count(
+    site: Site,
+) -> None:
+    rid = site.slash("U0ALICE", "breakglass ec2-admin 30m INC-9 down").split("`")[1]
+    assert "0 of 1" not in site.page(rid, "U0BOB")
+    site.clock.advance(minutes=5)
+    site.post(rid, "U0BOB", "flag", reason="no incident")
+    page = site.page(rid, "U0BOB")
+    assert "(in 25 min)" not in page and "(revoked; it was to end" in page
+    assert "Approvals</dt><dd id=approvals>none: taken without approval" in page
+    assert "0 of 1" not in page
