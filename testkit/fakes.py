@@ -320,6 +320,11 @@ class FakeRecords:
             due = [(at, rid) for rid, at in self._reviews.items() if at <= until]
         return [rid for _, rid in sorted(due)]
 
+    def awaiting_review(self) -> list[str]:
+        with self._mutex:
+            due = [(at, rid) for rid, at in self._reviews.items()]
+        return [rid for _, rid in sorted(due)]
+
     def reviewed(self, request_id: str) -> None:
         with self._mutex:
             self._reviews.pop(request_id, None)

@@ -147,6 +147,9 @@ class Repositories:
     def reviewed(self, request_id: str) -> None:
         self.records.reviewed(request_id)
 
+    def awaiting_review(self) -> list[str]:
+        return self.records.awaiting_review()
+
 
 class Store(Repositories):
     """The repositories over one DynamoDB table."""

@@ -260,4 +260,5 @@ def _roles(service: Switchback, user: str) -> list[str]:
 
 def _list(service: Switchback, user: str, now: datetime) -> list[str]:
     mine = [r for r in service.requests_of(user) if r.state in LIVE_STATES]
-    return messages.list_answer(mine, service.awaiting(user, now), now)
+    waiting, unreviewed = service.awaiting(user, now), service.unreviewed(user)
+    return messages.list_answer(mine, waiting, now, unreviewed, service.base_url)

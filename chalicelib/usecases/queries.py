@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import cached_property
 
 from chalicelib.aws.slots import GrantSlots
-from chalicelib.core import session_limits
+from chalicelib.core import breakglass, session_limits
 from chalicelib.core.catalog import Person, RoleSpec
 from chalicelib.core.decisions import is_approver
 from chalicelib.core.extensions import extended_end
@@ -51,6 +51,14 @@ class Queries:
             and (role := c.catalog.role(r.role))
             and self._approves(role, approver)
         ]
+
+    def unreviewed(self, approver: str) -> list[AccessRequest]:
+        """Break-glass grants ``approver`` may review and nobody has yet, oldest first: one
+        Query of the reviews still owed, then each request read."""
+        c = self._c
+        found = [c.store.get_request(rid) for rid in c.store.awaiting_review()]
+        requests = [r for r in found if r is not None]
+        return breakglass.awaiting_review(c.catalog, requests, approver, c.groups)
 
     def _approves(self, role: RoleSpec, person: str) -> bool:
         try:

@@ -310,3 +310,18 @@ def test_a_flagged_break_glass_page_shows_when_it_ended_and_no_approval_count(
     assert "(in 25 min)" not in page and "(revoked; it was to end" in page
     assert "Approvals</dt><dd id=approvals>none: taken without approval" in page
     assert "0 of 1" not in page
+
+
+def test_an_approvers_list_shows_break_glass_grants_waiting_for_their_review(
+    site: Site,
+) -> None:
+    rid = site.slash("U0ALICE", "breakglass ec2-admin 10m INC-9 down").split("`")[1]
+    for approver in ("U0BOB", "U0CAROL"):  # named, and through the on-call group
+        listed = site.slash(approver, "list")
+        assert "Break-glass grants waiting for your review" in listed
+        assert f"`{rid}` alice → `ec2-admin` 10m, active" in listed
+        assert f"/requests/{rid}|acknowledge or flag>" in listed
+    assert "waiting for your review" not in site.slash("U0DAVE", "list")  # not an approver
+    assert "waiting for your review" not in site.slash("U0ALICE", "list")  # never one's own
+    site.post(rid, "U0BOB", "acknowledge")
+    assert "waiting for your review" not in site.slash("U0CAROL", "list")
