@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import cached_property
 
 from chalicelib.aws.slots import GrantSlots
-from chalicelib.core import breakglass, session_limits
+from chalicelib.core import breakglass, history, session_limits
 from chalicelib.core.catalog import Person, RoleSpec
 from chalicelib.core.decisions import is_approver
 from chalicelib.core.extensions import extended_end
@@ -59,6 +59,14 @@ class Queries:
         found = [c.store.get_request(rid) for rid in c.store.awaiting_review()]
         requests = [r for r in found if r is not None]
         return breakglass.awaiting_review(c.catalog, requests, approver, c.groups)
+
+    def history(self, role: str | None = None, since: str | None = None) -> list[AccessRequest]:
+        """Requests of every state, past ones too, of ``role`` if given, created at or after
+        ``since`` (ISO), oldest first: one Query of the by-person index per person in the
+        directory, bounded by ``since`` (people no longer listed are not asked about)."""
+        c = self._c
+        found = [r for p in sorted(c.catalog.people) for r in c.store.requests_since(p, since)]
+        return history.select(found, role, since)
 
     def _approves(self, role: RoleSpec, person: str) -> bool:
         try:
