@@ -83,3 +83,12 @@ def test_reviews_are_due_by_their_time_until_reviewed(store) -> None:
     store.reviewed("0000000001")
     store.reviewed("0000000009")  # never awaited: nothing to do
     assert store.unreviewed(at(90)) == ["0000000002", "0000000003"]
+
+
+def test_every_review_still_owed_is_listed_due_or_not(store) -> None:
+    assert store.awaiting_review() == []
+    store.await_review("0000000002", at(30))
+    store.await_review("0000000001", at(900))
+    assert store.awaiting_review() == ["0000000002", "0000000001"]  # soonest due first
+    store.reviewed("0000000002")
+    assert store.awaiting_review() == ["0000000001"]
