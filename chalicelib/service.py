@@ -202,6 +202,10 @@ class Switchback:
         return self.sweeper.remind_unreviewed(now)
 
     # -- queries -------------------------------------------------------------------------------
+    def time_zone(self, person: str) -> str | None:
+        """The person's Slack time zone (cached), None when Slack does not say."""
+        return self.context.time_zone(person)
+
     def get(self, request_id: str) -> AccessRequest | None:
         return self.queries.get(request_id)
 
