@@ -3,6 +3,8 @@ signed-in session and the form's CSRF token: approve, deny, acknowledge, flag, r
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from chalice import Blueprint, Response
 
 from chalicelib.core import deadline
@@ -72,6 +74,8 @@ def _viewer(catalog, request, session: sessions.Session, now, groups) -> pages.V
             pass
         else:
             return pages.Viewer(session.user, name, session.csrf, can_review=True)
+    if request.state is State.SCHEDULED and may_call_off(catalog, request, session.user, groups):
+        return pages.Viewer(session.user, name, session.csrf, can_revoke=True)
     if may_revoke(catalog, request, session.user, groups):
         return pages.Viewer(session.user, name, session.csrf, can_revoke=True)
     try:
@@ -80,6 +84,12 @@ def _viewer(catalog, request, session: sessions.Session, now, groups) -> pages.V
         return pages.Viewer(session.user, name, session.csrf, why_not=refusal.message)
     scopes = _narrow_to(catalog, request)
     return pages.Viewer(session.user, name, session.csrf, can_decide=True, narrow_to=scopes)
+
+
+def may_call_off(catalog, request, user, groups) -> bool:
+    """Whether ``user`` may revoke (call off) a scheduled window before its start: whoever
+    could revoke it once it runs."""
+    return may_revoke(catalog, replace(request, state=State.ACTIVE), user, groups)
 
 
 def _narrow_to(catalog, request) -> tuple[str, ...]:

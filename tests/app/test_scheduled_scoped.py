@@ -142,3 +142,24 @@ def test_help_and_roles_mention_scopes_and_later_windows(site: Site) -> None:
     assert "scope=" in help_text and "at 22:00" in help_text
     roles = slash(site, "U0ALICE", "roles")
     assert "`read-only`" in roles and "`at <time>`" in roles
+
+
+def test_a_scheduled_window_is_called_off_from_the_page_or_slack_before_its_start(
+    site: Site,
+) -> None:
+    start = (site.clock.now + timedelta(hours=3)).replace(second=0)
+    at = f"at {start:%Y-%m-%d %H:%M} UTC"
+    first = site.request("U0ALICE", f"request ec2-admin 1h {at} INC-10 migration")
+    second = site.request("U0DAVE", f"request ec2-admin 1h {at} INC-10 migration")
+    for rid in (first, second):
+        assert site.post(rid, "U0BOB", "approve").status_code == 303
+        assert site.stored(rid).state is State.SCHEDULED
+    assert "/revoke'" in site.page(first, "U0CAROL")  # an approver may call it off
+    assert "/revoke'" not in site.page(first, "U0DAVE")
+    assert site.post(first, "U0CAROL", "revoke").status_code == 303
+    assert site.stored(first).state is State.CANCELLED
+    assert "is cancelled" in slash(site, "U0DAVE", f"cancel {second}")
+    assert site.stored(second).state is State.CANCELLED
+    site.clock.now = start
+    site.sweep()
+    assert ours() == []
