@@ -18,6 +18,7 @@ from chalicelib.core.catalog import Catalog, Person, RoleSpec
 from chalicelib.core.commands import ExtendCommand, RequestCommand
 from chalicelib.core.groups import Members, no_groups
 from chalicelib.core.model import AccessRequest, State
+from chalicelib.usecases import narrowing
 from chalicelib.usecases.context import BROKER, Context, system_clock
 from chalicelib.usecases.deciding import Deciding
 from chalicelib.usecases.engine import RoleEngine, Settled
@@ -157,6 +158,9 @@ class Switchback:
     def deny(self, request_id: str, approver: str, reason: str = "") -> AccessRequest:
         return self.deciding.deny(request_id, approver, reason)
 
+    def narrow(self, request_id: str, approver: str, scope: str) -> AccessRequest:
+        return narrowing.narrow(self.deciding, request_id, approver, scope)
+
     def cancel(self, request_id: str, requester: str) -> AccessRequest:
         return self.deciding.cancel(request_id, requester)
 
@@ -202,6 +206,10 @@ class Switchback:
         return self.sweeper.remind_unreviewed(now)
 
     # -- queries -------------------------------------------------------------------------------
+    def time_zone(self, person: str) -> str | None:
+        """The person's Slack time zone (cached), None when Slack does not say."""
+        return self.context.time_zone(person)
+
     def get(self, request_id: str) -> AccessRequest | None:
         return self.queries.get(request_id)
 

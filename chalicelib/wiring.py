@@ -17,6 +17,7 @@ from chalicelib.delivery.eventbridge import DESTINATION, EventBridgeDelivery
 from chalicelib.delivery.outbox import Outbox, Routes
 from chalicelib.delivery.slack import SlackDelivery
 from chalicelib.delivery.slack_groups import SlackGroups
+from chalicelib.delivery.slack_time_zones import SlackTimeZones
 from chalicelib.notify.eventbridge import EventPublisher
 from chalicelib.notify.port import Notifications, Subscriber
 from chalicelib.notify.slack import Notifier
@@ -70,6 +71,9 @@ def service(base_url: str = "") -> Switchback:
                 notifier=Notifications(outbox, subscribers, system_clock),
                 groups=groups,
             )
+            if bot_token:  # scheduled windows are read in the person's Slack time zone
+                zones = SlackTimeZones(bot_token, config.slack_api_url)
+                _cache["service"].context.time_zone = zones  # type: ignore[attr-defined]
         found: Switchback = _cache["service"]  # type: ignore[assignment]
     if base_url:
         found.base_url = base_url

@@ -29,6 +29,7 @@ from chalicelib.delivery.message import OutboxMessage, as_added
 TRANSACTION_ITEMS = 100  # as DynamoDB: a change and its messages must fit one transaction
 # The time each state's requests are due by (the sweep's work), as the due index keys them.
 DUE_BY = {State.PENDING: "approval_deadline", State.APPROVED: "ends_at", State.ACTIVE: "ends_at"}
+DUE_BY[State.SCHEDULED] = "starts_at"  # the sweep starts it (core/schedule.py)
 # The order of a role's open requests, as the live index sorts them.
 _LIVE_ORDER = {State.ACTIVE: 0, State.APPROVED: 1, State.PENDING: 2}
 

@@ -23,7 +23,9 @@ class SlackReceiver:
 
     It also answers the Web API's ``usergroups.users.list`` (a GET) from ``groups`` (group id
     -> member ids): ``{"ok": false, "error": "no_such_subteam"}`` for others, and HTTP 503
-    while ``groups_down`` is set. Each such call is recorded in ``group_lookups``.
+    while ``groups_down`` is set. Each such call is recorded in ``group_lookups``. And
+    ``users.info`` from ``time_zones`` (user id -> IANA zone, ``user.tz``), recorded in
+    ``user_lookups``.
     """
 
     def __init__(self) -> None:
@@ -33,6 +35,9 @@ class SlackReceiver:
         self.groups: dict[str, list[str]] = {}
         self.groups_down = False
         self.group_lookups: list[str] = []
+        # users.info: user id -> IANA time zone (``user.tz``); others: user_not_found
+        self.time_zones: dict[str, str] = {}
+        self.user_lookups: list[str] = []
         self._lock = threading.Lock()
         self._release = threading.Event()
         receiver = self
@@ -42,6 +47,8 @@ class SlackReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.path.startswith("/api/usergroups.users.list"):
                     return self._groups(body.decode())
+                if self.path.startswith("/api/users.info"):
+                    return self._user(body.decode())
                 web_api = self.path.startswith("/api/")
                 default = (200, '{"ok": true}', {"Content-Type": "application/json"})
                 with receiver._lock:
@@ -73,7 +80,26 @@ class SlackReceiver:
                 self.wfile.write(text.encode())
 
             def do_GET(self) -> None:  # noqa: N802
+                if self.path.startswith("/api/users.info"):
+                    return self._user("")
                 self._groups("")
+
+            def _user(self, form: str) -> None:
+                from urllib.parse import parse_qs, urlsplit
+
+                url = urlsplit(self.path)
+                query = {k: v[0] for k, v in parse_qs(f"{url.query}&{form}").items()}
+                user = query.get("user", "")
+                receiver.user_lookups.append(user)
+                if user in receiver.time_zones:
+                    answer = {"ok": True, "user": {"id": user, "tz": receiver.time_zones[user]}}
+                else:
+                    answer = {"ok": False, "error": "user_not_found"}
+                body = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
 
             def _groups(self, form: str) -> None:
                 from urllib.parse import parse_qs, urlsplit

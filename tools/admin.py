@@ -32,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OPERATOR_PREFIX = "aws:"  # chalicelib.messages names such actors "an operator (...)"
-LISTED_STATES = ("PENDING", "APPROVED", "ACTIVE")
+LISTED_STATES = ("PENDING", "APPROVED", "ACTIVE", "SCHEDULED")
 
 
 class AdminError(Exception):
@@ -170,11 +170,21 @@ def operator_identity() -> str:
 
 
 def describe(request) -> str:
+    if request.state.value == "SCHEDULED":  # approved ahead: when it starts, and its scope
+        return scheduled(request)
     end = request.ends_at or f"decide by {request.approval_deadline}"
     return (
         f"{request.id}  {request.state.value:<8} {request.role:<16} "
         f"{request.requester_name} ({request.requester})  {end}"
     )
+
+
+def scheduled(request) -> str:
+    from datetime import UTC, datetime
+
+    from chalicelib.notify.messages import scheduled_line
+
+    return scheduled_line(request, datetime.now(UTC))
 
 
 def run(args: argparse.Namespace, out=print) -> int:

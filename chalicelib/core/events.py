@@ -42,6 +42,8 @@ REVOKE_UNFINISHED = "access.revoke_unfinished"  # ``detail``: what IAM still owe
 ENDING_SOON = "access.ending_soon"
 AWAITING_DECISION = "access.awaiting_decision"
 REVIEW_OVERDUE = "breakglass.review_overdue"
+STARTING_SOON = "access.starting_soon"  # a scheduled window starts soon (core/schedule.py)
+NARROWED = "access.narrowed"  # an approver narrowed a pending request to a scope
 
 LIFECYCLE = frozenset(
     {

@@ -3,12 +3,14 @@ signed-in session and the form's CSRF token: approve, deny, acknowledge, flag, r
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from chalice import Blueprint, Response
 
 from chalicelib.core import deadline
 from chalicelib.core.breakglass import ACKNOWLEDGED, FLAGGED, check_reviewer
 from chalicelib.core.decisions import Refused, check_decider, may_revoke
-from chalicelib.core.model import is_request_id, normalise_request_id
+from chalicelib.core.model import State, is_request_id, normalise_request_id
 from chalicelib.entry import errors, http
 from chalicelib.web import pages, sessions
 
@@ -73,13 +75,31 @@ def _viewer(catalog, request, session: sessions.Session, now, groups) -> pages.V
             pass
         else:
             return pages.Viewer(session.user, name, session.csrf, can_review=True)
+    if request.state is State.SCHEDULED and may_call_off(catalog, request, session.user, groups):
+        return pages.Viewer(session.user, name, session.csrf, can_revoke=True)
     if may_revoke(catalog, request, session.user, groups):
         return pages.Viewer(session.user, name, session.csrf, can_revoke=True)
     try:
         check_decider(catalog, request, session.user, now, members=groups)
     except Refused as refusal:
         return pages.Viewer(session.user, name, session.csrf, why_not=refusal.message)
-    return pages.Viewer(session.user, name, session.csrf, can_decide=True)
+    scopes = _narrow_to(catalog, request)
+    return pages.Viewer(session.user, name, session.csrf, can_decide=True, narrow_to=scopes)
+
+
+def may_call_off(catalog, request, user, groups) -> bool:
+    """Whether ``user`` may revoke (call off) a scheduled window before its start: whoever
+    could revoke it once it runs."""
+    return may_revoke(catalog, replace(request, state=State.ACTIVE), user, groups)
+
+
+def _narrow_to(catalog, request) -> tuple[str, ...]:
+    """The scopes a decider may narrow this request to: a pending request for a whole role
+    that has scopes (not an extension, not break-glass)."""
+    role = catalog.role(request.role)
+    if role is None or request.scope or request.extends or request.break_glass:
+        return ()
+    return tuple(s.name for s in role.scopes) if request.state is State.PENDING else ()
 
 
 def _names(catalog) -> dict[str, str]:
@@ -118,6 +138,8 @@ def _decide_within_budget(request_id: str, action: str) -> Response:
     try:
         if action == "approve":
             service.approve(found.id, session.user, known=found)
+        elif action == "narrow":
+            service.narrow(found.id, session.user, form.get("scope", "")[:64])
         elif action == "revoke":
             service.revoke(found.id, session.user)
         elif action in (ACKNOWLEDGED, FLAGGED):
@@ -157,3 +179,8 @@ def flag(request_id: str) -> Response:
 @review_routes.route("/requests/{request_id}/revoke", methods=["POST"], content_types=http.FORM)
 def revoke(request_id: str) -> Response:
     return _decide(request_id, "revoke")
+
+
+@review_routes.route("/requests/{request_id}/narrow", methods=["POST"], content_types=http.FORM)
+def narrow(request_id: str) -> Response:
+    return _decide(request_id, "narrow")

@@ -54,8 +54,35 @@ def usage(command: str) -> str:
         f"where the role allows it; the approvers are alerted and review it afterwards\n"
         f"• `{command} help` — this help\n"
         f"Durations: `15m`, `2h`, `1h30m`, `90m`, `2 hours`, `90 minutes`; at least 1m, at "
-        f"most the role's maximum (`{command} roles`)."
+        f"most the role's maximum (`{command} roles`).\n"
+        f"{_options_usage(command)}"
     )
+
+
+def _options_usage(command: str) -> str:
+    """The request options: part of a role (``scope=``), a window that starts later (``at``)."""
+    return (
+        f"Ask for part of a role with `scope=<name>` (`{command} roles` lists each role's "
+        f"scopes), and for a later window with `at <time>`: `at 22:00`, `at tomorrow 09:00`, "
+        f"`at 2026-12-05 22:00`, in your Slack time zone (add `UTC` for UTC), e.g. "
+        f"`{command} request ec2-admin 2h scope=read-only at 22:00 INC-42 migration`."
+    )
+
+
+def _request_options(roles: list, command: str = "/access") -> list[str]:
+    """For `roles`: each role's scopes and how far ahead a window may be scheduled."""
+    lines = []
+    for role in roles:
+        scopes = ", ".join(f"`{escape(s.name)}`" for s in role.scopes)
+        part = f"scopes {scopes} (`scope=<name>`); " if scopes else ""
+        lines.append(
+            f"• `{escape(role.name)}`: {part}schedulable up to "
+            f"{format_duration(role.max_schedule_ahead)} ahead (`at <time>`)"
+        )
+    if lines:
+        example = f"`{command} request <role> 1h scope=<name> at tomorrow 09:00 <reason>`"
+        lines.insert(0, f"*Parts and later windows* ({example}):")
+    return lines
 
 
 @dataclass(frozen=True)
@@ -170,9 +197,23 @@ def _request(
             f"{first}{hint}\nRoles you may request: {listed} (details: `{command_name} roles`)."
         )
     role = service.catalog.roles[request.role]
+    if request.starts_at or request.scope:
+        return _pending_with_options(service, user, request, role, command, command_name)
     return messages.ephemeral(
         messages.request_pending(request, role, command.duration, user, command_name)
     )
+
+
+def _pending_with_options(service, user, request, role, command, command_name) -> dict:
+    """The answer to a scoped or scheduled request: the start always in UTC and in the
+    person's Slack time zone, saying so when Slack did not tell it (read as UTC)."""
+    zone = service.time_zone(user) if request.starts_at else None
+    text = messages.request_pending(
+        request, role, command.duration, user, command_name, tz_name=zone
+    )
+    if request.starts_at and zone is None and not command.start.in_utc:
+        text += "\n_Slack did not tell me your time zone, so the time was read as UTC._"
+    return messages.ephemeral(text)
 
 
 def _extend(
@@ -255,7 +296,7 @@ def _roles(service: Switchback, user: str) -> list[str]:
         ]
     roles = requestable_roles(service.catalog, user, service.groups)
     slots = service.free_slots(person, roles)
-    return messages.roles_answer(roles, slots)
+    return messages.roles_answer(roles, slots) + _request_options(roles)
 
 
 def _list(service: Switchback, user: str, now: datetime) -> list[str]:

@@ -128,6 +128,8 @@ class Notifier:
         elif name == events.AWAITING_DECISION:
             reminder = messages.approvers_reminder(request, event.base_url, event.at)
             self.approvers(request, reminder, "approvers.reminder", once=event.once)
+        elif name in (events.SCHEDULED, events.STARTING_SOON, events.NARROWED):
+            self._scheduled_or_scoped(request, event)
         elif name == events.REVIEW_OVERDUE:
             reminder = messages.break_glass_review_reminder(request, role, event.base_url)
             self.break_glass(request, reminder, "approvers.breakglass_review", once=event.once)
@@ -137,6 +139,23 @@ class Notifier:
         (the flag moved it to REVOKED), and why."""
         revoked = request.state is State.REVOKED
         return messages.requester_flagged(request, by or "switchback", why, was_active=revoked)
+
+    def _scheduled_or_scoped(self, request: AccessRequest, event: Event) -> None:
+        """A window approved ahead (the requester and the channel hear when it starts), its
+        start coming soon (the requester, once), a request narrowed to a scope."""
+        if event.name == events.SCHEDULED:
+            text = messages.requester_scheduled(request, event.actor)
+            self.requester(request, text, "requester.scheduled")
+            update = messages.approvers_update(
+                request, "scheduled", event.actor, f"starts {messages.utc_text(request.starts_at)}"
+            )
+            self.approvers(request, update, "approvers.approved", event.actor)
+        elif event.name == events.STARTING_SOON:
+            text = messages.start_reminder(request, event.at)
+            self.requester(request, text, "requester.start_reminder", once=event.once)
+        else:
+            text = messages.requester_narrowed(request, event.actor or "")
+            self.requester(request, text, "requester.narrowed")
 
     def _extended(
         self,

@@ -41,6 +41,9 @@ class Context:
     # Who is in a Slack user group (approvers and requesters may name one): asked at every
     # decision, answered from a cache at most five minutes old.
     groups: Members = no_groups
+    # A person's Slack time zone (IANA name), None when unknown: scheduled windows are read
+    # in it (chalicelib/delivery/slack_time_zones.py).
+    time_zone: Callable[[str], str | None] = lambda _user: None
 
     def event(
         self,

@@ -33,6 +33,7 @@ from chalicelib.core.texts import utc_text
 from chalicelib.notify.telemetry import about
 from chalicelib.usecases.context import Context
 from chalicelib.usecases.engine import RoleEngine
+from chalicelib.usecases.starting import call_off
 from chalicelib.usecases.unit_of_work import Change, UnitOfWork
 
 # How a decision changes a request read now; what the change announces.
@@ -83,7 +84,7 @@ class Deciding:
         def cancel(current: AccessRequest, now: datetime) -> AccessRequest:
             if current.requester != requester:
                 raise Refused(Refusal.NOT_A_REQUESTER, "Only the requester can cancel a request.")
-            if current.state is not State.PENDING:
+            if current.state is not State.PENDING and current.state is not State.SCHEDULED:
                 raise Refused(
                     Refusal.NOT_PENDING,
                     f"Request {current.id} is "
@@ -129,6 +130,8 @@ class Deciding:
         """An approval counted: the request is approved, or waits for more."""
         if request.state is State.PENDING:
             return self._c.event(events.APPROVAL_COUNTED, request, approver)
+        if request.state is State.SCHEDULED:  # approved ahead: granted at its start
+            return self._c.event(events.SCHEDULED, request, approver)
         return self._c.event(events.APPROVED, request, approver)
 
     # -- extensions ----------------------------------------------------------------------------
@@ -233,6 +236,8 @@ class Deciding:
         role busy: the next sweep finishes it).
         """
         c = self._c
+        if (scheduled := c.store.get_request(request_id)) and scheduled.state is State.SCHEDULED:
+            return call_off(self, scheduled, actor, operator)
 
         def revoke(current: AccessRequest, now: datetime) -> AccessRequest:
             check_revoker(c.catalog, current, actor, c.groups, operator)

@@ -100,7 +100,13 @@ class Queries:
                 ends = moved or grant_now.ends()
         grant = Grant.of(request, ends)
         deny_chaining = not (role and role.allow_role_chaining)
-        limits = session_limits.grant_statements(grant.session_name, ends, deny_chaining)
+        limits = session_limits.grant_statements(
+            grant.session_name,
+            ends,
+            deny_chaining,
+            scope_actions=request.scope_actions if request.scope else None,
+            start=ends - request.duration,  # the window's start: scheduled, or the approval
+        )
         return [
             (
                 "Trust policy statement (others whose access ends near the same time may share it)",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from chalicelib.core import events
+from chalicelib.core import events, schedule
 from chalicelib.core.catalog import RoleSpec
 from chalicelib.core.commands import ExtendCommand, RequestCommand
 from chalicelib.core.decisions import Refusal, Refused, check_request
@@ -75,6 +75,8 @@ class Requesting:
             now,
             approval_deadline=iso(now + role.approval_timeout),
         )
+        zone = self._c.time_zone(requester) if command.start is not None else None
+        request = schedule.with_options(request, role, command.scope, command.start, zone, now)
         pending = transition(
             request, State.PENDING, requester, "requested", now, detail=command.reason
         )

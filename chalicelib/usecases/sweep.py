@@ -21,6 +21,7 @@ from chalicelib.core.events import Event
 from chalicelib.core.model import AccessRequest, State, TransitionError, iso, parse_iso, transition
 from chalicelib.usecases.context import BROKER, Context
 from chalicelib.usecases.engine import RoleEngine
+from chalicelib.usecases.starting import start_windows
 from chalicelib.usecases.unit_of_work import Change, UnitOfWork
 
 REMINDER_LEAD = timedelta(minutes=10)  # requesters hear this long before their access ends
@@ -53,6 +54,7 @@ class Sweep:
         report = SweepReport()
         now = c.clock()
         self._lapse_undecided(now, report)
+        start_windows(c, self._uow, now, report)
         self._settle_roles(now, report)
         report.reminded = self.remind_ending(c.clock())
         report.approvers_reminded = self.remind_approvers(c.clock())

@@ -15,7 +15,7 @@ from chalicelib.core.extensions import plan_extension
 from chalicelib.core.identity import describe, is_sso
 from chalicelib.core.model import AccessRequest, AuditEntry, State, parse_iso
 from chalicelib.core.texts import extension_title
-from chalicelib.notify.messages import clip, visible_line
+from chalicelib.notify.messages import clip, scheduled_summary, scope_summary, visible_line
 
 HEADLINE_REASON_CHARS = 140  # of the reason in the first line; the facts below show it whole
 
@@ -78,11 +78,13 @@ STATE_WORDS = {
     State.LAPSED: "Lapsed: nobody decided in time",
     State.FAILED: "Failed: the grant could not be written",
     State.EXTENDED: "Approved: the grant's end was moved",
+    State.SCHEDULED: "Approved ahead: granted at its start",
 }
 
 STATEMENT_HEADINGS = {
     State.PENDING: "Trust statement this grant will write",
     State.APPROVED: "Trust statement this grant will write",
+    State.SCHEDULED: "Trust statement this grant will write at its start",
     State.ACTIVE: "Trust statement written for this grant",
     State.EXPIRED: "Trust statement this grant wrote (removed when it expired)",
     State.REVOKED: "Trust statement this grant wrote (removed when it was revoked)",
@@ -101,6 +103,7 @@ class Viewer:
     can_decide: bool = False
     can_revoke: bool = False
     can_review: bool = False  # acknowledge or flag a break-glass grant
+    narrow_to: tuple[str, ...] = ()  # the scopes an approver may narrow this request to
     why_not: str = ""  # shown when there is nothing they may do
 
 
@@ -191,6 +194,8 @@ def what_approving_does(request: AccessRequest, state: State, now: datetime) -> 
             f"later by {duration_words(request.duration)} (at most the role's maximum from the "
             "approval); until then the grant goes on unchanged."
         )
+    if request.starts_at and state in (State.PENDING, State.SCHEDULED):
+        return _scheduled_does(request, who, target, now)
     if state is State.PENDING:
         end = now + request.duration
         return (
@@ -213,6 +218,8 @@ def state_summary(request: AccessRequest, now: datetime, names: dict[str, str]) 
     entry = _last(request, state)
     who = names.get(entry.actor, entry.actor) if entry else "someone"
     at = when(entry.at, now) if entry else ""
+    if state is State.SCHEDULED:
+        return f"Approved ahead by {who} at {at}: {scheduled_summary(request, now)}."
     if state is State.PENDING:
         missing = request.approvals_required - len(request.approvals)
         return (
@@ -298,6 +305,8 @@ def _approvals_text(request: AccessRequest, names: dict[str, str]) -> str:
 
 
 def _end_text(request: AccessRequest, state: State, now: datetime) -> str:
+    if state is State.PENDING and request.starts_at:  # a scheduled window: its own end
+        return when(parse_iso(request.starts_at) + request.duration, now)
     if state is State.PENDING:
         after = duration_words(request.duration)
         return f"{utc(now + request.duration)} if approved now ({after} after the approval)"
@@ -333,7 +342,7 @@ def _action_forms(request: AccessRequest, viewer: Viewer) -> str:
             f"<form method=post action='{rid}/deny'>{token}"
             f"<label>Reason for denying (optional) <input name=reason maxlength=500></label> "
             f"<button class=deny type=submit>Deny</button></form>"
-        )
+        ) + _narrow_form(request, viewer, token)
     if viewer.can_revoke:
         return (
             f"<form method=post action='{rid}/revoke'>{token}"
@@ -372,6 +381,7 @@ def review_page(
         f"<dt>State</dt><dd><span id=state class='state {state.value}'>"
         f"{escape(STATE_WORDS[state])}</span></dd>"
     )
+    facts += _option_facts(request, now)
     audit = "".join(
         f"<tr><td>{escape(utc(parse_iso(e.at)))}</td><td>{escape(names.get(e.actor, e.actor))}</td>"
         f"<td>{escape(e.action)}</td><td>{escape(visible_line(e.detail))}</td></tr>"
@@ -492,3 +502,34 @@ def dev_sign_in_page(people: list[Person], next_path: str) -> str:
         f"<button type=submit>Sign in</button></form>"
     )
     return layout("Sign in", body)
+
+
+# -- scoped grants and scheduled windows (docs/grants.md) ------------------------------------
+def _option_facts(request: AccessRequest, now: datetime) -> str:
+    """The scope (its actions) and, for a scheduled window, its start."""
+    shown = f"<dt>Scope</dt><dd id=scope>{escape(scope_summary(request))}</dd>"
+    if request.starts_at:
+        shown += f"<dt>Window</dt><dd id=starts>{escape(scheduled_summary(request, now))}</dd>"
+    return shown
+
+
+def _scheduled_does(request: AccessRequest, who: str, target: str, now: datetime) -> str:
+    return (
+        f"Approving lets {who} switch to {target} from {utc(parse_iso(request.starts_at))} "
+        f"for {duration_words(request.duration)}; nothing is written before the start, and "
+        "eligibility is checked again then. Then the trust is removed and every session "
+        f"{request.requester_name} started with it is cut off."
+    )
+
+
+def _narrow_form(request: AccessRequest, viewer: Viewer, token: str) -> str:
+    """An approver narrows a pending whole-role request to one of the role's scopes."""
+    if not viewer.narrow_to:
+        return ""
+    options = "".join(f"<option>{escape(n)}</option>" for n in viewer.narrow_to)
+    return (
+        f"<form method=post action='{escape(request.id)}/narrow'>{token}"
+        f"<label>Narrow to scope <select name=scope>{options}</select></label> "
+        f"<button type=submit>Narrow</button></form>"
+        "<p class=note>Narrowing is recorded and the requester is told; approve it then.</p>"
+    )

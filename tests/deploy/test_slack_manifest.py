@@ -43,7 +43,13 @@ def test_every_verb_in_the_usage_hint_is_understood() -> None:
 def test_scopes_sign_in_webhooks_and_direct_messages_and_nothing_interactive() -> None:
     scopes = MANIFEST["oauth_config"]["scopes"]
     assert set(scopes["user"]) == set(oidc.SCOPES.split())  # Sign in with Slack
-    assert set(scopes["bot"]) == {"commands", "incoming-webhook", "chat:write", "usergroups:read"}
+    assert set(scopes["bot"]) == {
+        "commands",
+        "incoming-webhook",
+        "chat:write",
+        "usergroups:read",
+        "users:read",
+    }
     [redirect] = MANIFEST["oauth_config"]["redirect_urls"]
     assert urlsplit(redirect).path == "/api/auth/slack/callback"
     assert MANIFEST["settings"]["interactivity"] == {"is_enabled": False}
