@@ -308,6 +308,7 @@ def test_two_sweeps_at_once_end_each_grant_exactly_once(engine) -> None:
         assert len(expired_audit) == 1
 
 
+@moto_only  # it waits out a real lease: the lock's own contract is in tests/contract/
 def test_a_lock_left_by_a_dead_process_lapses_and_the_next_sweep_converges(engine) -> None:
     request_id = engine.request("U0ALICE")
     dead = engine.service.store.lock(f"role:{role_arn(EC2)}", lease_seconds=1)
