@@ -163,3 +163,10 @@ def test_a_failure_set_up_on_the_fake_comes_once() -> None:
         fake.write_trust(ROLE, TRUST)
     fake.write_trust(ROLE, TRUST)
     assert fake.calls == ["write_trust", "write_trust"]
+
+
+def test_the_fake_has_every_method_of_the_gateway() -> None:
+    def public(cls) -> set[str]:
+        return {n for n, v in vars(cls).items() if not n.startswith("_") and callable(v)}
+
+    assert public(IamGateway) - {"single"} <= public(FakeIam)
