@@ -144,3 +144,112 @@ def test_the_checks_above_see_an_upward_import() -> None:
     assert "chalicelib.usecases.deciding" in imports(PACKAGE / "service.py")
     assert RANK[layer("chalicelib.usecases.engine")] > RANK[layer("chalicelib.notify.port")]
     assert "chalicelib.wiring" in imports(ROOT / "tools" / "admin.py")
+
+
+# -- what the tests read ---------------------------------------------------------------------------
+# `make package` writes these into the checkout; only tests/deploy/ builds and reads them. A test
+# elsewhere that reads them passes only after tests/deploy/ ran (alone or on another worker it
+# fails): read the repository's own policies/ (tests/support/stages.py for a deployed stage).
+BUILT = ("chalicelib/policies", "release.json", "vendor/", "dist/")
+# Places outside the checkout a test may name: the system's programs and fixed files.
+OUTSIDE_ALLOWED = ("/usr/bin/", "/bin/", "/dev/null", "/etc/", "/proc/")
+# Values that look like paths but are never opened: hostile input the code must refuse.
+NOT_READ = {("tests/unit/test_schedule.py", "../etc/passwd")}  # a "time zone" climbing out
+
+
+def string_constants(path: Path) -> list[tuple[int, str]]:
+    """String constants of ``path`` that are not docstrings, with their line."""
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        if id(node) not in docstrings
+    ]
+
+
+def reads_outside(text: str) -> bool:
+    for word in text.split():
+        if word.startswith(("/work/", "/home/", "/mnt/", "/srv/", "/opt/", "~/")):
+            return True
+        if word.startswith("../") or "/../" in word:
+            return True
+    return False
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for folder in ("tests", "testkit") for p in (ROOT / folder).rglob("*.py")),
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_tests_read_only_the_checkout_as_committed(path: Path) -> None:
+    """No test names a path outside the repository, and only tests/deploy/ reads what
+    `make package` builds into it, so every file passes alone and on any worker, in any order."""
+    relative = path.relative_to(ROOT).as_posix()
+    if relative == "tests/test_layers.py":
+        return  # the rule itself names what it looks for
+    found = []
+    for line, text in string_constants(path):
+        if (relative, text) in NOT_READ:
+            continue
+        if reads_outside(text) and not text.startswith(OUTSIDE_ALLOWED):
+            found.append(f"{relative}:{line}: outside the checkout: {text!r}")
+        if not relative.startswith("tests/deploy/") and any(built in text for built in BUILT):
+            found.append(f"{relative}:{line}: reads what `make package` builds: {text!r}")
+    assert found == []
+
+
+def test_the_read_check_sees_a_path_outside() -> None:
+    assert reads_outside("see /work/shared/DESIGN.md") and reads_outside("../../policies")
+    assert not reads_outside("policies/roles/ec2-admin.toml")
+
+
+# -- room sizes (issue 19: no module over ~400 lines, no class over ~300) -----------------------
+MODULE_LINES = 400
+CLASS_LINES = 300
+# Today's rooms over the line: each at its size now, and why it is still one room. The list only
+# shrinks: a module here that grows fails, one that gets under the line must leave the list, and
+# a module or class that crosses the line fails (lower a number here when its module shrinks).
+OVERSIZE = {
+    "core/activity.py": (713, "the activity report: one pure pipeline, records to report"),
+    "policies.py": (657, "the TOML loader: people, roles, accounts, groups, Identity Center"),
+    "core/trust.py": (540, "trust editing: statements, Sids, placeholder, free slots"),
+    "core/session_limits.py": (523, "the cut ledger and its policy: text, cuts, quota"),
+    "core/decisions.py": (420, "who may request and decide, every refusal with its reason"),
+    "web/pages.py": (429, "the review page's HTML, every page and fragment"),
+}
+
+
+def room_sizes() -> dict[str, tuple[int, list[tuple[str, int]]]]:
+    """module (relative to chalicelib/) -> (lines, [(class, lines) over CLASS_LINES])."""
+    sizes = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text()
+        classes = [
+            (node.name, node.end_lineno - node.lineno + 1)
+            for node in ast.walk(ast.parse(text))
+            if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > CLASS_LINES
+        ]
+        sizes[path.relative_to(PACKAGE).as_posix()] = (len(text.splitlines()), classes)
+    return sizes
+
+
+def test_no_module_over_400_lines_and_no_class_over_300_but_the_known_ones() -> None:
+    found = []
+    for module, (lines, classes) in room_sizes().items():
+        allowed, _why = OVERSIZE.get(module, (MODULE_LINES, ""))
+        if lines > allowed:
+            found.append(f"chalicelib/{module}: {lines} lines (at most {allowed})")
+        if module in OVERSIZE and lines <= MODULE_LINES:
+            found.append(f"chalicelib/{module}: {lines} lines now: take it off OVERSIZE")
+        found += [f"chalicelib/{module}: class {name}: {n} lines" for name, n in classes]
+    assert found == [], "split the room (docs/architecture.md), or see OVERSIZE"
+    assert set(OVERSIZE) <= set(room_sizes()), "a module in OVERSIZE no longer exists"

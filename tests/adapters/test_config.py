@@ -113,16 +113,14 @@ def test_the_local_stage_reads_the_environment_and_never_secrets_manager(
 def test_a_slack_request_is_checked_with_the_secret_from_secrets_manager(
     deployed: dict[str, str], app_env: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalice.test import Client
-
-    import app
-    from tests.conftest import ROOT, signed_command
+    from tests.conftest import signed_command
+    from tests.support.stages import stage_client
 
     monkeypatch.setenv("SWITCHBACK_STAGE", "prod")  # app_env made it local
     wiring.reset()
     wiring.service()  # built now from the repo's policies (the prod stage reads a packaged copy)
     assert not settings().local
-    with Client(app.app, stage_name="prod", project_dir=str(ROOT)) as client:
+    with stage_client("prod") as client:
         body, headers = signed_command("U0ALICE", "help", secret="signing-from-aws")
         ok = client.http.post("/slack/commands", body=body, headers=headers)
         body, headers = signed_command("U0ALICE", "help", secret="from-the-environment")

@@ -332,14 +332,11 @@ def test_a_crash_after_the_iam_write_is_finished_by_the_sweep(
 
 
 def test_dev_sign_in_is_404_outside_the_local_stage(app_env, monkeypatch) -> None:
-    from chalice.test import Client
-
-    import app
-    from tests.conftest import ROOT
+    from tests.support.stages import stage_client
 
     for stage in ("dev", "prod"):
         wiring.reset()
-        with Client(app.app, stage_name=stage, project_dir=str(ROOT)) as client:
+        with stage_client(stage) as client:
             assert client.http.get("/auth/dev").status_code == 404
             response = client.http.post("/auth/dev", body="user=U0BOB", headers=FORM)
             assert response.status_code == 404

@@ -29,6 +29,7 @@ from tests.conftest import (
     signed_command,
 )
 from tests.support.fake_slack_oidc import FakeSlackOidc
+from tests.support.stages import stage_client
 
 TEAM = "T0TEAM"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -66,11 +67,7 @@ def provider(app_env: dict, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSla
 @pytest.fixture
 def deployed(provider: FakeSlackOidc):
     """The app as the `dev` stage runs it (Secure cookies, no dev sign-in)."""
-    from chalice.test import Client
-
-    import app
-
-    with Client(app.app, stage_name="dev", project_dir=str(ROOT)) as client:
+    with stage_client("dev") as client:
         yield client
 
 
@@ -163,7 +160,7 @@ def test_the_session_from_slack_approves_a_request(
     import app
 
     provider.next_user = ("U0CAROL", TEAM)
-    with Client(app.app, stage_name="dev", project_dir=str(ROOT)) as deployed:
+    with stage_client("dev") as deployed:
         answer, attempt_cookie = start(deployed, "/requests/X")
         line = cookies_set(callback(deployed, answer, attempt_cookie))[SESSION_COOKIE]
     wiring.reset()
@@ -263,13 +260,10 @@ def test_next_cannot_leave_the_site(deployed, provider) -> None:
 
 
 def test_unconfigured_sign_in_says_what_is_missing(app_env, monkeypatch) -> None:
-    from chalice.test import Client
-
-    import app
 
     monkeypatch.delenv("SLACK_CLIENT_ID", raising=False)
     wiring.reset()
-    with Client(app.app, stage_name="dev", project_dir=str(ROOT)) as client:
+    with stage_client("dev") as client:
         response = client.http.get("/auth/slack")
     assert response.status_code == 503
     assert "SLACK_CLIENT_ID" in response.body.decode()

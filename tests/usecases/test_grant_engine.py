@@ -1,5 +1,7 @@
-"""The grant engine against a real moto server: exact ends, session limits, revoke, the sweep,
-drift. AWS calls are counted on the service's real clients, not estimated."""
+"""The grant engine: exact ends, session limits, revoke, the sweep, drift. Each test runs on
+fakes and on a real moto server (tests/support/fast_engine.py); those that count AWS calls on
+the service's real clients (not estimated), fault botocore or change IAM with boto3 run on
+moto alone (``moto_only``)."""
 
 from __future__ import annotations
 
@@ -15,16 +17,11 @@ from chalicelib import telemetry
 from chalicelib.core.decisions import Refused
 from chalicelib.core.model import State, iso, transition
 from chalicelib.core.trust import SESSION_NAME_PIN
-from tests.support.engine_kit import ACCOUNT, Engine, built_engine, role_arn
+from tests.support.engine_kit import ACCOUNT, Engine, role_arn
+from tests.support.fast_engine import moto_only
 from tests.support.iam_eval import can_assume, session_may
 
 EC2 = "ec2-admin"
-
-
-@pytest.fixture
-def engine(aws, slack, monkeypatch, tmp_path):
-    with built_engine(slack, monkeypatch, tmp_path) as built:
-        yield built
 
 
 def userid(engine: Engine, name: str, role: str = EC2) -> str:
@@ -43,6 +40,7 @@ def assumable(engine: Engine, name: str, at, role: str = EC2) -> bool:
 
 
 # -- exact end, for new and live sessions -------------------------------------------------------
+@moto_only
 def test_a_grant_writes_its_trust_statement_and_session_limit_in_one_step(engine) -> None:
     counter = engine.counter()
     request = engine.grant("U0ALICE")
@@ -181,6 +179,7 @@ def test_a_new_grant_after_a_revoke_does_not_bring_revoked_sessions_back(engine)
 
 
 # -- the sweep ----------------------------------------------------------------------------------
+@moto_only
 def test_one_sweep_expires_many_grants_with_one_read_and_two_writes_per_role(engine) -> None:
     grants = [
         engine.grant(user, role, "30m")
@@ -208,6 +207,7 @@ def test_one_sweep_expires_many_grants_with_one_read_and_two_writes_per_role(eng
         )
 
 
+@moto_only
 def test_an_idle_sweep_reads_each_role_once_and_writes_nothing(engine) -> None:
     engine.grant("U0ALICE")
     engine.service.flush(5)
@@ -220,6 +220,7 @@ def test_an_idle_sweep_reads_each_role_once_and_writes_nothing(engine) -> None:
     assert set(dynamodb) == {"Query", "GetItem"}
 
 
+@moto_only
 def test_cuts_outlive_12_hour_sessions_whatever_the_roles_max_session_duration(engine) -> None:
     engine.iam.update_role(RoleName="AWSEC2FULLACCESS", MaxSessionDuration=3600)
     request = engine.grant("U0ALICE", duration="30m")
@@ -237,6 +238,7 @@ def test_cuts_outlive_12_hour_sessions_whatever_the_roles_max_session_duration(e
     assert engine.limits() is None
 
 
+@moto_only
 def test_sweep_reads_are_queries_whose_cost_does_not_grow_with_history(engine) -> None:
     def sweep_calls() -> dict:
         counter = engine.counter()
@@ -273,6 +275,7 @@ def test_undecided_requests_lapse_in_the_same_pass(engine) -> None:
     assert engine.stored(pending).state is State.LAPSED
 
 
+@moto_only
 def test_a_role_that_fails_is_reported_and_the_others_go_on(engine) -> None:
     grants = {role: engine.grant("U0ALICE", role) for role in ("ec2-admin", "db-admin", "ops")}
     engine.clock.advance(minutes=31)
@@ -305,6 +308,7 @@ def test_two_sweeps_at_once_end_each_grant_exactly_once(engine) -> None:
         assert len(expired_audit) == 1
 
 
+@moto_only  # it waits out a real lease: the lock's own contract is in tests/contract/
 def test_a_lock_left_by_a_dead_process_lapses_and_the_next_sweep_converges(engine) -> None:
     request_id = engine.request("U0ALICE")
     dead = engine.service.store.lock(f"role:{role_arn(EC2)}", lease_seconds=1)
@@ -424,6 +428,7 @@ def test_a_deleted_users_unique_id_is_dropped_and_the_grant_failed(engine) -> No
     assert alive(engine, "carol", issued, carol.ends() - timedelta(seconds=1))
 
 
+@moto_only
 def test_a_deleted_role_fails_its_grants_with_the_reason(engine) -> None:
     request = engine.grant("U0ALICE", "ops")
     engine.iam.delete_role_policy(RoleName="OPS", PolicyName=engine.service.writer.limits_policy)
@@ -437,6 +442,7 @@ def test_a_deleted_role_fails_its_grants_with_the_reason(engine) -> None:
 
 
 # -- quota ----------------------------------------------------------------------------------------
+@moto_only
 def test_a_grant_that_would_overflow_the_trust_quota_fails_clearly_and_writes_nothing(
     engine,
 ) -> None:
@@ -464,6 +470,7 @@ def test_a_grant_that_would_overflow_the_trust_quota_fails_clearly_and_writes_no
     assert any("failed" in t and "2048" in t for t in engine.texts("/webhook/approvers"))
 
 
+@moto_only
 def test_iam_refusing_the_session_limit_fails_the_grant_and_takes_its_trust_back(engine) -> None:
     engine.faults().reject(
         "iam.PutRolePolicy", "LimitExceeded", "Maximum policy size of 10240 bytes exceeded"

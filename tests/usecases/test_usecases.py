@@ -1,5 +1,6 @@
 """The use cases behind the service facade: rules that hold whoever calls them, and the unit of
-work that commits a change with what it owes (messages, events, telemetry) or not at all."""
+work that commits a change with what it owes (messages, events, telemetry) or not at all.
+Each runs on fakes and on moto (tests/support/fast_engine.py)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,7 @@ from chalicelib.core.errors import LockBusy, StoreConflict
 from chalicelib.core.model import State
 from chalicelib.usecases.requesting import AlreadyPending
 from chalicelib.usecases.unit_of_work import Change
-from tests.support.engine_kit import Engine, built_engine
-
-
-@pytest.fixture
-def engine(aws, slack, monkeypatch, tmp_path):
-    with built_engine(slack, monkeypatch, tmp_path) as built:
-        yield built
+from tests.support.engine_kit import Engine
 
 
 @pytest.fixture
