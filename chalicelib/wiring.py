@@ -9,6 +9,7 @@ from chalicelib.aws import clients as aws
 from chalicelib.aws.accounts import AccountClients
 from chalicelib.aws.grants import RoleWriter
 from chalicelib.aws.iam import IamGateway
+from chalicelib.aws.role_marks import RoleMarks
 from chalicelib.aws.store import Store
 from chalicelib.config import _secrets, secret_at, settings
 from chalicelib.core.groups import no_groups
@@ -69,6 +70,8 @@ def service(base_url: str = "") -> Switchback:
                 writer=RoleWriter(store, iam, system_clock),
                 notifier=Notifications(outbox, subscribers, system_clock),
                 groups=groups,
+                # Which roles each sweep pass reads: marks and the idle cursor, in the table.
+                role_checks=RoleMarks(store.client, config.table_name),
             )
         found: Switchback = _cache["service"]  # type: ignore[assignment]
     if base_url:

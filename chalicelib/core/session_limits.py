@@ -521,3 +521,11 @@ def check_quota(policy: dict | None, quota: int = INLINE_POLICY_QUOTA, others: i
             raise LimitsTooLarge(size(policy), quota - others, others)
         return
     check_fits(policy, quota, LimitsTooLarge)
+
+
+def next_aging(ledger: Ledger, now: datetime) -> datetime | None:
+    """When the next closed cut is due to age out of the policy (its ``keep``), or None: the
+    role has to be read then to remove it, even if nothing else happens to it."""
+    now = utc(now)
+    kept = [e.keep for e in ledger.values() if e.closed and e.keep > now]
+    return min(kept) if kept else None

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.aws.store import Store
     from chalicelib.core.catalog import Catalog
     from chalicelib.notify.port import Notifications
+    from chalicelib.ports import RoleChecks
 
 BROKER = "switchback"  # the actor of what Switchback does by itself (grant, expire, lapse)
 
@@ -41,6 +42,9 @@ class Context:
     # Who is in a Slack user group (approvers and requesters may name one): asked at every
     # decision, answered from a cache at most five minutes old.
     groups: Members = no_groups
+    # The role checks the sweep owes (marks, the idle cursor: usecases/role_checks.py); None:
+    # the sweep reads every role every pass.
+    role_checks: RoleChecks | None = None
 
     def event(
         self,
