@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 
 from chalice import Chalice, Rate, Response
 
 from chalicelib import telemetry
 from chalicelib.config import settings
+from chalicelib.core.iam_changes import DETAIL_TYPE
 from chalicelib.entry import http
 from chalicelib.entry.auth_routes import auth_routes
 from chalicelib.entry.review_routes import review_routes
@@ -79,9 +81,10 @@ app.register_blueprint(auth_routes)
 
 
 # -- the sweep ---------------------------------------------------------------------------------
-def run_sweep() -> dict:
+def run_sweep(time_left: Callable[[], float] | None = None) -> dict:
+    """One sweep pass; ``time_left``: the invocation's seconds left (None locally)."""
     started = time.monotonic()
-    summary = asdict(http.service(None).sweep())
+    summary = asdict(http.service(None).sweep(time_left))
     telemetry.metric("sweep_duration", (time.monotonic() - started) * 1000, "Milliseconds")
     # The heartbeat: one per finished pass. Its absence is the "sweep not running" alarm.
     telemetry.metric("sweep_heartbeat")
@@ -92,6 +95,22 @@ def run_sweep() -> dict:
     return summary
 
 
+def role_changed(event: dict) -> dict:
+    """An IAM change to a managed role (deploy/template.yaml RoleChangeRule): mark the role for
+    the next pass, and no pass now."""
+    broker = settings().broker_role_arn
+    marked = http.service(None).role_changed(event, [broker] if broker else [])
+    return {"marked": marked}
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep(event) -> dict:
-    return run_sweep()
+    # The same function gets the schedule's events and RoleChangeRule's (CloudTrail's).
+    if event.detail_type == DETAIL_TYPE:
+        return role_changed(event.to_dict())
+    # Deployed, the pass stops in time for the invocation's end; the local stage has no real
+    # invocation (chalice's stand-in context says 3 s whatever the timeout).
+    context = getattr(event, "context", None)
+    if settings().local or not hasattr(context, "get_remaining_time_in_millis"):
+        return run_sweep()
+    return run_sweep(lambda: context.get_remaining_time_in_millis() / 1000)

@@ -9,9 +9,8 @@ role once every IDLE_EVERY passes), counted with botocore event hooks.
 3. 1,000 roles with 100 due (grants ended): one pass's time, and the time per role on moto,
    against the pass budget.
 
-The sweep itself does not use the plan yet: ``planned_pass`` below is the thin driver the
-sweep use case will become (plan, run within the budget, clear marks, save the cursor), calling
-the service's own ``settle_role`` for each role, as ``_sweep_role`` does.
+``planned_pass`` below runs the production sweep pass (``service.sweep()``) and times each
+role's check by its reason (due, marked, idle).
 
     .venv/bin/python bench/sweep_idle.py
 """
@@ -42,6 +41,7 @@ from sweep_scale import IAM_READS, PerRole  # noqa: E402
 from chalicelib.core.sweep_plan import PASS_BUDGET_SECONDS as BUDGET_SECONDS  # noqa: E402
 
 PASSES = 30
+SAMPLES = ROOT / "tests" / "adapters" / "fixtures" / "cloudtrail"
 
 
 @dataclass
@@ -53,61 +53,47 @@ class PassFigures:
     left: int = 0
 
 
-def planned_pass(service, marks, budget: float = BUDGET_SECONDS) -> PassFigures:
-    """One sweep pass's role step with the plan (the other steps — lapse, reminders, outbox —
-    are unchanged and left out)."""
-    from chalicelib.core import sweep_plan
+def planned_pass(service, marks=None, budget: float = BUDGET_SECONDS) -> PassFigures:
+    """One sweep pass, the production one (``service.sweep()``: the role checks of
+    chalicelib/usecases/role_checks.py, with lapse, reminders and the outbox around them),
+    each role's check timed and sorted by its reason. ``marks``: the service's role checks
+    (kept for the callers; the pass reads them itself)."""
     from chalicelib.core.model import State
 
-    started = time.perf_counter()
+    sweeper = service.sweeper
+    settle = sweeper._settle_role
     now = service.clock()
-    by_role: dict[str, list] = {}
-    for state in (State.APPROVED, State.ACTIVE):
-        for request in service.store.requests_in(state):
-            by_role.setdefault(request.role_arn, []).append(request)
-    requests = [r for rs in by_role.values() for r in rs]
-    due = sweep_plan.due_since(requests, now, service._ineligible(requests))
-    marked = marks.due(now)
-    managed = {r.role_arn for r in service.catalog.roles.values()}
-    plan = sweep_plan.plan_pass(
-        managed, due, {a: m.due_at for a, m in marked.items()}, now, marks.cursor()
-    )
+    marked = set(service.context.role_checks.due(now))
     figures = PassFigures([])
 
-    def check(item, may_defer: bool) -> bool:
+    def timed(role_arn, known, when, report, may_defer):
         began = time.perf_counter()
-        settled = service.settle_role(
-            item.role_arn, known=by_role.get(item.role_arn, []), lock_first=item.why == "due"
-        )
-        figures.drift += settled.drift
-        if item.role_arn in marked:
-            marks.clear(marked[item.role_arn])
-        figures.per_check.setdefault(item.why, []).append(time.perf_counter() - began)
-        return True
+        try:
+            return settle(role_arn, known, when, report, may_defer)
+        finally:
+            due = any(r.state is State.APPROVED or r.ends() <= when for r in known)
+            why = "due" if due else "marked" if role_arn in marked else "idle"
+            figures.per_check.setdefault(why, []).append(time.perf_counter() - began)
+            figures.checked.append(role_arn)
 
-    outcome = sweep_plan.run_pass(
-        plan,
-        check,
-        remaining=lambda: budget - (time.perf_counter() - started),
-        monotonic=time.perf_counter,
-    )
-    for arn in outcome.failed:
-        marks.mark(arn, now, "the last check failed")
-    marks.save_cursor(outcome.cursor)
-    figures.checked = outcome.checked
-    figures.left = len(outcome.left)
+    sweeper._settle_role = timed
+    started = time.perf_counter()
+    try:
+        report = service.sweep(lambda: budget + 25.0 - (time.perf_counter() - started))
+    finally:
+        del sweeper._settle_role
     figures.seconds = time.perf_counter() - started
+    figures.drift = list(report.drift)
+    figures.left = report.roles_left
     return figures
 
 
 def setup(folder: Path, roles: int, label: str):
-    from chalicelib.aws.role_marks import RoleMarks
-
     clock = MovableClock()
     clock.now = clock.now.replace(second=5)
     policies = write_policies(folder / label, roles=roles, people=5, prefix=f"IDLE{label}X")
     service = build_service(policies, f"idle{label}", clock)
-    return service, RoleMarks(service.store.client, f"idle{label}")
+    return service, service.context.role_checks  # RoleMarks, as wiring.py builds it
 
 
 def iam_reads(per_role: PerRole) -> int:
@@ -166,9 +152,8 @@ def hand_edit(service, role_arn: str) -> None:
 
 def drift_delay(folder: Path) -> None:
     from chalicelib.core import sweep_plan
-    from chalicelib.core.iam_changes import changed_role
 
-    sample = json.loads((ROOT / "tests/fixtures/cloudtrail/hand-edit-trust.json").read_text())
+    sample = json.loads((SAMPLES / "hand-edit-trust.json").read_text())
     print("drift repair delay (a live grant's trust statement removed by hand), 100 roles:")
     for with_event in (True, False):
         label = "event" if with_event else "noevent"
@@ -188,10 +173,8 @@ def drift_delay(folder: Path) -> None:
             event = json.loads(json.dumps(sample))
             event["detail"]["requestParameters"]["roleName"] = role_arn.rsplit("/", 1)[1]
             event["detail"]["eventTime"] = edited.strftime("%Y-%m-%dT%H:%M:%SZ")
-            managed = [r.role_arn for r in service.catalog.roles.values()]
-            marked = changed_role(event, managed)
+            marked = service.role_changed(event)  # what the sweep function does with it
             assert marked == role_arn, marked
-            marks.mark(marked, edited, "UpdateAssumeRolePolicy")
         service.clock.advance(seconds=40)
         passes = 0
         while True:
@@ -233,8 +216,8 @@ def due_at_scale(folder: Path) -> None:
     )
     print(
         f"  time per role on moto: due {statistics.mean(due) * 1000:.0f} ms, "
-        f"idle {statistics.mean(idle) * 1000:.0f} ms; all 1,000 read every pass (today) would "
-        f"take ~{(statistics.mean(idle) * 900 + sum(due)):.0f} s"
+        f"idle {statistics.mean(idle) * 1000:.0f} ms; all 1,000 read every pass (before the "
+        f"plan) would take ~{(statistics.mean(idle) * 900 + sum(due)):.0f} s"
     )
 
 

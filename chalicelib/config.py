@@ -54,6 +54,8 @@ class Settings:
     slack_api_url: str | None = None
     # The EventBridge bus (name or ARN) every lifecycle event goes to; None: none is published.
     event_bus: str | None = None
+    # The broker's own IAM role (deployed): its IAM writes are no drift (iam_changes.py).
+    broker_role_arn: str | None = None
 
     @property
     def local(self) -> bool:
@@ -183,6 +185,7 @@ def settings() -> Settings:
         or defaults["slack_oidc_token_url"].default,
         slack_api_url=_optional("SLACK_API_URL"),
         event_bus=_event_bus(),
+        broker_role_arn=_optional("SWITCHBACK_BROKER_ROLE_ARN"),
     )
 
 

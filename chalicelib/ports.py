@@ -1,4 +1,5 @@
-"""What the use cases need of storage: four small repositories, as Protocols.
+"""What the use cases need of storage: four small repositories, and the sweep's role checks,
+as Protocols.
 
 DynamoDB's (chalicelib/aws/requests.py, messages.py, locks.py, records.py) and the in-memory
 fakes (testkit/fakes.py) both honour them; tests/contract/ runs one suite against both.
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Protocol
 
 from chalicelib.core.model import AccessRequest, State
+from chalicelib.core.sweep_plan import Cursor, Mark
 from chalicelib.delivery.message import OutboxMessage
 
 
@@ -115,3 +118,22 @@ class Records(Protocol):
     def awaiting_review(self) -> list[str]: ...
 
     def reviewed(self, request_id: str) -> None: ...
+
+
+class RoleChecks(Protocol):
+    """Role checks the sweep owes (chalicelib/aws/role_marks.py): marks, and the idle
+    stream's cursor (chalicelib/core/sweep_plan.py)."""
+
+    def mark(self, role_arn: str, at: datetime, why: str) -> None:
+        """Read ``role_arn`` at the first pass at or after ``at``; a role marked twice keeps
+        the earlier time, and a mark made while its role is being read is not cleared."""
+
+    def due(self, now: datetime) -> dict[str, Mark]:
+        """Every mark due at ``now``, by role ARN."""
+
+    def clear(self, mark: Mark) -> bool:
+        """Remove ``mark`` (its role was read); False if it was marked again meanwhile."""
+
+    def cursor(self) -> Cursor | None: ...
+
+    def save_cursor(self, cursor: Cursor) -> None: ...

@@ -24,6 +24,7 @@ from chalicelib.usecases.deciding import Deciding
 from chalicelib.usecases.engine import RoleEngine, Settled
 from chalicelib.usecases.queries import Queries
 from chalicelib.usecases.requesting import AlreadyPending, Requesting
+from chalicelib.usecases.role_checks import RoleChecking
 from chalicelib.usecases.sweep import REMINDER_LEAD, Sweep, SweepReport
 from chalicelib.usecases.unit_of_work import CONFLICT_RETRIES, UnitOfWork
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from chalicelib.aws.grants import RoleWriter
     from chalicelib.aws.store import Store
     from chalicelib.notify.port import Notifications
+    from chalicelib.ports import RoleChecks
 
 __all__ = [
     "BROKER",
@@ -54,8 +56,14 @@ class Switchback:
         clock: Callable[[], datetime] = system_clock,
         base_url: str = "",
         groups: Members = no_groups,
+        role_checks: RoleChecks | None = None,
+        time_zone: Callable[[str], str | None] | None = None,
     ):
-        self.context = Context(catalog, store, writer, notifier, clock, base_url, groups)
+        self.context = Context(
+            catalog, store, writer, notifier, clock, base_url, groups, role_checks=role_checks
+        )
+        if time_zone is not None:  # a person's Slack time zone, for scheduled windows
+            self.context.time_zone = time_zone
         self.clock = clock  # also the writer's and the port's
         self.unit_of_work = UnitOfWork(self.context)
         self.engine = RoleEngine(self.context, self.unit_of_work)
@@ -193,8 +201,11 @@ class Switchback:
         return self.engine.settle_role(role_arn, known, also, lock_first, hand_over)
 
     # -- the sweep -----------------------------------------------------------------------------
-    def sweep(self) -> SweepReport:
-        return self.sweeper.sweep()
+    def sweep(self, time_left: Callable[[], float] | None = None) -> SweepReport:
+        return self.sweeper.sweep(time_left)
+
+    def role_changed(self, event: dict, broker_arns: Iterable[str] = ()) -> str | None:
+        return RoleChecking(self.context, self.engine).role_changed(event, broker_arns)
 
     def remind_ending(self, now: datetime) -> int:
         return self.sweeper.remind_ending(now)

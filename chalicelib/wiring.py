@@ -9,6 +9,7 @@ from chalicelib.aws import clients as aws
 from chalicelib.aws.accounts import AccountClients
 from chalicelib.aws.grants import RoleWriter
 from chalicelib.aws.iam import IamGateway
+from chalicelib.aws.role_marks import RoleMarks
 from chalicelib.aws.store import Store
 from chalicelib.config import _secrets, secret_at, settings
 from chalicelib.core.groups import no_groups
@@ -64,16 +65,18 @@ def service(base_url: str = "") -> Switchback:
                 AccountClients(aws.client("iam"), catalog.managers()),
                 config.trust_quota_override,
             )
+            # Scheduled windows are read in the person's Slack time zone (needs the bot token).
+            zones = SlackTimeZones(bot_token, config.slack_api_url) if bot_token else None
             _cache["service"] = Switchback(
                 catalog=catalog,
                 store=store,
                 writer=RoleWriter(store, iam, system_clock),
                 notifier=Notifications(outbox, subscribers, system_clock),
                 groups=groups,
+                # Which roles each sweep pass reads: marks and the idle cursor, in the table.
+                role_checks=RoleMarks(store.client, config.table_name),
+                time_zone=zones,
             )
-            if bot_token:  # scheduled windows are read in the person's Slack time zone
-                zones = SlackTimeZones(bot_token, config.slack_api_url)
-                _cache["service"].context.time_zone = zones  # type: ignore[attr-defined]
         found: Switchback = _cache["service"]  # type: ignore[assignment]
     if base_url:
         found.base_url = base_url

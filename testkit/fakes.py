@@ -19,11 +19,13 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from chalicelib.aws.store import Repositories
 from chalicelib.core import deadline
 from chalicelib.core.errors import LockBusy, LockHandedOver, StoreConflict
 from chalicelib.core.model import AccessRequest, State
+from chalicelib.core.sweep_plan import Cursor, Mark
 from chalicelib.delivery.message import OutboxMessage, as_added
 
 TRANSACTION_ITEMS = 100  # as DynamoDB: a change and its messages must fit one transaction
@@ -351,3 +353,43 @@ class FakeStore(Repositories):
             FakeRequests(messages, mutex), messages, FakeLocks(mutex), FakeRecords(mutex)
         )
         self._table = table_name
+
+
+class FakeRoleChecks:
+    """The sweep's role checks (chalicelib/aws/role_marks.py) in memory: marks that keep the
+    earlier time, a seq that a clear must match, and the idle stream's cursor."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.RLock()
+        self._marks: dict[str, Mark] = {}
+        self._cursor: Cursor | None = None
+
+    def mark(self, role_arn: str, at: datetime, why: str) -> None:
+        with self._mutex:
+            known = self._marks.get(role_arn)
+            if known is None:
+                self._marks[role_arn] = Mark(role_arn, at, why, 1)
+            elif at < known.due_at:
+                self._marks[role_arn] = Mark(role_arn, at, why, known.seq + 1)
+            else:
+                self._marks[role_arn] = replace(known, seq=known.seq + 1)
+
+    def due(self, now: datetime) -> dict[str, Mark]:
+        with self._mutex:
+            return {a: m for a, m in self._marks.items() if m.due_at <= now}
+
+    def clear(self, mark: Mark) -> bool:
+        with self._mutex:
+            known = self._marks.get(mark.role_arn)
+            if known is None or known.seq != mark.seq:
+                return False
+            del self._marks[mark.role_arn]
+            return True
+
+    def cursor(self) -> Cursor | None:
+        with self._mutex:
+            return self._cursor
+
+    def save_cursor(self, cursor: Cursor) -> None:
+        with self._mutex:
+            self._cursor = cursor

@@ -222,7 +222,7 @@ OVERSIZE = {
     "core/activity.py": (713, "the activity report: one pure pipeline, records to report"),
     "policies.py": (657, "the TOML loader: people, roles, accounts, groups, Identity Center"),
     "core/trust.py": (540, "trust editing: statements, Sids, placeholder, free slots"),
-    "core/session_limits.py": (523, "the cut ledger and its policy: text, cuts, quota"),
+    "core/session_limits.py": (473, "the cut ledger and its policy: text, cuts, quota"),
     "core/decisions.py": (420, "who may request and decide, every refusal with its reason"),
     "web/pages.py": (
         427,

@@ -18,13 +18,14 @@ The **cursor** (``SWEEP#CURSOR``) is where the idle stream stands (``sweep_plan.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.core.errors import AwsUnavailable
 from chalicelib.core.model import iso, parse_iso
-from chalicelib.core.sweep_plan import Cursor
+from chalicelib.core.sweep_plan import Cursor, Mark
+
+__all__ = ["Mark", "RoleMarks"]
 
 # What the marks and the cursor call on the table (besides the store's own item actions).
 MARK_ACTIONS = ("dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem")
@@ -39,14 +40,6 @@ _TRANSIENT = {
     "RequestLimitExceeded",
     "InternalServerError",
 }
-
-
-@dataclass(frozen=True)
-class Mark:
-    role_arn: str
-    due_at: datetime
-    why: str
-    seq: int
 
 
 class RoleMarks:

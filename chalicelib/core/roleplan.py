@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from chalicelib.core import policy_docs, session_limits, trust
 from chalicelib.core.model import AccessRequest, State, iso, utc
 from chalicelib.core.schedule import START_LEAD
-from chalicelib.core.session_limits import Ledger, ScopeWindow
+from chalicelib.core.scope_windows import ScopeWindow
+from chalicelib.core.session_limits import Ledger
 from chalicelib.core.trust import Grant, QuotaExceeded
 
 WINDOW_OVER = "the access window ended before the grant could be written"

@@ -41,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 
 from chalicelib.core.model import iso, parse_iso, utc
 from chalicelib.core.policy_docs import TooLarge, check_fits, size, statements
+from chalicelib.core.scope_windows import ScopeWindow, person_scope
 
 POLICY_PREFIX = "SwitchbackSessionLimits"
 # IAM's limit on all of a role's inline policies together, counted without whitespace (AWS,
@@ -281,65 +282,6 @@ def _deny(
     }
 
 
-@dataclass(frozen=True)
-class ScopeWindow:
-    """One live grant of a person, for their scope deny: when it lets them in, until when,
-    and the actions it allows (None: the whole role)."""
-
-    start: datetime
-    end: datetime
-    actions: tuple[str, ...] | None = None
-
-
-Allowed = tuple[str, ...] | None  # a scope's actions; None: the whole role
-
-
-def _union(found: Sequence[Allowed]) -> Allowed:
-    if any(a is None for a in found):
-        return None
-    merged: dict[str, str] = {}  # IAM compares action names without regard to case
-    for actions in found:
-        for action in actions:
-            merged.setdefault(action.lower(), action)
-    return tuple(sorted(merged.values(), key=str.lower))
-
-
-def person_scope(windows: Sequence[ScopeWindow]) -> list[tuple[tuple[str, ...], tuple]]:
-    """When one person's sessions are held to which actions: ``(actions, (from, until))``
-    pieces, ``from``/``until`` None where open. At each moment they may use the union of
-    what their grants live then allow (the whole role if one of them is not scoped).
-
-    Before their first start nobody trusts them (their first piece reaches back); after
-    their last end the live cut denies everything (their last piece reaches on). In a gap
-    between two windows of theirs the union of both sides holds: the earlier window's
-    sessions live on until the live cut at the last end, as for people without scopes."""
-    if not windows or all(w.actions is None for w in windows):
-        return []
-    points = sorted({utc(w.start) for w in windows} | {utc(w.end) for w in windows})
-    pieces: list[list] = []
-    for low, high in zip(points, points[1:], strict=False):
-        covering = [w.actions for w in windows if utc(w.start) <= low and utc(w.end) >= high]
-        pieces.append([low, high, _union(covering) if covering else "gap"])
-    for index, piece in enumerate(pieces):
-        if piece[2] == "gap":
-            sides = [p[2] for p in (pieces[index - 1], pieces[index + 1])]
-            piece[2] = _union([side for side in sides if side != "gap"])
-    merged: list[list] = []
-    for piece in pieces:
-        if merged and merged[-1][2] == piece[2]:
-            merged[-1][1] = piece[1]
-        else:
-            merged.append(piece)
-    found = []
-    for index, (low, high, allowed) in enumerate(merged):
-        if allowed is None:
-            continue
-        since = None if index == 0 else low
-        until = None if index == len(merged) - 1 else high
-        found.append((allowed, (since, until)))
-    return found
-
-
 def scope_statements(
     windows: Mapping[str, Sequence[ScopeWindow]], role_id: str | None = None
 ) -> list[dict]:
@@ -521,3 +463,11 @@ def check_quota(policy: dict | None, quota: int = INLINE_POLICY_QUOTA, others: i
             raise LimitsTooLarge(size(policy), quota - others, others)
         return
     check_fits(policy, quota, LimitsTooLarge)
+
+
+def next_aging(ledger: Ledger, now: datetime) -> datetime | None:
+    """When the next closed cut is due to age out of the policy (its ``keep``), or None: the
+    role has to be read then to remove it, even if nothing else happens to it."""
+    now = utc(now)
+    kept = [e.keep for e in ledger.values() if e.closed and e.keep > now]
+    return min(kept) if kept else None

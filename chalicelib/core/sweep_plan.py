@@ -83,6 +83,17 @@ class Cursor:
 
 
 @dataclass(frozen=True)
+class Mark:
+    """A role the sweep is asked to read at or after ``due_at`` (chalicelib/aws/role_marks.py);
+    ``seq`` changes with every mark, so a clear never removes a newer one."""
+
+    role_arn: str
+    due_at: datetime
+    why: str
+    seq: int
+
+
+@dataclass(frozen=True)
 class Check:
     """One role to read in this pass."""
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.aws.store import Store
     from chalicelib.core.catalog import Catalog
     from chalicelib.notify.port import Notifications
+    from chalicelib.ports import RoleChecks
 
 BROKER = "switchback"  # the actor of what Switchback does by itself (grant, expire, lapse)
 
@@ -44,6 +45,9 @@ class Context:
     # A person's Slack time zone (IANA name), None when unknown: scheduled windows are read
     # in it (chalicelib/delivery/slack_time_zones.py).
     time_zone: Callable[[str], str | None] = lambda _user: None
+    # The role checks the sweep owes (marks, the idle cursor: usecases/role_checks.py); None:
+    # the sweep reads every role every pass.
+    role_checks: RoleChecks | None = None
 
     def event(
         self,

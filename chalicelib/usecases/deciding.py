@@ -241,6 +241,9 @@ class Deciding:
 
         def revoke(current: AccessRequest, now: datetime) -> AccessRequest:
             check_revoker(c.catalog, current, actor, c.groups, operator)
+            # Before anything is written: a REVOKED grant is no sweep's due work, so a crash
+            # after the record (IAM not yet changed) is found by this mark at the next pass.
+            self._engine.owe_check(current.role_arn, "a revoke", now)
             return transition(
                 current, State.REVOKED, actor, "revoked", now, detail="access ended early"
             )
@@ -265,6 +268,8 @@ class Deciding:
             telemetry.event(
                 "revoke.partial", logging.WARNING, **about(revoked), error=str(error.error)
             )
+            # A REVOKED grant is no sweep's due work: the mark brings its role up next pass.
+            self._engine.owe_check(revoked.role_arn, f"unfinished revoke: {error.error}")
             outcome = (
                 "Every session of theirs on this role is denied from now on (the session limit "
                 f"is written), but IAM did not take the trust-policy change ({error.error}); "
@@ -272,6 +277,7 @@ class Deciding:
             )
         except (AwsUnavailable, LockBusy) as error:
             telemetry.event("revoke.delayed", logging.WARNING, **about(revoked), error=str(error))
+            self._engine.owe_check(revoked.role_arn, f"unfinished revoke: {error}")
             outcome = (
                 f"AWS is slow right now and IAM could not be changed yet ({error}): sessions are "
                 "not cut yet. The next sweep finishes it within a minute or two; the grant's own "

@@ -10,17 +10,18 @@ fails is reported and the others go on.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from chalicelib import telemetry
-from chalicelib.core import deadline, events
+from chalicelib.core import events
 from chalicelib.core.errors import AwsUnavailable, LockBusy, StoreConflict
 from chalicelib.core.events import Event
 from chalicelib.core.model import AccessRequest, State, TransitionError, iso, parse_iso, transition
 from chalicelib.usecases.context import BROKER, Context
 from chalicelib.usecases.engine import RoleEngine
+from chalicelib.usecases.role_checks import RoleChecking
 from chalicelib.usecases.starting import start_windows
 from chalicelib.usecases.unit_of_work import Change, UnitOfWork
 
@@ -39,6 +40,7 @@ class SweepReport:
     reminded: int = 0
     approvers_reminded: int = 0
     unreviewed: int = 0  # break-glass grants past their review deadline
+    roles_left: int = 0  # roles this pass had no time for: the next pass reads them first
 
 
 class Sweep:
@@ -47,15 +49,15 @@ class Sweep:
         self._uow = uow
         self._engine = engine
 
-    def sweep(self) -> SweepReport:
+    def sweep(self, time_left: Callable[[], float] | None = None) -> SweepReport:
         """One pass: lapse undecided requests, settle every role, remind, resend
-        undelivered messages."""
+        undelivered messages. ``time_left``: the invocation's seconds left (None locally)."""
         c = self._c
         report = SweepReport()
         now = c.clock()
         self._lapse_undecided(now, report)
         start_windows(c, self._uow, now, report)
-        self._settle_roles(now, report)
+        self._settle_roles(now, report, time_left)
         report.reminded = self.remind_ending(c.clock())
         report.approvers_reminded = self.remind_approvers(c.clock())
         report.unreviewed = self.remind_unreviewed(c.clock())
@@ -77,25 +79,17 @@ class Sweep:
                 continue
             report.lapsed += 1
 
-    def _settle_roles(self, now: datetime, report: SweepReport) -> None:
-        """Settle each managed role, and any other role an open grant names: two Queries for
-        all roles, then per role one IAM read and at most one write of each policy.
+    def _settle_roles(
+        self, now: datetime, report: SweepReport, time_left: Callable[[], float] | None = None
+    ) -> None:
+        """Settle the roles this pass owes (usecases/role_checks.py): every role with due work
+        or a mark, and this pass's share of the idle ones, within the pass's time.
 
         A role whose lock is held (by a live step, or by a dead process until its lease
         lapses) is tried once and left for the end, so it delays only itself: every other role
         is settled first, then the held ones are waited for."""
-        by_role: dict[str, list[AccessRequest]] = defaultdict(list)
-        for state in (State.APPROVED, State.ACTIVE):
-            for request in self._c.store.requests_in(state):
-                by_role[request.role_arn].append(request)
-        roles = sorted({r.role_arn for r in self._c.catalog.roles.values()} | set(by_role))
-        held = []
-        for role_arn in roles:
-            with deadline.lock_patience(0.0):
-                if not self._settle_role(role_arn, by_role.get(role_arn, []), now, report, True):
-                    held.append(role_arn)
-        for role_arn in held:
-            self._settle_role(role_arn, by_role.get(role_arn, []), now, report, False)
+        outcome = RoleChecking(self._c, self._engine).run(now, report, self._settle_role, time_left)
+        report.roles_left = len(outcome.left)
 
     def _settle_role(
         self,

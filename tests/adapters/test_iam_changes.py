@@ -173,9 +173,11 @@ def test_the_template_routes_iam_changes_to_the_sweep_function_except_the_broker
     permission = resources["RoleChangePermission"]["Properties"]
     assert permission["Principal"] == "events.amazonaws.com"
     assert permission["SourceArn"] == {"Fn::GetAtt": ["RoleChangeRule", "Arn"]}
-    # Off until the sweep function tells this event from its schedule (it would otherwise run
-    # a whole pass per IAM change).
-    assert rule["State"] == "DISABLED"
+    # On: the sweep function tells this event from its schedule (app.py: it marks the role
+    # and runs no pass), and knows the broker's own role, whose writes are no drift.
+    assert rule["State"] == "ENABLED"
+    sweep = resources["Sweep"]["Properties"]["Environment"]["Variables"]
+    assert sweep["SWITCHBACK_BROKER_ROLE_ARN"] == {"Fn::GetAtt": ["BrokerRole", "Arn"]}
 
 
 def test_the_forwarder_template_sends_the_same_events_from_us_east_1() -> None:

@@ -12,6 +12,7 @@ from chalicelib.aws.locks import HeldLock, LockRepository
 from chalicelib.aws.messages import MessageRepository
 from chalicelib.aws.records import RecordRepository
 from chalicelib.aws.requests import RequestRepository
+from chalicelib.aws.role_marks import RoleMarks
 from chalicelib.aws.store import Repositories, Store
 from testkit import fakes
 
@@ -21,6 +22,7 @@ PAIRS = [
     (ports.Locks, LockRepository, fakes.FakeLocks),
     (ports.HeldLock, HeldLock, fakes.FakeHeldLock),
     (ports.Records, RecordRepository, fakes.FakeRecords),
+    (ports.RoleChecks, RoleMarks, fakes.FakeRoleChecks),
 ]
 
 

@@ -111,7 +111,27 @@ class Engine:
         return json.loads(document) if isinstance(document, str) else document
 
     def set_trust(self, policy: dict, role: str = "ec2-admin") -> None:
+        """A hand edit of the role's trust policy, and its IAM change event."""
         self.iam.update_assume_role_policy(RoleName=ROLES[role], PolicyDocument=json.dumps(policy))
+        self.iam_changed("UpdateAssumeRolePolicy", role)
+
+    def iam_changed(self, call: str, role: str = "ec2-admin", **parameters: str) -> str | None:
+        """What deploy/template.yaml's RoleChangeRule hands the sweep function when someone
+        else makes ``call`` on the role (CloudTrail, through EventBridge): the role is marked
+        for the next pass. Returns the role ARN marked, if any."""
+        event = {
+            "detail-type": "AWS API Call via CloudTrail",
+            "source": "aws.iam",
+            "account": ACCOUNT,
+            "detail": {
+                "eventSource": "iam.amazonaws.com",
+                "eventName": call,
+                "recipientAccountId": ACCOUNT,
+                "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/admin"},
+                "requestParameters": {"roleName": ROLES[role], **parameters},
+            },
+        }
+        return self.service.role_changed(event)
 
     # -- instruments -------------------------------------------------------------------------------
     def clients(self) -> list:

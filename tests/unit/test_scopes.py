@@ -20,8 +20,9 @@ from chalicelib.core.commands import BadCommand, RequestCommand, parse_command
 from chalicelib.core.decisions import Refusal, Refused
 from chalicelib.core.model import AccessRequest, State, iso, transition
 from chalicelib.core.roleplan import RoleView, plan
+from chalicelib.core.scope_windows import ScopeWindow, person_scope
 from chalicelib.core.scopes import action_problem, check_scope, narrow, scoped
-from chalicelib.core.session_limits import ScopeWindow, grant_statements, person_scope
+from chalicelib.core.session_limits import grant_statements
 from chalicelib.policies import PolicyError, load_catalog
 from tests.support.iam_eval import session_may
 

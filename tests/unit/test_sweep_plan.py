@@ -290,16 +290,20 @@ def test_a_budget_cut_never_starves_a_role(roles, every, loads) -> None:
         for arn in outcome.checked:
             wanted_at.pop(arn, None)
         n += 1
-    # The load lets up: passes with room for a slot and one more role drain what is left.
+    # The load lets up: passes with room for a slot and one more role drain what is left. The
+    # idle stream's backlog (at most every role) shrinks by at least one role a pass, so after
+    # len(roles) passes it is gone, and one more stagger reads every role. (Stopping as soon as
+    # the due work is drained would leave idle roles still queued, not starved.)
     room = max(Counter(slot_of(a, every) for a in roles).values()) + 1
     limit = n + len(roles) + every + 1
-    while (wanted_at or n < limit - len(roles)) and n < limit:
+    while n < limit:
         still = {a: minute(t) for a, t in wanted_at.items()}
         _, outcome = sim.run(n, due=still, capacity=room)
         for arn in outcome.checked:
             wanted_at.pop(arn, None)
         n += 1
     assert not wanted_at, wanted_at
+    assert sim.cursor == Cursor(sweep_plan.pass_number(minute(n - 1)) + 1)
     # And the idle stream caught up: every role was read in the last stagger.
     recent = {a for p, checked in sim.checked if p >= n - every for a in checked}
     assert recent == set(roles)

@@ -91,6 +91,9 @@ def test_two_deployments_writing_at_once_converge_by_the_next_sweeps(engine, sec
         thread.start()
     for thread in threads:
         thread.join()
+    # Each deployment's rule sees the other's write (another broker role) and marks the role.
+    engine.iam_changed("UpdateAssumeRolePolicy")
+    second.iam_changed("UpdateAssumeRolePolicy")
     engine.service.sweep()
     second.service.sweep()
     assert engine.trusted_names() == ["alice"] and second.trusted_names() == ["carol"]
@@ -207,6 +210,7 @@ def test_a_deleted_session_limit_policy_is_rebuilt_from_the_store_and_reported(e
     engine.iam.delete_role_policy(
         RoleName=ROLES["ec2-admin"], PolicyName=engine.service.writer.limits_policy
     )
+    engine.iam_changed("DeleteRolePolicy", policyName=engine.service.writer.limits_policy)
     assert may_act(engine, "alice", issued, engine.clock.now)  # the cut is gone from IAM
     report = engine.service.sweep()
     assert engine.limits() == before
