@@ -10,6 +10,7 @@ from chalicelib.core.breakglass import ACKNOWLEDGED, FLAGGED, check_reviewer
 from chalicelib.core.decisions import Refused, check_decider, may_revoke
 from chalicelib.core.model import is_request_id, normalise_request_id
 from chalicelib.entry import errors, http
+from chalicelib.usecases.deciding import REVOKED_IN_FULL
 from chalicelib.web import pages, sessions
 
 review_routes = Blueprint(__name__)
@@ -118,7 +119,7 @@ def _decide_within_budget(request_id: str, action: str) -> Response:
         if action == "approve":
             service.approve(found.id, session.user, known=found)
         elif action == "revoke":
-            service.revoke(found.id, session.user)
+            said = service.revoke_with_outcome(found.id, session.user)[1]
         elif action in (ACKNOWLEDGED, FLAGGED):
             service.review(found.id, session.user, action, form.get("reason", "")[:500])
         else:
@@ -126,6 +127,8 @@ def _decide_within_budget(request_id: str, action: str) -> Response:
     finally:  # sends stop a second early: what they did is recorded in one write after
         budget = deadline.current()
         service.flush(max(0.0, min(5.0, budget.remaining() - 1.0)) if budget else 5.0)
+    if action == "revoke" and said != REVOKED_IN_FULL:  # what IAM still owes, in words
+        return http.message(f"Request {found.id} is revoked; IAM is not finished", said)
     # The page shows what was recorded (an approval whose grant AWS delayed shows as
     # approved; the next sweep grants it).
     return http.redirect(f"{http.base_url(request)}/requests/{found.id}")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from chalicelib import telemetry
-from chalicelib.aws.grants import TrustWriteFailed
+from chalicelib.aws.grants import LimitsWriteFailed, TrustWriteFailed
 from chalicelib.core import events
 from chalicelib.core.breakglass import FLAGGED, check_reviewer, reviewed
 from chalicelib.core.decisions import (
@@ -38,6 +38,8 @@ from chalicelib.usecases.unit_of_work import Change, UnitOfWork
 # How a decision changes a request read now; what the change announces.
 Decide = Callable[[AccessRequest, datetime], AccessRequest]
 Says = Callable[[AccessRequest], Iterable[Event]]
+# What a revoke whose writes all landed says (anything else: what is still owed in IAM).
+REVOKED_IN_FULL = "The trust is removed and every session of theirs is denied from now on."
 
 
 class Deciding:
@@ -264,6 +266,8 @@ class Deciding:
                 f"is written), but IAM did not take the trust-policy change ({error.error}); "
                 "the sweep retries it every minute, and any session taken meanwhile is denied."
             )
+        except LimitsWriteFailed as error:
+            outcome = self._cut_refused(revoked, error)
         except (AwsUnavailable, LockBusy) as error:
             telemetry.event("revoke.delayed", logging.WARNING, **about(revoked), error=str(error))
             outcome = (
@@ -272,5 +276,21 @@ class Deciding:
                 "end still holds."
             )
         else:
-            return "The trust is removed and every session of theirs is denied from now on.", True
+            return REVOKED_IN_FULL, True
         return outcome, False
+
+    def _cut_refused(self, revoked: AccessRequest, error: LimitsWriteFailed) -> str:
+        """IAM refused the session cut for good: say what was written and what was not, and
+        raise the grant-failure alarm (the sweep retries the cut every minute)."""
+        telemetry.event("revoke.cut_refused", logging.ERROR, **about(revoked), error=str(error))
+        telemetry.metric("failures")
+        trust = (
+            "The trust is removed, so no new session of theirs can start"
+            if error.written.trust
+            else "The trust is not removed yet either"
+        )
+        return (
+            f"{trust}; the session cut was refused by IAM ({error.error}): the session-limit "
+            "policy is not written, so sessions already taken are not cut yet. The sweep "
+            "retries it every minute; the grant's own end still holds."
+        )
