@@ -110,3 +110,11 @@ class Records(Protocol):
     def unreviewed(self, until: str) -> list[str]: ...
 
     def reviewed(self, request_id: str) -> None: ...
+
+    def suspend_break_glass(self, person: str, role: str, request_id: str) -> None:
+        """``person``'s break-glass on ``role`` is suspended by the flagged ``request_id``."""
+
+    def break_glass_suspension(self, person: str, role: str) -> str | None:
+        """The flagged request suspending it, or None."""
+
+    def lift_break_glass_suspension(self, person: str, role: str) -> None: ...

@@ -23,6 +23,7 @@ from chalicelib.usecases.deciding import Deciding
 from chalicelib.usecases.engine import RoleEngine, Settled
 from chalicelib.usecases.queries import Queries
 from chalicelib.usecases.requesting import AlreadyPending, Requesting
+from chalicelib.usecases.suspensions import Suspensions
 from chalicelib.usecases.sweep import REMINDER_LEAD, Sweep, SweepReport
 from chalicelib.usecases.unit_of_work import CONFLICT_RETRIES, UnitOfWork
 
@@ -62,6 +63,7 @@ class Switchback:
         self.deciding = Deciding(self.context, self.unit_of_work, self.engine)
         self.sweeper = Sweep(self.context, self.unit_of_work, self.engine)
         self.queries = Queries(self.context)
+        self.suspensions = Suspensions(self.context, self.unit_of_work)
 
     # -- what the use cases share (tests swap the catalog, move the clock) ---------------------
     @property
@@ -162,6 +164,13 @@ class Switchback:
 
     def review(self, request_id: str, actor: str, verdict: str, why: str = "") -> AccessRequest:
         return self.deciding.review(request_id, actor, verdict, why)
+
+    def unsuspend(self, actor: str, person: str, role: str) -> tuple[str, str | None]:
+        """Lift a person's break-glass suspension on a role (the role's approvers only)."""
+        return self.suspensions.unsuspend(actor, person, role)
+
+    def break_glass_suspension(self, person: str, role: str) -> str | None:
+        return self.suspensions.suspension(person, role)
 
     def revoke(self, request_id: str, actor: str, operator: bool = False) -> AccessRequest:
         return self.deciding.revoke_with_outcome(request_id, actor, operator)[0]

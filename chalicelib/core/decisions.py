@@ -40,6 +40,8 @@ class Refusal(StrEnum):
     START_IN_PAST = "start_in_past"
     START_TOO_FAR = "start_too_far"
     START_UNREADABLE = "start_unreadable"
+    BREAK_GLASS_SUSPENDED = "break_glass_suspended"  # flagged; an approver lifts it
+    NOT_SUSPENDED = "not_suspended"
 
 
 @dataclass(frozen=True)

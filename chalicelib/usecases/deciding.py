@@ -33,6 +33,7 @@ from chalicelib.core.texts import utc_text
 from chalicelib.notify.telemetry import about
 from chalicelib.usecases.context import Context
 from chalicelib.usecases.engine import RoleEngine
+from chalicelib.usecases.suspensions import SUSPENDED, Suspensions, suspended_words
 from chalicelib.usecases.unit_of_work import Change, UnitOfWork
 
 # How a decision changes a request read now; what the change announces.
@@ -207,10 +208,23 @@ class Deciding:
         def decide(current: AccessRequest, now: datetime) -> AccessRequest:
             check_reviewer(c.catalog, current, actor, c.groups)
             was_active[:] = [current.state is State.ACTIVE]
+            if verdict == FLAGGED:  # suspended first: a crash never leaves a flag without it
+                return suspended(reviewed(current, actor, verdict, now, why), now)
             return reviewed(current, actor, verdict, now, why)
 
+        def suspended(flagged: AccessRequest, now: datetime) -> AccessRequest:
+            Suspensions(c, self._uow).suspend(flagged)
+            return note(flagged, actor, SUSPENDED, now, suspended_words(c.catalog, flagged))
+
+        def says(r: AccessRequest) -> list[Event]:
+            said = [c.event(name, r, actor, why)]
+            if verdict == FLAGGED:
+                words = suspended_words(c.catalog, r)
+                said.append(c.event(events.BREAKGLASS_SUSPENDED, r, actor, words))
+            return said
+
         name = events.FLAGGED if verdict == FLAGGED else events.ACKNOWLEDGED
-        done = self._change(request_id, decide, lambda r: [c.event(name, r, actor, why)])
+        done = self._change(request_id, decide, says)
         c.store.reviewed(done.id)
         if verdict == FLAGGED and was_active == [True]:
             self._engine.settle_now(done)

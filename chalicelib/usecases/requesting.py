@@ -30,6 +30,7 @@ from chalicelib.core.model import (
 from chalicelib.core.texts import extension_title
 from chalicelib.usecases.context import Context
 from chalicelib.usecases.engine import RoleEngine
+from chalicelib.usecases.suspensions import Suspensions
 from chalicelib.usecases.unit_of_work import Change, UnitOfWork
 
 
@@ -164,6 +165,7 @@ class Requesting:
             c.groups,
             break_glass=True,
         )
+        Suspensions(c, self._uow).refuse_if_suspended(requester, role.name)
         now = c.clock()
         request = self.new_request(
             role,
