@@ -3,11 +3,14 @@ signed-in session and the form's CSRF token: approve, deny, acknowledge, flag, r
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from chalice import Blueprint, Response
 
 from chalicelib.core import deadline
 from chalicelib.core.breakglass import ACKNOWLEDGED, FLAGGED, check_reviewer
-from chalicelib.core.decisions import Refused, check_decider, may_revoke
+from chalicelib.core.decisions import Refused, check_decider, is_approver, may_revoke
+from chalicelib.core.groups import GroupsUnavailable
 from chalicelib.core.model import is_request_id, normalise_request_id
 from chalicelib.entry import errors, http
 from chalicelib.usecases.deciding import REVOKED_IN_FULL
@@ -54,7 +57,9 @@ def review(request_id: str) -> Response:
     page = pages.review_page(
         found,
         service.catalog.role(found.role),
-        _viewer(service.catalog, found, session, now, service.groups),
+        _may_unsuspend(
+            service, found, _viewer(service.catalog, found, session, now, service.groups)
+        ),
         service.what_approving_writes(found, now),
         now,
         _names(service.catalog),
@@ -80,6 +85,21 @@ def _viewer(catalog, request, session: sessions.Session, now, groups) -> pages.V
     except Refused as refusal:
         return pages.Viewer(session.user, name, session.csrf, why_not=refusal.message)
     return pages.Viewer(session.user, name, session.csrf, can_decide=True)
+
+
+def _may_unsuspend(service, request, viewer: pages.Viewer) -> pages.Viewer:
+    """The viewer, who may also lift the break-glass suspension this flagged grant set."""
+    if request.review != FLAGGED:
+        return viewer
+    if service.break_glass_suspension(request.requester, request.role) != request.id:
+        return viewer
+    role = service.catalog.role(request.role)
+    try:
+        if role is None or not is_approver(service.catalog, role, viewer.slack_id, service.groups):
+            return viewer
+    except GroupsUnavailable:
+        return viewer
+    return replace(viewer, can_unsuspend=True)
 
 
 def _names(catalog) -> dict[str, str]:
@@ -120,6 +140,8 @@ def _decide_within_budget(request_id: str, action: str) -> Response:
             service.approve(found.id, session.user, known=found)
         elif action == "revoke":
             said = service.revoke_with_outcome(found.id, session.user)[1]
+        elif action == "unsuspend":
+            service.unsuspend(session.user, found.requester, found.role)
         elif action in (ACKNOWLEDGED, FLAGGED):
             service.review(found.id, session.user, action, form.get("reason", "")[:500])
         else:
@@ -154,6 +176,11 @@ def acknowledge(request_id: str) -> Response:
 @review_routes.route("/requests/{request_id}/flag", methods=["POST"], content_types=http.FORM)
 def flag(request_id: str) -> Response:
     return _decide(request_id, FLAGGED)
+
+
+@review_routes.route("/requests/{request_id}/unsuspend", methods=["POST"], content_types=http.FORM)
+def unsuspend(request_id: str) -> Response:
+    return _decide(request_id, "unsuspend")
 
 
 @review_routes.route("/requests/{request_id}/revoke", methods=["POST"], content_types=http.FORM)

@@ -100,6 +100,7 @@ class Viewer:
     can_revoke: bool = False
     can_review: bool = False  # acknowledge or flag a break-glass grant
     why_not: str = ""  # shown when there is nothing they may do
+    can_unsuspend: bool = False  # lift the break-glass suspension this flagged grant set
 
 
 def shown_state(request: AccessRequest, now: datetime) -> State:
@@ -263,9 +264,22 @@ def _review_forms(request: AccessRequest, viewer: Viewer) -> str:
     )
 
 
+def _unsuspend_form(request: AccessRequest, viewer: Viewer) -> str:
+    token = f"<input type=hidden name=csrf value='{escape(viewer.csrf)}'>"
+    who, role = escape(request.requester_name), escape(request.role)
+    return (
+        f"<p>This break-glass grant was flagged: {who}'s break-glass on {role} is suspended "
+        "until an approver of the role lifts it.</p>"
+        f"<form method=post action='{escape(request.id)}/unsuspend'>{token}"
+        f"<button class=approve type=submit>Lift the suspension</button></form>"
+    )
+
+
 def _action_forms(request: AccessRequest, viewer: Viewer) -> str:
     token = f"<input type=hidden name=csrf value='{escape(viewer.csrf)}'>"
     rid = escape(request.id)
+    if viewer.can_unsuspend:
+        return _unsuspend_form(request, viewer)
     if viewer.can_review:
         return _review_forms(request, viewer)
     if viewer.can_decide:
