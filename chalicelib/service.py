@@ -18,7 +18,7 @@ from chalicelib.core.catalog import Catalog, Person, RoleSpec
 from chalicelib.core.commands import ExtendCommand, RequestCommand
 from chalicelib.core.groups import Members, no_groups
 from chalicelib.core.model import AccessRequest, State
-from chalicelib.usecases.context import BROKER, Context, system_clock
+from chalicelib.usecases.context import BROKER, Context, acting_as, system_clock
 from chalicelib.usecases.deciding import Deciding
 from chalicelib.usecases.engine import RoleEngine, Settled
 from chalicelib.usecases.queries import Queries
@@ -198,8 +198,11 @@ class Switchback:
         return self.engine.settle_role(role_arn, known, also, lock_first, hand_over)
 
     # -- the sweep -----------------------------------------------------------------------------
-    def sweep(self) -> SweepReport:
-        return self.sweeper.sweep()
+    def sweep(self, actor: str = BROKER) -> SweepReport:
+        """One sweep pass; ``actor``: who started it (an operator's ``aws:<ARN>``), named in
+        the audit entries of what it does."""
+        with acting_as(actor):
+            return self.sweeper.sweep()
 
     def remind_ending(self, now: datetime) -> int:
         return self.sweeper.remind_ending(now)

@@ -29,7 +29,7 @@ from chalicelib.core.grantable import check_grantable
 from chalicelib.core.groups import GroupsUnavailable
 from chalicelib.core.model import AccessRequest, State, TransitionError, transition
 from chalicelib.notify.telemetry import about
-from chalicelib.usecases.context import BROKER, Context
+from chalicelib.usecases.context import BROKER, Context, acting
 from chalicelib.usecases.unit_of_work import Change, UnitOfWork
 
 
@@ -294,15 +294,15 @@ class RoleEngine:
         kinds, changes = [], []
         for kind, request, to, action, detail, fields in steps:
             try:
-                changed = transition(request, to, BROKER, action, now, detail=detail, **fields)
+                changed = transition(request, to, acting(), action, now, detail=detail, **fields)
             except TransitionError:
                 continue  # someone else moved it first (a revoke, a concurrent step)
             if kind == "activated":
                 said = c.event(events.GRANTED, changed)
             elif kind == "expired":
-                said = c.event(events.EXPIRED, changed, BROKER)
+                said = c.event(events.EXPIRED, changed, acting())
             else:
-                said = c.event(events.GRANT_FAILED, changed, BROKER, changed.failure or "")
+                said = c.event(events.GRANT_FAILED, changed, acting(), changed.failure or "")
             kinds.append(kind)
             changes.append(Change(changed, (said,), was=request))
         settled = Settled()
