@@ -34,6 +34,7 @@ from chalicelib.notify.telemetry import about
 from chalicelib.usecases.context import Context
 from chalicelib.usecases.engine import RoleEngine
 from chalicelib.usecases.suspensions import SUSPENDED, Suspensions, suspended_words
+from chalicelib.usecases.through import noted_through
 from chalicelib.usecases.unit_of_work import Change, UnitOfWork
 
 # How a decision changes a request read now; what the change announces.
@@ -62,7 +63,8 @@ class Deciding:
 
         def decide(current: AccessRequest, now: datetime) -> AccessRequest:
             role = check_decider(c.catalog, current, approver, now, members=c.groups)
-            return approve(current, approver, now, role, c.groups)
+            approved = approve(current, approver, now, role, c.groups)
+            return noted_through(approved, role.approvers, approver, c.groups)
 
         request = self._change(
             request_id, decide, lambda r: [self._approval(r, approver)], known=found

@@ -31,6 +31,7 @@ from chalicelib.core.texts import extension_title
 from chalicelib.usecases.context import Context
 from chalicelib.usecases.engine import RoleEngine
 from chalicelib.usecases.suspensions import Suspensions
+from chalicelib.usecases.through import noted_through
 from chalicelib.usecases.unit_of_work import Change, UnitOfWork
 
 
@@ -78,6 +79,7 @@ class Requesting:
         pending = transition(
             request, State.PENDING, requester, "requested", now, detail=command.reason
         )
+        pending = noted_through(pending, role.requesters, requester, self._c.groups)
         [saved] = self._uow.commit(
             Change(pending, (self._c.event(events.REQUESTED, pending, requester),))
         )
@@ -180,6 +182,7 @@ class Requesting:
         pending = transition(
             request, State.PENDING, requester, "break-glass", now, detail=command.reason
         )
+        pending = noted_through(pending, role.break_glass_requesters, requester, c.groups)
         approved = transition(
             pending,
             State.APPROVED,
