@@ -229,6 +229,9 @@ class Switchback:
     def free_slots(self, person: Person | None, roles: list[RoleSpec]) -> dict[str, int | None]:
         return self.queries.free_slots(person, roles)
 
+    def session_warnings(self, roles: list[RoleSpec]) -> list[str]:
+        return self.queries.session_warnings(roles)
+
     @property
     def _grant_slots(self):
         return self.queries.grant_slots

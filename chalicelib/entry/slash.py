@@ -274,7 +274,8 @@ def _roles(service: Switchback, user: str) -> list[str]:
         ]
     roles = requestable_roles(service.catalog, user, service.groups)
     slots = service.free_slots(person, roles)
-    return messages.roles_answer(roles, slots)
+    warned = [f":warning: {escape(w)}" for w in service.session_warnings(roles)]
+    return messages.roles_answer(roles, slots) + warned
 
 
 def _list(service: Switchback, user: str, now: datetime) -> list[str]:
