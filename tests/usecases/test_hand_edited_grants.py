@@ -11,6 +11,7 @@ import pytest
 
 from chalicelib import telemetry
 from chalicelib.core.decisions import approve
+from chalicelib.core.groups import GroupsUnavailable
 from chalicelib.core.model import State, iso
 from tests.support.engine_kit import built_engine
 
@@ -71,3 +72,33 @@ def test_an_approved_item_given_a_30_day_end_is_refused_not_granted(engine, metr
 def test_an_honest_approval_is_still_granted(engine) -> None:
     assert engine.grant("U0ALICE").state is State.ACTIVE
     assert engine.trusted_names() == ["alice"]
+
+
+def test_an_approved_request_whose_group_cannot_be_told_now_waits(engine) -> None:
+    """Its requester is eligible only through a Slack group Slack cannot resolve right now:
+    neither granted nor failed; the next step, with Slack back, grants it."""
+    service = engine.service
+    roles = dict(service.catalog.roles)
+    roles["ec2-admin"] = replace(roles["ec2-admin"], requesters=("S0DEVS",))
+    service.catalog = replace(service.catalog, roles=roles)
+    up = {"S0DEVS": frozenset({"U0ALICE"})}
+    service.groups = up.__getitem__
+    request_id = engine.request("U0ALICE")
+    now = engine.clock.now
+
+    def approved(current):
+        done = approve(current, "U0BOB", now, roles["ec2-admin"], up.__getitem__)
+        return replace(done, version=current.version)
+
+    hand_edit(engine, request_id, approved)  # approved, as a click whose grant step died
+
+    def down(group: str) -> frozenset[str]:
+        raise GroupsUnavailable(f"Slack could not be asked who is in {group}")
+
+    service.groups = down
+    service.sweep()
+    assert engine.stored(request_id).state is State.APPROVED
+    assert engine.trusted_names() == []
+    service.groups = up.__getitem__
+    service.sweep()
+    assert engine.stored(request_id).state is State.ACTIVE
