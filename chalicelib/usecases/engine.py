@@ -300,9 +300,9 @@ class RoleEngine:
             if kind == "activated":
                 said = c.event(events.GRANTED, changed)
             elif kind == "expired":
-                said = c.event(events.EXPIRED, changed, acting())
+                said = c.event(events.EXPIRED, changed, BROKER)
             else:
-                said = c.event(events.GRANT_FAILED, changed, acting(), changed.failure or "")
+                said = c.event(events.GRANT_FAILED, changed, BROKER, changed.failure or "")
             kinds.append(kind)
             changes.append(Change(changed, (said,), was=request))
         settled = Settled()

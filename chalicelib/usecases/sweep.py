@@ -19,7 +19,7 @@ from chalicelib.core import deadline, events
 from chalicelib.core.errors import AwsUnavailable, LockBusy, StoreConflict
 from chalicelib.core.events import Event
 from chalicelib.core.model import AccessRequest, State, TransitionError, iso, parse_iso, transition
-from chalicelib.usecases.context import Context, acting
+from chalicelib.usecases.context import BROKER, Context, acting
 from chalicelib.usecases.engine import RoleEngine
 from chalicelib.usecases.unit_of_work import Change, UnitOfWork
 
@@ -67,7 +67,7 @@ class Sweep:
             try:
                 by = acting()  # BROKER, or the operator who started this pass
                 lapsed = transition(request, State.LAPSED, by, "lapsed", c.clock(), detail=why)
-                said = c.event(events.LAPSED, lapsed, by, why)
+                said = c.event(events.LAPSED, lapsed, BROKER, why)
                 self._uow.commit(Change(lapsed, (said,), was=request))
             except (StoreConflict, TransitionError):
                 continue
