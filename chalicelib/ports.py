@@ -119,6 +119,14 @@ class Records(Protocol):
 
     def reviewed(self, request_id: str) -> None: ...
 
+    def suspend_break_glass(self, person: str, role: str, request_id: str) -> None:
+        """``person``'s break-glass on ``role`` is suspended by the flagged ``request_id``."""
+
+    def break_glass_suspension(self, person: str, role: str) -> str | None:
+        """The flagged request suspending it, or None."""
+
+    def lift_break_glass_suspension(self, person: str, role: str) -> None: ...
+
 
 class RoleChecks(Protocol):
     """Role checks the sweep owes (chalicelib/aws/role_marks.py): marks, and the idle

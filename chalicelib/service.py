@@ -19,12 +19,13 @@ from chalicelib.core.commands import ExtendCommand, RequestCommand
 from chalicelib.core.groups import Members, no_groups
 from chalicelib.core.model import AccessRequest, State
 from chalicelib.usecases import narrowing
-from chalicelib.usecases.context import BROKER, Context, system_clock
+from chalicelib.usecases.context import BROKER, Context, acting_as, system_clock
 from chalicelib.usecases.deciding import Deciding
 from chalicelib.usecases.engine import RoleEngine, Settled
 from chalicelib.usecases.queries import Queries
 from chalicelib.usecases.requesting import AlreadyPending, Requesting
 from chalicelib.usecases.role_checks import RoleChecking
+from chalicelib.usecases.suspensions import Suspensions
 from chalicelib.usecases.sweep import REMINDER_LEAD, Sweep, SweepReport
 from chalicelib.usecases.unit_of_work import CONFLICT_RETRIES, UnitOfWork
 
@@ -71,6 +72,7 @@ class Switchback:
         self.deciding = Deciding(self.context, self.unit_of_work, self.engine)
         self.sweeper = Sweep(self.context, self.unit_of_work, self.engine)
         self.queries = Queries(self.context)
+        self.suspensions = Suspensions(self.context, self.unit_of_work)
 
     # -- what the use cases share (tests swap the catalog, move the clock) ---------------------
     @property
@@ -175,6 +177,16 @@ class Switchback:
     def review(self, request_id: str, actor: str, verdict: str, why: str = "") -> AccessRequest:
         return self.deciding.review(request_id, actor, verdict, why)
 
+    def unsuspend(self, actor: str, person: str, role: str) -> tuple[str, str | None]:
+        """Lift a person's break-glass suspension on a role (the role's approvers only)."""
+        return self.suspensions.unsuspend(actor, person, role)
+
+    def break_glass_suspension(self, person: str, role: str) -> str | None:
+        return self.suspensions.suspension(person, role)
+
+    def may_lift_suspension(self, flagged: AccessRequest, person: str) -> bool:
+        return self.suspensions.may_lift(flagged, person)
+
     def revoke(self, request_id: str, actor: str, operator: bool = False) -> AccessRequest:
         return self.deciding.revoke_with_outcome(request_id, actor, operator)[0]
 
@@ -201,8 +213,13 @@ class Switchback:
         return self.engine.settle_role(role_arn, known, also, lock_first, hand_over)
 
     # -- the sweep -----------------------------------------------------------------------------
-    def sweep(self, time_left: Callable[[], float] | None = None) -> SweepReport:
-        return self.sweeper.sweep(time_left)
+    def sweep(
+        self, time_left: Callable[[], float] | None = None, actor: str = BROKER
+    ) -> SweepReport:
+        """One sweep pass; ``actor``: who started it (an operator's ``aws:<ARN>``), named in
+        the audit entries of what it does."""
+        with acting_as(actor):
+            return self.sweeper.sweep(time_left)
 
     def role_changed(self, event: dict, broker_arns: Iterable[str] = ()) -> str | None:
         return RoleChecking(self.context, self.engine).role_changed(event, broker_arns)
@@ -241,6 +258,9 @@ class Switchback:
 
     def free_slots(self, person: Person | None, roles: list[RoleSpec]) -> dict[str, int | None]:
         return self.queries.free_slots(person, roles)
+
+    def session_warnings(self, roles: list[RoleSpec]) -> list[str]:
+        return self.queries.session_warnings(roles)
 
     @property
     def _grant_slots(self):

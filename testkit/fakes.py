@@ -292,6 +292,7 @@ class FakeRecords:
         self._uses: dict[str, int] = {}
         self._seen: dict[str, str | None] = {}
         self._reviews: dict[str, str] = {}
+        self._suspended: dict[tuple[str, str], str] = {}
 
     def read_cut_ledger(self, role_arn: str) -> tuple[str | None, int]:
         with self._mutex:
@@ -339,6 +340,18 @@ class FakeRecords:
     def reviewed(self, request_id: str) -> None:
         with self._mutex:
             self._reviews.pop(request_id, None)
+
+    def suspend_break_glass(self, person: str, role: str, request_id: str) -> None:
+        with self._mutex:
+            self._suspended[(person, role)] = request_id
+
+    def break_glass_suspension(self, person: str, role: str) -> str | None:
+        with self._mutex:
+            return self._suspended.get((person, role))
+
+    def lift_break_glass_suspension(self, person: str, role: str) -> None:
+        with self._mutex:
+            self._suspended.pop((person, role), None)
 
 
 class FakeStore(Repositories):

@@ -223,11 +223,7 @@ OVERSIZE = {
     "policies.py": (657, "the TOML loader: people, roles, accounts, groups, Identity Center"),
     "core/trust.py": (540, "trust editing: statements, Sids, placeholder, free slots"),
     "core/session_limits.py": (473, "the cut ledger and its policy: text, cuts, quota"),
-    "core/decisions.py": (420, "who may request and decide, every refusal with its reason"),
-    "web/pages.py": (
-        427,
-        "the review page's HTML and its fragments (layout.py, sign_in_pages.py split off)",
-    ),
+    "core/decisions.py": (422, "who may request and decide, every refusal with its reason"),
 }
 
 

@@ -208,7 +208,7 @@ def run(args: argparse.Namespace, out=print) -> int:
         out(f"{len(found)} open request(s) in {args.table}, as {actor}")
         return 0
     if args.command == "sweep":
-        report = service.sweep()
+        report = service.sweep(actor=actor)
         out(json.dumps(report.__dict__, indent=1))
         out(f"one sweep pass on {args.table}, as {actor}")
         return 1 if report.errors else 0

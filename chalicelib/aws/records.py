@@ -1,7 +1,8 @@
 """Small records in the table, one item each: a role's cut ledger (``CUTS#<role ARN>``), signed
 Slack requests already seen and the answers kept for them (``SLACKREQ#<key>``), the uses of a
-request's response_url (``RESPONSEURL#<id>``), and break-glass grants awaiting review
-(``REVIEW#<id>``, on the due index)."""
+request's response_url (``RESPONSEURL#<id>``), break-glass grants awaiting review
+(``REVIEW#<id>``, on the due index), and a person's break-glass on a role suspended after a
+flag (``SUSPENDED#<role>#<person>``)."""
 
 from __future__ import annotations
 
@@ -103,6 +104,26 @@ class RecordRepository:
 
     def reviewed(self, request_id: str) -> None:
         self._table.call("delete_item", Key=self._table.typed(_review_key(request_id)))
+
+    # -- break-glass suspended after a flag ----------------------------------------------------
+    def suspend_break_glass(self, person: str, role: str, request_id: str) -> None:
+        """Suspend ``person``'s break-glass on ``role`` because of the flagged ``request_id``
+        (idempotent; a later flag names the later request)."""
+        item = {**_suspension_key(person, role), "request_id": request_id}
+        self._table.call("put_item", Item=self._table.typed(item))
+
+    def break_glass_suspension(self, person: str, role: str) -> str | None:
+        """The flagged request that suspends ``person``'s break-glass on ``role``, or None."""
+        found = self._table.get(_suspension_key(person, role))
+        return found.get("request_id") if found else None
+
+    def lift_break_glass_suspension(self, person: str, role: str) -> None:
+        """Lift the suspension (nothing if there is none)."""
+        self._table.call("delete_item", Key=self._table.typed(_suspension_key(person, role)))
+
+
+def _suspension_key(person: str, role: str) -> dict:
+    return {"pk": f"SUSPENDED#{role}#{person}", "sk": "BREAKGLASS"}
 
 
 def _ledger_key(role_arn: str) -> dict:

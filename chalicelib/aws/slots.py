@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from chalicelib.aws.iam import IamGateway
+from chalicelib.aws.iam import IamGateway, RoleTrust
 from chalicelib.core.catalog import Person, RoleSpec
 from chalicelib.core.trust import free_slots
 
@@ -34,6 +34,7 @@ class GrantSlots:
         self._lock = threading.Lock()
         self._quota_lock = threading.Lock()
         self._policies: dict[str, tuple[float, dict, int]] = {}  # arn -> (read at, policy, quota)
+        self._facts: dict[str, tuple[str, int]] = {}  # arn -> (RoleId, MaxSessionDuration s)
 
     def free(
         self, roles: list[RoleSpec], person: Person, now: datetime, wait: float = SLOTS_WAIT
@@ -58,6 +59,30 @@ class GrantSlots:
             counts[role.name] = free_slots(policy, person.aws, ends, quota, None, role.require_mfa)
         return counts
 
+    def max_session(self, role_arn: str) -> timedelta | None:
+        """The role's MaxSessionDuration as last read for `roles` (None: not read yet)."""
+        with self._lock:
+            facts = self._facts.get(role_arn)
+        return timedelta(seconds=facts[1]) if facts else None
+
+    def role_id(self, role_arn: str) -> str | None:
+        """The role's unique id (``AROA…``), read once and kept; None if IAM cannot say now."""
+        with self._lock:
+            facts = self._facts.get(role_arn)
+        if facts is None:
+            try:
+                self._remember(self._iam.read(role_arn))
+            except Exception as error:  # the caller shows the preview form instead
+                log.warning("could not read the role id of %s: %s", role_arn, error)
+                return None
+            with self._lock:
+                facts = self._facts.get(role_arn)
+        return facts[0] if facts else None
+
+    def _remember(self, read: RoleTrust) -> None:
+        with self._lock:
+            self._facts[read.role_arn] = (read.role_id, read.max_session_seconds)
+
     def _fresh(self, role_arn: str) -> bool:
         with self._lock:
             cached = self._policies.get(role_arn)
@@ -65,7 +90,9 @@ class GrantSlots:
 
     def _read(self, role_arn: str) -> None:
         try:
-            policy = self._iam.read(role_arn).trust_policy
+            read = self._iam.read(role_arn)
+            policy = read.trust_policy
+            self._remember(read)
             with self._quota_lock:  # parallel reads: the account's quota is read only once
                 quota = self._iam.trust_quota(role_arn)
         except Exception as error:  # shown as unknown; `roles` must answer regardless

@@ -153,6 +153,15 @@ class Repositories:
     def awaiting_review(self) -> list[str]:
         return self.records.awaiting_review()
 
+    def suspend_break_glass(self, person: str, role: str, request_id: str) -> None:
+        self.records.suspend_break_glass(person, role, request_id)
+
+    def break_glass_suspension(self, person: str, role: str) -> str | None:
+        return self.records.break_glass_suspension(person, role)
+
+    def lift_break_glass_suspension(self, person: str, role: str) -> None:
+        self.records.lift_break_glass_suspension(person, role)
+
 
 class Store(Repositories):
     """The repositories over one DynamoDB table."""

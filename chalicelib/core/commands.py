@@ -45,12 +45,18 @@ class IdCommand:
 
 
 @dataclass(frozen=True)
+class UnsuspendCommand:
+    person: str  # a Slack mention (<@U…>), a Slack user ID or a people.toml name
+    role: str
+
+
+@dataclass(frozen=True)
 class BadCommand:
     problem: str
     show_usage: bool = True  # False when the one line says all (a wrong duration, say)
 
 
-Command = RequestCommand | ExtendCommand | SimpleCommand | IdCommand | BadCommand
+Command = RequestCommand | ExtendCommand | SimpleCommand | IdCommand | UnsuspendCommand | BadCommand
 
 
 def parse_command(text: str) -> Command:
@@ -64,6 +70,8 @@ def parse_command(text: str) -> Command:
         if len(rest) != 1:
             return BadCommand(f"`{verb}` takes one request id, e.g. `{verb} 7QK2M9TX4B`.")
         return IdCommand(verb, rest[0])
+    if verb == "unsuspend":
+        return _unsuspend(rest)
     if verb == "extend":
         read = read_duration(rest[1:])
         if read.problem:
@@ -163,6 +171,13 @@ def _read_options(
             return BadCommand(_duration_problem(read, f"{verb} {role[:40]} …", rest), False)
         late, rest = read.value, rest[read.used :]
     return scope, start, rest, late
+
+
+def _unsuspend(rest: list[str]) -> Command:
+    """``unsuspend <person> <role>``: lift a break-glass suspension (the role's approvers)."""
+    if len(rest) != 2:
+        return BadCommand("`unsuspend` takes a person and a role, e.g. `unsuspend @alice ops`.")
+    return UnsuspendCommand(rest[0], rest[1])
 
 
 def _duration_problem(read: DurationWords, before: str, words: list[str]) -> str:

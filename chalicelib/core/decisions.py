@@ -43,6 +43,8 @@ class Refusal(StrEnum):
     START_UNREADABLE = "start_unreadable"
     # the role requires MFA and the person is granted through IAM Identity Center
     MFA_NOT_CARRIED = "mfa_not_carried"
+    BREAK_GLASS_SUSPENDED = "break_glass_suspended"  # flagged; an approver lifts it
+    NOT_SUSPENDED = "not_suspended"
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,10 @@ GRANT_FAILED = "grant.failed"  # ``detail``: why
 DRIFT_REPAIRED = "drift.repaired"  # no request: ``role_arn`` and ``detail`` (what was repaired)
 ACKNOWLEDGED = "breakglass.acknowledged"  # ``detail``: the reviewer's note
 FLAGGED = "breakglass.flagged"  # ``detail``: why; a grant still active is revoked with it
+# The person's break-glass on the role is suspended by the flag, until an approver lifts it
+# (``request``: the flagged grant; ``detail``: in words).
+BREAKGLASS_SUSPENDED = "breakglass.suspended"
+BREAKGLASS_UNSUSPENDED = "breakglass.unsuspended"
 
 # Said to people only (not a change of state): stored on their own, once each (``once``).
 REVOKE_UNFINISHED = "access.revoke_unfinished"  # ``detail``: what IAM still owes, in words
@@ -64,6 +68,8 @@ LIFECYCLE = frozenset(
         DRIFT_REPAIRED,
         ACKNOWLEDGED,
         FLAGGED,
+        BREAKGLASS_SUSPENDED,
+        BREAKGLASS_UNSUSPENDED,
     }
 )
 

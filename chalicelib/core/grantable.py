@@ -95,7 +95,9 @@ def check_grantable(
     approved_at = _approved_at(request)
     if approved_at is None:
         return "its record holds no approval time"
-    if ends > approved_at + request.duration + SLACK or ends > now + longest + SLACK:
+    # A scheduled window runs from its start, which may come after its approval.
+    start = max(approved_at, request.starts() or approved_at)
+    if ends > start + request.duration + SLACK or ends > max(now, start) + longest + SLACK:
         return (
             f"its end {request.ends_at} is later than its approval plus its duration "
             f"({format_duration(request.duration)}) allows"

@@ -12,6 +12,8 @@ from chalicelib.core.breakglass import ACKNOWLEDGED, FLAGGED, check_reviewer
 from chalicelib.core.decisions import Refused, check_decider, may_revoke
 from chalicelib.core.model import State, is_request_id, normalise_request_id
 from chalicelib.entry import errors, http
+from chalicelib.usecases.deciding import REVOKED_IN_FULL
+from chalicelib.usecases.starting import NOTHING_WRITTEN
 from chalicelib.web import pages, sessions
 
 review_routes = Blueprint(__name__)
@@ -55,7 +57,9 @@ def review(request_id: str) -> Response:
     page = pages.review_page(
         found,
         service.catalog.role(found.role),
-        _viewer(service.catalog, found, session, now, service.groups),
+        _may_unsuspend(
+            service, found, _viewer(service.catalog, found, session, now, service.groups)
+        ),
         service.what_approving_writes(found, now),
         now,
         _names(service.catalog),
@@ -102,6 +106,13 @@ def _narrow_to(catalog, request) -> tuple[str, ...]:
     return tuple(s.name for s in role.scopes) if request.state is State.PENDING else ()
 
 
+def _may_unsuspend(service, request, viewer: pages.Viewer) -> pages.Viewer:
+    """The viewer, who may also lift the break-glass suspension this flagged grant set."""
+    if request.review != FLAGGED or not service.may_lift_suspension(request, viewer.slack_id):
+        return viewer
+    return replace(viewer, can_unsuspend=True)
+
+
 def _names(catalog) -> dict[str, str]:
     return {"switchback": "Switchback"} | {i: p.name for i, p in catalog.people.items()}
 
@@ -141,7 +152,9 @@ def _decide_within_budget(request_id: str, action: str) -> Response:
         elif action == "narrow":
             service.narrow(found.id, session.user, form.get("scope", "")[:64])
         elif action == "revoke":
-            service.revoke(found.id, session.user)
+            said = service.revoke_with_outcome(found.id, session.user)[1]
+        elif action == "unsuspend":
+            service.unsuspend(session.user, found.requester, found.role)
         elif action in (ACKNOWLEDGED, FLAGGED):
             service.review(found.id, session.user, action, form.get("reason", "")[:500])
         else:
@@ -149,6 +162,9 @@ def _decide_within_budget(request_id: str, action: str) -> Response:
     finally:  # sends stop a second early: what they did is recorded in one write after
         budget = deadline.current()
         service.flush(max(0.0, min(5.0, budget.remaining() - 1.0)) if budget else 5.0)
+    # What IAM still owes, in words (a window called off before its start owes nothing).
+    if action == "revoke" and said not in (REVOKED_IN_FULL, NOTHING_WRITTEN):
+        return http.message(f"Request {found.id} is revoked; IAM is not finished", said)
     # The page shows what was recorded (an approval whose grant AWS delayed shows as
     # approved; the next sweep grants it).
     return http.redirect(f"{http.base_url(request)}/requests/{found.id}")
@@ -174,6 +190,11 @@ def acknowledge(request_id: str) -> Response:
 @review_routes.route("/requests/{request_id}/flag", methods=["POST"], content_types=http.FORM)
 def flag(request_id: str) -> Response:
     return _decide(request_id, FLAGGED)
+
+
+@review_routes.route("/requests/{request_id}/unsuspend", methods=["POST"], content_types=http.FORM)
+def unsuspend(request_id: str) -> Response:
+    return _decide(request_id, "unsuspend")
 
 
 @review_routes.route("/requests/{request_id}/revoke", methods=["POST"], content_types=http.FORM)

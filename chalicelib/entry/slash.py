@@ -19,6 +19,7 @@ from chalicelib.core.commands import (
     IdCommand,
     RequestCommand,
     SimpleCommand,
+    UnsuspendCommand,
     parse_command,
 )
 from chalicelib.core.decisions import Refusal, Refused, requestable_roles
@@ -52,6 +53,8 @@ def usage(command: str) -> str:
         f"grant (approved like a request)\n"
         f"• `{command} breakglass <role> [<duration>] <reason>` — emergency access at once, "
         f"where the role allows it; the approvers are alerted and review it afterwards\n"
+        f"• `{command} unsuspend <person> <role>` — approvers: let a person whose break-glass "
+        f"was flagged use break-glass on the role again\n"
         f"• `{command} help` — this help\n"
         f"Durations: `15m`, `2h`, `1h30m`, `90m`, `2 hours`, `90 minutes`; at least 1m, at "
         f"most the role's maximum (`{command} roles`).\n"
@@ -149,6 +152,8 @@ def handle(
             return _extend(service, user, command, response_url, command_name)
         if isinstance(command, IdCommand):
             return _by_id(service, user, command)
+        if isinstance(command, UnsuspendCommand):
+            return _unsuspend(service, user, command)
         if isinstance(command, SimpleCommand) and command.name == "roles":
             return messages.ephemeral_lines(_roles(service, user))
         if isinstance(command, SimpleCommand) and command.name == "list":
@@ -248,6 +253,15 @@ def _break_glass(
     )
 
 
+def _unsuspend(service: Switchback, user: str, command: UnsuspendCommand) -> dict:
+    person, flagged = service.unsuspend(user, command.person, command.role)
+    name = service.catalog.people[person].name
+    return messages.ephemeral(
+        f"{escape(name)}'s break-glass on `{escape(command.role)}` is no longer suspended "
+        f"(flagged request `{flagged}`); recorded, and they are told."
+    )
+
+
 def _by_id(service: Switchback, user: str, command: IdCommand) -> dict:
     if not is_request_id(command.request_id):
         return messages.ephemeral(
@@ -296,7 +310,8 @@ def _roles(service: Switchback, user: str) -> list[str]:
         ]
     roles = requestable_roles(service.catalog, user, service.groups)
     slots = service.free_slots(person, roles)
-    return messages.roles_answer(roles, slots) + _request_options(roles)
+    warned = [f":warning: {escape(w)}" for w in service.session_warnings(roles)]
+    return messages.roles_answer(roles, slots) + _request_options(roles) + warned
 
 
 def _list(service: Switchback, user: str, now: datetime) -> list[str]:

@@ -122,6 +122,8 @@ class Notifier:
                 self.requester(request, flagged, "requester.flagged")
             update = messages.approvers_update(request, verdict, by, event.detail)
             self.break_glass(request, update, f"approvers.{verdict}")
+        elif name in (events.BREAKGLASS_SUSPENDED, events.BREAKGLASS_UNSUSPENDED):
+            self._suspension(request, name.split(".")[1], by, event.detail)
         elif name == events.ENDING_SOON:
             reminder = messages.requester_reminder(request, event.at)
             self.requester(request, reminder, "requester.reminder", once=event.once)
@@ -156,6 +158,13 @@ class Notifier:
         else:
             text = messages.requester_narrowed(request, event.actor or "")
             self.requester(request, text, "requester.narrowed")
+
+    def _suspension(self, request: AccessRequest, what: str, by: str | None, words: str) -> None:
+        """A break-glass suspended by a flag, or lifted: the person and the channel hear."""
+        told = messages.requester_update(request, what, by, words)
+        self.requester(request, told, f"requester.{what}")
+        update = messages.approvers_update(request, what, by, words)
+        self.break_glass(request, update, f"approvers.{what}")
 
     def _extended(
         self,

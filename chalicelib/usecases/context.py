@@ -7,7 +7,9 @@ the clock for all the use cases at once (tests do both).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -24,6 +26,23 @@ if TYPE_CHECKING:
     from chalicelib.ports import RoleChecks
 
 BROKER = "switchback"  # the actor of what Switchback does by itself (grant, expire, lapse)
+# Who the broker acts for in this thread's pass: BROKER, or an operator (``aws:<ARN>``) who
+# ran the sweep from the operator CLI; the audit entries of what the pass does name them.
+_acting: ContextVar[str] = ContextVar("switchback_acting", default=BROKER)
+
+
+def acting() -> str:
+    """The actor of what the broker does now (BROKER unless an operator started it)."""
+    return _acting.get()
+
+
+@contextmanager
+def acting_as(actor: str) -> Iterator[None]:
+    token = _acting.set(actor)
+    try:
+        yield
+    finally:
+        _acting.reset(token)
 
 
 def system_clock() -> datetime:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from chalicelib import telemetry
-from chalicelib.aws.grants import TrustWriteFailed
+from chalicelib.aws.grants import LimitsWriteFailed, TrustWriteFailed
 from chalicelib.core import events
 from chalicelib.core.breakglass import FLAGGED, check_reviewer, reviewed
 from chalicelib.core.decisions import (
@@ -34,11 +34,15 @@ from chalicelib.notify.telemetry import about
 from chalicelib.usecases.context import Context
 from chalicelib.usecases.engine import RoleEngine
 from chalicelib.usecases.starting import call_off
+from chalicelib.usecases.suspensions import SUSPENDED, Suspensions, suspended_words
+from chalicelib.usecases.through import noted_through
 from chalicelib.usecases.unit_of_work import Change, UnitOfWork
 
 # How a decision changes a request read now; what the change announces.
 Decide = Callable[[AccessRequest, datetime], AccessRequest]
 Says = Callable[[AccessRequest], Iterable[Event]]
+# What a revoke whose writes all landed says (anything else: what is still owed in IAM).
+REVOKED_IN_FULL = "The trust is removed and every session of theirs is denied from now on."
 
 
 class Deciding:
@@ -60,7 +64,8 @@ class Deciding:
 
         def decide(current: AccessRequest, now: datetime) -> AccessRequest:
             role = check_decider(c.catalog, current, approver, now, members=c.groups)
-            return approve(current, approver, now, role, c.groups)
+            approved = approve(current, approver, now, role, c.groups)
+            return noted_through(approved, role.approvers, approver, c.groups)
 
         request = self._change(
             request_id, decide, lambda r: [self._approval(r, approver)], known=found
@@ -209,10 +214,23 @@ class Deciding:
         def decide(current: AccessRequest, now: datetime) -> AccessRequest:
             check_reviewer(c.catalog, current, actor, c.groups)
             was_active[:] = [current.state is State.ACTIVE]
+            if verdict == FLAGGED:  # suspended first: a crash never leaves a flag without it
+                return suspended(reviewed(current, actor, verdict, now, why), now)
             return reviewed(current, actor, verdict, now, why)
 
+        def suspended(flagged: AccessRequest, now: datetime) -> AccessRequest:
+            Suspensions(c, self._uow).suspend(flagged)
+            return note(flagged, actor, SUSPENDED, now, suspended_words(c.catalog, flagged))
+
+        def says(r: AccessRequest) -> list[Event]:
+            said = [c.event(name, r, actor, why)]
+            if verdict == FLAGGED:
+                words = suspended_words(c.catalog, r)
+                said.append(c.event(events.BREAKGLASS_SUSPENDED, r, actor, words))
+            return said
+
         name = events.FLAGGED if verdict == FLAGGED else events.ACKNOWLEDGED
-        done = self._change(request_id, decide, lambda r: [c.event(name, r, actor, why)])
+        done = self._change(request_id, decide, says)
         c.store.reviewed(done.id)
         if verdict == FLAGGED and was_active == [True]:
             self._engine.settle_now(done)
@@ -275,6 +293,8 @@ class Deciding:
                 f"is written), but IAM did not take the trust-policy change ({error.error}); "
                 "the sweep retries it every minute, and any session taken meanwhile is denied."
             )
+        except LimitsWriteFailed as error:
+            outcome = self._cut_refused(revoked, error)
         except (AwsUnavailable, LockBusy) as error:
             telemetry.event("revoke.delayed", logging.WARNING, **about(revoked), error=str(error))
             self._engine.owe_check(revoked.role_arn, f"unfinished revoke: {error}")
@@ -284,5 +304,22 @@ class Deciding:
                 "end still holds."
             )
         else:
-            return "The trust is removed and every session of theirs is denied from now on.", True
+            return REVOKED_IN_FULL, True
         return outcome, False
+
+    def _cut_refused(self, revoked: AccessRequest, error: LimitsWriteFailed) -> str:
+        """IAM refused the session cut for good: say what was written and what was not, and
+        raise the grant-failure alarm (the sweep retries the cut every minute)."""
+        telemetry.event("revoke.cut_refused", logging.ERROR, **about(revoked), error=str(error))
+        telemetry.metric("failures")
+        self._engine.owe_check(revoked.role_arn, f"unfinished revoke: {error}")
+        trust = (
+            "The trust is removed, so no new session of theirs can start"
+            if error.written.trust
+            else "The trust is not removed yet either"
+        )
+        return (
+            f"{trust}; the session cut was refused by IAM ({error.error}): the session-limit "
+            "policy is not written, so sessions already taken are not cut yet. The sweep "
+            "retries it every minute; the grant's own end still holds."
+        )

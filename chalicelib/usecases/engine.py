@@ -26,10 +26,11 @@ from chalicelib.core.errors import (
     RoleMissing,
 )
 from chalicelib.core.events import Event
+from chalicelib.core.grantable import check_grantable
 from chalicelib.core.groups import GroupsUnavailable
 from chalicelib.core.model import AccessRequest, State, TransitionError, transition
 from chalicelib.notify.telemetry import about
-from chalicelib.usecases.context import BROKER, Context
+from chalicelib.usecases.context import BROKER, Context, acting
 from chalicelib.usecases.unit_of_work import Change, UnitOfWork
 
 
@@ -181,6 +182,7 @@ class RoleEngine:
         requests = c.store.get_requests(ids | session_limits.held_by(view.ledger))
         quota = c.writer.trust_quota(role_arn)
         ineligible = self._ineligible(requests)
+        requests = self._without_held(requests)
 
         def planned(view: roleplan.RoleView, rejected=None) -> roleplan.RolePlan:
             return roleplan.plan(
@@ -245,7 +247,39 @@ class RoleEngine:
                 found[request.id] = f"{who}'s IAM user changed in people.toml; access ended"
             elif not self._still_requester(request, role):
                 found[request.id] = f"{who} may no longer request {role.name}; access ended"
+        for request_id, why in self._not_grantable(requests).items():
+            found.setdefault(request_id, why)
         return found
+
+    def _not_grantable(self, requests: Iterable[AccessRequest]) -> dict[str, str]:
+        """APPROVED requests the grant step must refuse, as their own record and the policies
+        say now (core/grantable.py): a hand edit of the table is never granted. One whose
+        answer rests on a Slack group that cannot be resolved now is not refused here; the
+        locked step leaves it APPROVED (``_without_held``)."""
+        found: dict[str, str] = {}
+        for request in requests:
+            if request.state is not State.APPROVED:
+                continue
+            try:
+                why = check_grantable(request, self._c.catalog, self._c.clock(), self._c.groups)
+            except GroupsUnavailable:
+                continue
+            if why is not None:
+                found[request.id] = f"not granted: {why}"
+        return found
+
+    def _without_held(self, requests: list[AccessRequest]) -> list[AccessRequest]:
+        """``requests`` less the APPROVED ones whose grant check needs a Slack group that
+        cannot be resolved now: they stay APPROVED for the next step."""
+        kept = []
+        for request in requests:
+            if request.state is State.APPROVED:
+                try:
+                    check_grantable(request, self._c.catalog, self._c.clock(), self._c.groups)
+                except GroupsUnavailable:
+                    continue
+            kept.append(request)
+        return kept
 
     def _still_requester(self, request: AccessRequest, role) -> bool:
         """Whether the policies still let the holder of an open grant hold it (break-glass
@@ -277,7 +311,7 @@ class RoleEngine:
         kinds, changes = [], []
         for kind, request, to, action, detail, fields in steps:
             try:
-                changed = transition(request, to, BROKER, action, now, detail=detail, **fields)
+                changed = transition(request, to, acting(), action, now, detail=detail, **fields)
             except TransitionError:
                 continue  # someone else moved it first (a revoke, a concurrent step)
             if kind == "activated":

@@ -16,6 +16,7 @@ from chalicelib.core.decisions import is_approver
 from chalicelib.core.extensions import extended_end
 from chalicelib.core.groups import GroupsUnavailable
 from chalicelib.core.model import AccessRequest, State, parse_iso
+from chalicelib.core.session_length import max_session_warning
 from chalicelib.core.trust import Grant, statement_for
 from chalicelib.usecases.context import Context
 
@@ -81,9 +82,26 @@ class Queries:
         time); nothing for someone not in the directory."""
         return self.grant_slots.free(roles, person, self._c.clock()) if person else {}
 
+    def session_warnings(self, roles: list[RoleSpec]) -> list[str]:
+        """For `/access roles`: roles whose MaxSessionDuration (as read for the free slots)
+        is longer than their max_duration: late credentials would outlive the grant."""
+        found = []
+        for role in roles:
+            longest = self.grant_slots.max_session(role.role_arn)
+            if longest is not None and (warning := max_session_warning(role, longest)):
+                found.append(warning)
+        return found
+
     @cached_property
     def grant_slots(self) -> GrantSlots:
         return GrantSlots(self._c.writer.iam)
+
+    def _role_id(self, role_arn: str) -> str | None:
+        """The role's id when IAM can tell (cached), so the preview shows the very cut."""
+        try:
+            return self.grant_slots.role_id(role_arn)
+        except Exception:  # the preview form is shown instead
+            return None
 
     def what_approving_writes(
         self, request: AccessRequest, now: datetime
@@ -106,6 +124,7 @@ class Queries:
             deny_chaining,
             scope_actions=request.scope_actions if request.scope else None,
             start=ends - request.duration,  # the window's start: scheduled, or the approval
+            role_id=self._role_id(request.role_arn),
         )
         return [
             (

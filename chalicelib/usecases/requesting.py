@@ -30,6 +30,8 @@ from chalicelib.core.model import (
 from chalicelib.core.texts import extension_title
 from chalicelib.usecases.context import Context
 from chalicelib.usecases.engine import RoleEngine
+from chalicelib.usecases.suspensions import Suspensions
+from chalicelib.usecases.through import noted_through
 from chalicelib.usecases.unit_of_work import Change, UnitOfWork
 
 
@@ -80,6 +82,7 @@ class Requesting:
         pending = transition(
             request, State.PENDING, requester, "requested", now, detail=command.reason
         )
+        pending = noted_through(pending, role.requesters, requester, self._c.groups)
         [saved] = self._uow.commit(
             Change(pending, (self._c.event(events.REQUESTED, pending, requester),))
         )
@@ -167,6 +170,7 @@ class Requesting:
             c.groups,
             break_glass=True,
         )
+        Suspensions(c, self._uow).refuse_if_suspended(requester, role.name)
         now = c.clock()
         request = self.new_request(
             role,
@@ -181,6 +185,7 @@ class Requesting:
         pending = transition(
             request, State.PENDING, requester, "break-glass", now, detail=command.reason
         )
+        pending = noted_through(pending, role.break_glass_requesters, requester, c.groups)
         approved = transition(
             pending,
             State.APPROVED,

@@ -19,7 +19,7 @@ from chalicelib.core import events
 from chalicelib.core.errors import AwsUnavailable, LockBusy, StoreConflict
 from chalicelib.core.events import Event
 from chalicelib.core.model import AccessRequest, State, TransitionError, iso, parse_iso, transition
-from chalicelib.usecases.context import BROKER, Context
+from chalicelib.usecases.context import BROKER, Context, acting
 from chalicelib.usecases.engine import RoleEngine
 from chalicelib.usecases.role_checks import RoleChecking
 from chalicelib.usecases.starting import start_windows
@@ -69,7 +69,8 @@ class Sweep:
         for request in c.store.due_requests(State.PENDING, iso(now)):
             why = "nobody decided in time"
             try:
-                lapsed = transition(request, State.LAPSED, BROKER, "lapsed", c.clock(), detail=why)
+                by = acting()  # BROKER, or the operator who started this pass
+                lapsed = transition(request, State.LAPSED, by, "lapsed", c.clock(), detail=why)
                 said = c.event(events.LAPSED, lapsed, BROKER, why)
                 self._uow.commit(Change(lapsed, (said,), was=request))
             except (StoreConflict, TransitionError):

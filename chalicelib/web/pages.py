@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -13,7 +12,7 @@ from chalicelib.core.extensions import plan_extension
 from chalicelib.core.identity import describe, is_sso
 from chalicelib.core.model import AccessRequest, AuditEntry, State, parse_iso
 from chalicelib.core.texts import extension_title
-from chalicelib.notify.messages import clip, scheduled_summary, scope_summary, visible_line
+from chalicelib.notify.messages import clip, scheduled_summary, visible_line
 from chalicelib.web.layout import (  # noqa: F401 (re-exported)
     _STYLE_HASH,
     CONTENT_SECURITY_POLICY,
@@ -25,6 +24,14 @@ from chalicelib.web.layout import (  # noqa: F401 (re-exported)
     relative,
     utc,
     when,
+)
+from chalicelib.web.review_parts import (  # noqa: F401 (re-exported)
+    EXTENDED_HEADING,
+    NEVER_WRITTEN,
+    STATEMENT_HEADINGS,
+    _documents,
+    _option_facts,
+    _scheduled_does,
 )
 from chalicelib.web.sign_in_pages import dev_sign_in_page, not_in_directory_page, signed_in_page  # noqa: F401 (re-exported)
 
@@ -45,17 +52,6 @@ STATE_WORDS = {
     State.SCHEDULED: "Approved ahead: granted at its start",
 }
 
-STATEMENT_HEADINGS = {
-    State.PENDING: "Trust statement this grant will write",
-    State.APPROVED: "Trust statement this grant will write",
-    State.SCHEDULED: "Trust statement this grant will write at its start",
-    State.ACTIVE: "Trust statement written for this grant",
-    State.EXPIRED: "Trust statement this grant wrote (removed when it expired)",
-    State.REVOKED: "Trust statement this grant wrote (removed when it was revoked)",
-}
-NEVER_WRITTEN = "Trust statement it would have written (never written)"
-EXTENDED_HEADING = "Trust statement of the grant it extended, with the new end"
-
 
 @dataclass(frozen=True)
 class Viewer:
@@ -69,6 +65,7 @@ class Viewer:
     can_review: bool = False  # acknowledge or flag a break-glass grant
     narrow_to: tuple[str, ...] = ()  # the scopes an approver may narrow this request to
     why_not: str = ""  # shown when there is nothing they may do
+    can_unsuspend: bool = False  # lift the break-glass suspension this flagged grant set
 
 
 def shown_state(request: AccessRequest, now: datetime) -> State:
@@ -259,9 +256,22 @@ def _review_forms(request: AccessRequest, viewer: Viewer) -> str:
     )
 
 
+def _unsuspend_form(request: AccessRequest, viewer: Viewer) -> str:
+    token = f"<input type=hidden name=csrf value='{escape(viewer.csrf)}'>"
+    who, role = escape(request.requester_name), escape(request.role)
+    return (
+        f"<p>This break-glass grant was flagged: {who}'s break-glass on {role} is suspended "
+        "until an approver of the role lifts it.</p>"
+        f"<form method=post action='{escape(request.id)}/unsuspend'>{token}"
+        f"<button class=approve type=submit>Lift the suspension</button></form>"
+    )
+
+
 def _action_forms(request: AccessRequest, viewer: Viewer) -> str:
     token = f"<input type=hidden name=csrf value='{escape(viewer.csrf)}'>"
     rid = escape(request.id)
+    if viewer.can_unsuspend:
+        return _unsuspend_form(request, viewer)
     if viewer.can_review:
         return _review_forms(request, viewer)
     if viewer.can_decide:
@@ -364,25 +374,6 @@ def _ends(
     return _end_text(request, state, now)
 
 
-def _documents(documents: list[tuple[str, dict]], state: State) -> str:
-    """What the grant writes, exactly, folded in a <details> (works without JavaScript)."""
-    heading = STATEMENT_HEADINGS.get(state, NEVER_WRITTEN)
-    if state is State.EXTENDED:
-        heading = EXTENDED_HEADING
-    shown = "".join(
-        f"<h3>{escape(title)}</h3>"
-        # tabindex: a wide document scrolls sideways, and keyboards must be able to scroll it
-        f"<pre id={'statement' if i == 0 else f'statement-{i + 1}'} tabindex=0>"
-        f"{escape(json.dumps(document, indent=2))}</pre>"
-        for i, (title, document) in enumerate(documents)
-    )
-    return (
-        f"<details id=documents><summary>{escape(heading)}, and its session limit: the "
-        f"{len(documents)} IAM document{'s' if len(documents) != 1 else ''} exactly</summary>"
-        f"{shown}</details>"
-    )
-
-
 def signed_out_page(request: AccessRequest, now: datetime, sign_in_url: str) -> str:
     """What someone not signed in sees: the state, and a sign-in link; no details."""
     state = shown_state(request, now)
@@ -394,24 +385,6 @@ def signed_out_page(request: AccessRequest, now: datetime, sign_in_url: str) -> 
         f"<a href='{escape(sign_in_url)}'>sign in</a>.</p>"
     )
     return layout(f"Request {request.id}", body)
-
-
-# -- scoped grants and scheduled windows (docs/grants.md) ------------------------------------
-def _option_facts(request: AccessRequest, now: datetime) -> str:
-    """The scope (its actions) and, for a scheduled window, its start."""
-    shown = f"<dt>Scope</dt><dd id=scope>{escape(scope_summary(request))}</dd>"
-    if request.starts_at:
-        shown += f"<dt>Window</dt><dd id=starts>{escape(scheduled_summary(request, now))}</dd>"
-    return shown
-
-
-def _scheduled_does(request: AccessRequest, who: str, target: str, now: datetime) -> str:
-    return (
-        f"Approving lets {who} switch to {target} from {utc(parse_iso(request.starts_at))} "
-        f"for {duration_words(request.duration)}; nothing is written before the start, and "
-        "eligibility is checked again then. Then the trust is removed and every session "
-        f"{request.requester_name} started with it is cut off."
-    )
 
 
 def _narrow_form(request: AccessRequest, viewer: Viewer, token: str) -> str:

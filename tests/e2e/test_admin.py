@@ -115,7 +115,9 @@ def test_sweep_runs_one_pass_now(
     done = admin(aws, *deployment, "sweep")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.split("\none sweep pass")[0])["lapsed"] == 1
-    assert service.store.get_request(stale).state is State.LAPSED
+    stored = service.store.get_request(stale)
+    assert stored.state is State.LAPSED
+    assert stored.audit[-1].actor == f"aws:{operator_arn()}"  # who ran it, not "switchback"
 
 
 @pytest.mark.parametrize(

@@ -167,3 +167,18 @@ def test_a_window_is_granted_only_within_the_roles_limits(minutes, end_shift, la
     reason = check_grantable(item, CATALOG, NOW + timedelta(seconds=later))
     within = minutes <= 240 and end_shift <= 5
     assert (reason is None) == within, (minutes, end_shift, reason)
+
+
+def test_a_scheduled_window_is_grantable_from_its_start() -> None:
+    """Approved days ahead for a 4-hour window, moved to APPROVED by the sweep a minute before
+    its start: its end is its start plus its duration, not its approval's."""
+    start = NOW + timedelta(days=2)
+    asked = replace(pending(timedelta(hours=4)), starts_at=iso(start))
+    scheduled = approve(asked, "U0BOB", NOW, ROLE)
+    assert scheduled.state is State.SCHEDULED
+    lead = start - timedelta(minutes=1)
+    due = transition(scheduled, State.APPROVED, "switchback", "started", lead)
+    assert check_grantable(due, CATALOG, lead) is None
+    assert "is later than" in check_grantable(
+        replace(due, ends_at=iso(start + timedelta(hours=5))), CATALOG, lead
+    )

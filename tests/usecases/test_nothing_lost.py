@@ -43,6 +43,7 @@ OWED = {
     "break-glass": ["approvers.new"],
     "flagged": ["requester.flagged", "approvers.flagged"],
     "acknowledged": ["approvers.acknowledged"],
+    "break-glass suspended": ["requester.suspended", "approvers.suspended"],  # with a flag
     "taken without approval": [],  # break-glass: its "break-glass" entry above announces it
 }
 
@@ -68,6 +69,7 @@ OWED_EVENTS = {
     "flagged": ["breakglass.flagged"],
     ("flagged", "REVOKED"): ["breakglass.flagged", "access.revoked"],  # it ended a grant
     "acknowledged": ["breakglass.acknowledged"],
+    "break-glass suspended": ["breakglass.suspended"],  # in the flag's change
 }
 BUS = "switchback-events"
 

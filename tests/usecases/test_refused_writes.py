@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from chalicelib import telemetry
 from chalicelib.aws.grants import Lease, LimitsWriteFailed, TrustWriteFailed
 from chalicelib.core import roleplan
 from chalicelib.core.errors import PolicyRejected
@@ -75,13 +76,35 @@ def test_a_refused_cut_during_a_revoke_is_no_500_and_the_sweep_finishes_it(engin
     assert revoked.state is State.REVOKED
     assert engine.trusted_names() == []
     assert "not cut" in outcome and "session-limit policy" in outcome
-    assert "trust removed" in outcome
+    assert "trust is removed" in outcome
     # IAM takes it again: the next sweep writes the cut.
     faults.clear()
     assert engine.service.sweep().errors == []
     now = engine.clock.now
     userid_role = engine.role_id()
     assert not session_may([engine.limits()], userid_role, "alice", now, now)
+
+
+@pytest.mark.parametrize("code, message", REFUSALS)
+def test_a_revoke_whose_cut_iam_refused_says_exactly_that_and_raises_the_alarm(
+    engine, monkeypatch, code, message
+) -> None:
+    metrics: list[str] = []
+    monkeypatch.setattr(telemetry, "metric", lambda name, value=1, *_: metrics.append(name))
+    grant = engine.grant("U0ALICE")
+    faults = engine.faults()
+    faults.reject("iam.PutRolePolicy", code, message)
+    revoked, outcome = engine.service.revoke_with_outcome(grant.id, "U0BOB")
+    assert revoked.state is State.REVOKED and engine.trusted_names() == []
+    assert outcome.startswith("The trust is removed, so no new session of theirs can start; ")
+    assert "the session cut was refused by IAM (IAM refused the " in outcome and code in outcome
+    assert "the session-limit policy is not written" in outcome
+    assert "The sweep retries it every minute" in outcome
+    assert "denied from now on" not in outcome  # never claimed when the cut was not written
+    assert "failures" in metrics  # the grant-failure alarm's metric
+    engine.service.flush(5)
+    told = " ".join(engine.texts("/webhook/approvers"))
+    assert "session cut was refused by IAM" in told and "denied from now on" not in told
 
 
 def test_a_grant_whose_cut_iam_denies_the_broker_fails_with_the_reason(engine) -> None:
