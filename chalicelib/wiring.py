@@ -6,6 +6,7 @@ import threading
 from datetime import timedelta
 
 from chalicelib.aws import clients as aws
+from chalicelib.aws import cloudtrail
 from chalicelib.aws.accounts import AccountClients
 from chalicelib.aws.grants import RoleWriter
 from chalicelib.aws.iam import IamGateway
@@ -70,6 +71,9 @@ def service(base_url: str = "") -> Switchback:
                 notifier=Notifications(outbox, subscribers, system_clock),
                 groups=groups,
             )
+            # Activity reports: CloudTrail read in each role's account (clients made on use).
+            _cache["service"].context.cloudtrail = cloudtrail.reader(catalog.managers())
+            _cache["service"].context.activity_delay = config.activity_delay
         found: Switchback = _cache["service"]  # type: ignore[assignment]
     if base_url:
         found.base_url = base_url

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from chalicelib.core.activity import ActivityReport
 from chalicelib.core.model import AccessRequest, iso
 
 # A request's life (published to EventBridge; docs/events.md).
@@ -36,6 +37,7 @@ GRANT_FAILED = "grant.failed"  # ``detail``: why
 DRIFT_REPAIRED = "drift.repaired"  # no request: ``role_arn`` and ``detail`` (what was repaired)
 ACKNOWLEDGED = "breakglass.acknowledged"  # ``detail``: the reviewer's note
 FLAGGED = "breakglass.flagged"  # ``detail``: why; a grant still active is revoked with it
+ACTIVITY_REPORTED = "access.activity_reported"  # ``report``: what the grant was used for
 
 # Said to people only (not a change of state): stored on their own, once each (``once``).
 REVOKE_UNFINISHED = "access.revoke_unfinished"  # ``detail``: what IAM still owes, in words
@@ -62,6 +64,7 @@ LIFECYCLE = frozenset(
         DRIFT_REPAIRED,
         ACKNOWLEDGED,
         FLAGGED,
+        ACTIVITY_REPORTED,
     }
 )
 
@@ -80,6 +83,7 @@ class Event:
     role_arn: str = ""  # the role, for an event about no request (drift)
     base_url: str = ""  # where links to the request point
     once: str | None = None  # a key: announced at most once (reminders)
+    report: ActivityReport | None = None  # an activity report (``access.activity_reported``)
 
 
 def published_detail(event: Event, name: str, event_id: str) -> dict:
@@ -87,6 +91,8 @@ def published_detail(event: Event, name: str, event_id: str) -> dict:
     the same on every delivery of this event."""
     request = event.request
     body: dict = {"event_id": event_id, "event": name, "time": iso(event.at)}
+    if event.report is not None:  # its own shape: the report's counts and actions
+        return {**body, **event.report.detail()}
     if request is None:
         return {**body, "role_arn": event.role_arn, "actor": event.actor, "why": event.detail}
     body.update(

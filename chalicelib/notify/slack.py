@@ -128,9 +128,23 @@ class Notifier:
         elif name == events.AWAITING_DECISION:
             reminder = messages.approvers_reminder(request, event.base_url, event.at)
             self.approvers(request, reminder, "approvers.reminder", once=event.once)
+        elif name == events.ACTIVITY_REPORTED and event.report is not None:
+            self._activity(request, event)
         elif name == events.REVIEW_OVERDUE:
             reminder = messages.break_glass_review_reminder(request, role, event.base_url)
             self.break_glass(request, reminder, "approvers.breakglass_review", once=event.once)
+
+    def _activity(self, request: AccessRequest, event: Event) -> None:
+        """An activity report: the approvers' channel (break-glass: its channels too) and the
+        requester, each once."""
+        payload = messages.activity_report(event.report, event.base_url)
+        once = event.once or f"{request.id}-activity"
+        if request.break_glass:
+            self.break_glass(request, payload, "approvers.activity", once=f"{once}-approvers")
+        else:
+            self.approvers(request, payload, "approvers.activity", once=f"{once}-approvers")
+        said = "\n".join(b["text"]["text"] for b in payload["blocks"] if b.get("type") == "section")
+        self.requester(request, said, "requester.activity", once=f"{once}-requester")
 
     def _extended(
         self, grant: AccessRequest, extension: AccessRequest | None, by: str | None

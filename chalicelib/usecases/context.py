@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from chalicelib.core.activity import DEFAULT_DELAY, CloudTrailPort
 from chalicelib.core.events import Event
 from chalicelib.core.groups import Members, no_groups
 from chalicelib.core.model import AccessRequest, utc
@@ -41,6 +42,9 @@ class Context:
     # Who is in a Slack user group (approvers and requesters may name one): asked at every
     # decision, answered from a cache at most five minutes old.
     groups: Members = no_groups
+    # Activity reports: where CloudTrail is read (None: not here), and how long after a grant.
+    cloudtrail: CloudTrailPort | None = None
+    activity_delay: timedelta = DEFAULT_DELAY
 
     def event(
         self,
