@@ -58,6 +58,7 @@ def review(request_id: str) -> Response:
         now,
         _names(service.catalog),
         http.sign_out_url(request),
+        activity=service.activity_report(found.id),
     )
     return http.html(page)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
 
+from chalicelib.core.activity import ActivityReport, render_text
 from chalicelib.core.catalog import Person, RoleSpec
 from chalicelib.core.durations import format_duration
 from chalicelib.core.identity import describe
@@ -294,6 +295,7 @@ def review_page(
     now: datetime,
     names: dict[str, str],
     sign_out_url: str,
+    activity: ActivityReport | None = None,
 ) -> str:
     """The request as a signed-in person sees it, with the buttons they may press.
 
@@ -344,6 +346,7 @@ def review_page(
         + f"<dl>{facts}</dl>"
         f"<section id=actions aria-label=Actions>{_action_forms(request, viewer)}</section>"
         f"{_documents(documents, state)}"
+        f"{_activity(activity)}"
         f"<h2>Audit trail</h2><table id=audit><tr><th>When (UTC)</th><th>Who</th><th>What</th>"
         f"<th>Detail</th></tr>{audit}</table></main>"
         f"<footer><form method=post action='{escape(sign_out_url)}'>"
@@ -352,6 +355,15 @@ def review_page(
         f"<button type=submit>Sign out</button></form></footer>"
     )
     return layout(f"Request {request.id}", body)
+
+
+def _activity(report: ActivityReport | None) -> str:
+    """The grant's last activity report (core/activity.py), as plain text: CloudTrail's
+    names are partly chosen by whoever made the calls, so all of it is escaped."""
+    if report is None:
+        return ""
+    title = "Activity report" if report.final else "Activity so far (break-glass, hourly)"
+    return f"<h2>{title}</h2><pre id=activity class=activity>{escape(render_text(report))}</pre>"
 
 
 def _documents(documents: list[tuple[str, dict]], state: State) -> str:
