@@ -36,7 +36,14 @@ from datetime import datetime
 
 from chalicelib import telemetry
 from chalicelib.core import events
-from chalicelib.core.activity import ActivityReport, grant_span, next_report, produce_report
+from chalicelib.core.activity import (
+    WINDOW_SLACK,
+    ActivityReport,
+    ReportWindow,
+    grant_span,
+    next_report,
+    produce_report,
+)
 from chalicelib.core.errors import AwsRefused, AwsUnavailable
 from chalicelib.core.events import Event
 from chalicelib.core.model import AccessRequest, State, iso
@@ -66,8 +73,10 @@ class ActivityReports:
         request = event.request
         if request is None or event.name not in (events.GRANTED, *_ENDS):
             return
-        if event.name != events.GRANTED and request.state is State.ACTIVE:
-            return  # a flag on a grant already ended
+        if event.name != events.GRANTED and (
+            request.state is State.ACTIVE or (was is not None and was.state is not State.ACTIVE)
+        ):
+            return  # not an end of an active grant (a flag on one already ended)
         try:
             self.owe(request)
         except Exception:  # the change is written; the next sweep owes it instead
@@ -166,8 +175,8 @@ class ActivityReports:
         return ActivityReport.from_dict(json.loads(found)) if found else None
 
     def on_demand(self, grant: AccessRequest, now: datetime) -> ActivityReport | None:
-        """The kept report, else one read now (up to now, for a grant still active); None if
-        the grant was never active. Nothing is stored or sent."""
+        """The kept report, else one read now, of the whole grant so far (a break-glass grant
+        too); None if the grant was never active. Nothing is stored or sent."""
         kept = self.kept(grant.id)
         if kept is not None:
             return kept
@@ -175,5 +184,9 @@ class ActivityReports:
             return None
         if self._c.cloudtrail is None:
             raise AwsUnavailable("CloudTrail is not configured here")
-        role = self._c.catalog.role(grant.role)
-        return produce_report(grant, role, self._c.cloudtrail, now, delay=self._c.activity_delay)
+        start, end = grant_span(grant)
+        ended = grant.state is not State.ACTIVE
+        whole = ReportWindow(start - WINDOW_SLACK, min(end, now) + WINDOW_SLACK, now, ended, 0)
+        return produce_report(
+            grant, self._c.catalog.role(grant.role), self._c.cloudtrail, now, whole
+        )

@@ -210,3 +210,32 @@ def test_the_event_carries_the_reports_detail_with_one_id_per_report(engine: Eng
         "counts": report.detail()["counts"],
         "truncated": False,
     }
+
+
+def test_only_the_end_of_an_active_grant_owes_again(engine: Engine, trail: Trail) -> None:
+    from chalicelib.core.events import Event
+
+    grant = engine.grant("U0ALICE", duration="30m")
+    engine.clock.advance(minutes=46)
+    engine.service.sweep()
+    assert owed(engine) == []  # reported
+    ended = engine.stored(grant.id)
+    flagged = Event(events.FLAGGED, engine.clock.now, ended)
+    engine.service.activity.committed(flagged, was=ended)  # a review after the end
+    assert owed(engine) == []
+
+
+def test_on_demand_reads_the_grant_so_far_without_keeping_or_sending(
+    engine: Engine, trail: Trail
+) -> None:
+    grant = engine.grant("U0ALICE", duration="30m")
+    trail.add("RunInstances", engine.clock.now + timedelta(minutes=1))
+    engine.clock.advance(minutes=10)
+    report = engine.service.activity_on_demand(grant)
+    assert (report.write_count, report.final) == (1, False)
+    [(_, _, start, end)] = trail.asked
+    assert end == engine.clock.now + timedelta(minutes=5)  # up to now, not the planned end
+    assert engine.service.activity_report(grant.id) is None
+    assert not any("Activity report" in t for t in engine.texts("/webhook/approvers"))
+    pending = engine.request("U0DAVE")
+    assert engine.service.activity_on_demand(engine.stored(pending)) is None
