@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import timedelta
 
@@ -71,8 +72,13 @@ def service(base_url: str = "") -> Switchback:
                 notifier=Notifications(outbox, subscribers, system_clock),
                 groups=groups,
             )
-            # Activity reports: CloudTrail read in each role's account (clients made on use).
-            _cache["service"].context.cloudtrail = cloudtrail.reader(catalog.managers())
+            # Activity reports: CloudTrail read in each role's account (clients made on use);
+            # none on an AWS emulator (moto has no LookupEvents) unless CloudTrail's own
+            # endpoint is given (the local stack's stand-in): reports stay owed until then.
+            if not os.environ.get("AWS_ENDPOINT_URL") or os.environ.get(
+                "AWS_ENDPOINT_URL_CLOUDTRAIL"
+            ):
+                _cache["service"].context.cloudtrail = cloudtrail.reader(catalog.managers())
             _cache["service"].context.activity_delay = config.activity_delay
         found: Switchback = _cache["service"]  # type: ignore[assignment]
     if base_url:
