@@ -54,6 +54,9 @@ class Requests(Protocol):
     def of_person(self, slack_id: str, limit: int = 50) -> list[AccessRequest]:
         """A person's requests, newest first."""
 
+    def of_person_since(self, slack_id: str, since: str | None = None) -> list[AccessRequest]:
+        """Every request of a person created at or after ``since`` (None: all), oldest first."""
+
 
 class Messages(Protocol):
     def add(self, message: OutboxMessage) -> OutboxMessage:
@@ -108,6 +111,8 @@ class Records(Protocol):
     def await_review(self, request_id: str, due_at: str) -> None: ...
 
     def unreviewed(self, until: str) -> list[str]: ...
+
+    def awaiting_review(self) -> list[str]: ...
 
     def reviewed(self, request_id: str) -> None: ...
 

@@ -218,6 +218,12 @@ class Switchback:
     def awaiting(self, approver: str, now: datetime) -> list[AccessRequest]:
         return self.queries.awaiting(approver, now)
 
+    def unreviewed(self, approver: str) -> list[AccessRequest]:
+        return self.queries.unreviewed(approver)
+
+    def history(self, role: str | None = None, since: str | None = None) -> list[AccessRequest]:
+        return self.queries.history(role, since)
+
     def free_slots(self, person: Person | None, roles: list[RoleSpec]) -> dict[str, int | None]:
         return self.queries.free_slots(person, roles)
 

@@ -192,6 +192,14 @@ class FakeRequests:
         theirs = [r for r in self._all() if r.requester == slack_id]
         return sorted(theirs, key=lambda r: (r.created_at, r.id), reverse=True)[:limit]
 
+    def of_person_since(self, slack_id: str, since: str | None = None) -> list[AccessRequest]:
+        theirs = [
+            r
+            for r in self._all()
+            if r.requester == slack_id and (since is None or r.created_at >= since)
+        ]
+        return sorted(theirs, key=lambda r: (r.created_at, r.id))
+
     def _all(self) -> list[AccessRequest]:
         with self._mutex:
             return list(self._items.values())
@@ -320,6 +328,11 @@ class FakeRecords:
     def unreviewed(self, until: str) -> list[str]:
         with self._mutex:
             due = [(at, rid) for rid, at in self._reviews.items() if at <= until]
+        return [rid for _, rid in sorted(due)]
+
+    def awaiting_review(self) -> list[str]:
+        with self._mutex:
+            due = [(at, rid) for rid, at in self._reviews.items()]
         return [rid for _, rid in sorted(due)]
 
     def reviewed(self, request_id: str) -> None:

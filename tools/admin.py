@@ -1,6 +1,7 @@
 """The operator CLI: see and end grants without Slack, with your own AWS credentials.
 
     python -m tools.admin list                 # pending, approved and active requests
+    python -m tools.admin list --all [--role R] [--since 30d] [--csv]   # past ones too
     python -m tools.admin show <id>            # one request and its audit trail
     python -m tools.admin revoke <id>          # end an active grant now
     python -m tools.admin sweep                # run one sweep pass now
@@ -60,7 +61,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--local", action="store_true", help="the local stack started by `make run`"
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="pending, approved and active requests")
+    listing = commands.add_parser("list", help="pending, approved and active requests")
+    add_history_options(listing)
     commands.add_parser("show", help="one request and its audit trail").add_argument("id")
     commands.add_parser("revoke", help="end an active grant now").add_argument("id")
     commands.add_parser("sweep", help="run one sweep pass now")
@@ -68,6 +70,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     activity.add_argument("id")
     activity.add_argument("--json", action="store_true", help="the report as JSON")
     return parser.parse_args(argv)
+
+
+def add_history_options(listing: argparse.ArgumentParser) -> None:
+    """``list --all``: every request kept, past ones too ("who had prod-admin last quarter?")."""
+    listing.add_argument("--all", action="store_true", help="every state, past requests too")
+    listing.add_argument("--role", help="with --all: only this role's requests")
+    listing.add_argument("--since", help="with --all: created within this long, e.g. 30d, 12h")
+    listing.add_argument("--csv", action="store_true", help="with --all: CSV on stdout")
+
+
+def list_history(service, args: argparse.Namespace, actor: str, out=print) -> int:
+    """``list --all [--role R] [--since 30d] [--csv]``: oldest first, one line (or CSV row)
+    per request, in every state; the summary line only without --csv."""
+    from chalicelib.core import history
+    from chalicelib.core.durations import DurationError
+
+    try:
+        since = history.since_moment(args.since, service.clock())
+    except DurationError as error:
+        raise AdminError(f"--since {args.since!r}: {error} (write it like 30d, 12h)") from error
+    found = service.history(args.role, since)
+    if args.csv:
+        out(history.to_csv(found), end="")
+        return 0
+    for request in found:
+        out(describe(request))
+    which = f" of {args.role}" if args.role else ""
+    after = f" since {since}" if since else ""
+    out(f"{len(found)} request(s){which}{after} in {args.table}, as {actor}")
+    return 0
 
 
 def configure(args: argparse.Namespace) -> None:
@@ -153,11 +185,17 @@ def describe(request) -> str:
 def run(args: argparse.Namespace, out=print) -> int:
     from chalicelib import wiring
     from chalicelib.core.decisions import Refused
+    from chalicelib.core.identity import describe as describe_principal
+    from chalicelib.core.identity import is_sso
     from chalicelib.core.model import State, is_request_id, normalise_request_id
 
     configure(args)
     actor = operator_identity()
     service = wiring.service()
+    if args.command == "list" and args.all:
+        return list_history(service, args, actor, out)
+    if args.command == "list" and (args.role or args.since or args.csv):
+        raise AdminError("--role, --since and --csv go with --all")
     if args.command == "list":
         found = service.requests_in(State(s) for s in LISTED_STATES)
         for request in sorted(found, key=lambda r: (r.state.value, r.ends_at or "", r.id)):
@@ -177,6 +215,8 @@ def run(args: argparse.Namespace, out=print) -> int:
             request = service.record(request_id, actor, "viewed", "operator CLI: show")
             out(describe(request))
             out(f"  role {request.role_arn}\n  principal {request.principal_arn}")
+            if is_sso(request.principal_arn):
+                out(f"  who {describe_principal(request.principal_arn)}")
             out(f"  reason {request.reason}")
             for entry in request.audit:
                 detail = f" ({entry.detail})" if entry.detail else ""

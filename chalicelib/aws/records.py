@@ -11,6 +11,7 @@ from chalicelib.core.errors import StoreConflict
 
 UNREVIEWED = "BREAKGLASS#UNREVIEWED"  # due index key of break-glass grants awaiting review
 REPORT_OWED = "ACTIVITY#OWED"  # due index key of activity reports owed
+EVER = "9999-12-31T23:59:59Z"  # later than any review is due
 
 
 class RecordRepository:
@@ -96,6 +97,11 @@ class RecordRepository:
     def unreviewed(self, until: str) -> list[str]:
         """Ids of break-glass grants whose review was due at or before ``until``."""
         return [item["request_id"] for item in self._table.due(UNREVIEWED, until)]
+
+    def awaiting_review(self) -> list[str]:
+        """Ids of every break-glass grant still awaiting review, due or not, soonest due first
+        (one Query of the due index: it holds only the reviews still owed)."""
+        return [item["request_id"] for item in self._table.due(UNREVIEWED, EVER)]
 
     def reviewed(self, request_id: str) -> None:
         self._table.call("delete_item", Key=self._table.typed(_review_key(request_id)))

@@ -135,6 +135,16 @@ class RequestRepository:
         )
         return [request_from(i) for _, i in zip(range(limit), items, strict=False)]
 
+    def of_person_since(self, slack_id: str, since: str | None = None) -> list[AccessRequest]:
+        """Every request of a person created at or after ``since`` (ISO; None: all kept),
+        oldest first, in every state: one Query of the by-person index, page after page."""
+        items = self._table.query(
+            PERSON_INDEX,
+            "person_pk = :pk AND created_at >= :since",
+            {":pk": f"PERSON#{slack_id}", ":since": since or "0"},
+        )
+        return [request_from(i) for i in items]
+
 
 def _key(request_id: str) -> dict:
     return {"pk": f"REQ#{request_id}", "sk": "REQ"}

@@ -94,6 +94,9 @@ class Repositories:
     def requests_of(self, slack_id: str, limit: int = 50) -> list[AccessRequest]:
         return self.requests.of_person(slack_id, limit)
 
+    def requests_since(self, slack_id: str, since: str | None = None) -> list[AccessRequest]:
+        return self.requests.of_person_since(slack_id, since)
+
     # -- outbox messages ---------------------------------------------------------------------
     def add_message(self, message: OutboxMessage) -> OutboxMessage:
         return self.messages.add(message)
@@ -146,6 +149,9 @@ class Repositories:
 
     def reviewed(self, request_id: str) -> None:
         self.records.reviewed(request_id)
+
+    def awaiting_review(self) -> list[str]:
+        return self.records.awaiting_review()
 
 
 class Store(Repositories):

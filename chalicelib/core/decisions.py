@@ -9,6 +9,7 @@ from enum import StrEnum
 from chalicelib.core.catalog import Catalog, RoleSpec
 from chalicelib.core.durations import format_duration
 from chalicelib.core.groups import GroupsUnavailable, Members, is_group, listed, no_groups
+from chalicelib.core.identity import is_sso
 from chalicelib.core.model import AccessRequest, State, iso, parse_iso, transition
 from chalicelib.core.patterns import matches
 
@@ -40,6 +41,8 @@ class Refusal(StrEnum):
     START_IN_PAST = "start_in_past"
     START_TOO_FAR = "start_too_far"
     START_UNREADABLE = "start_unreadable"
+    # the role requires MFA and the person is granted through IAM Identity Center
+    MFA_NOT_CARRIED = "mfa_not_carried"
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,33 @@ def requestable_roles(
         except GroupsUnavailable:
             continue
     return found
+
+
+def mfa_not_carried(role: RoleSpec, principal: str, requester: bool = True) -> Refused | None:
+    """The refusal for a grant that could never be used: ``role`` requires MFA and
+    ``principal`` is an IAM Identity Center person. Identity Center asks for MFA at its own
+    sign-in, but STS does not carry that into a switch from its session
+    (``aws:MultiFactorAuthPresent`` is absent), so the trust statement's MFA condition refuses
+    every switch (docs/grants.md, Identity Center people). None: nothing stands in the way."""
+    if not (role.require_mfa and is_sso(principal)):
+        return None
+    who = "you" if requester else "the requester"
+    why = (
+        f"{role.name} requires MFA, and {who} would be granted through IAM Identity Center: "
+        "AWS does not pass Identity Center's sign-in MFA on when switching to a role, so the "
+        "role would refuse every switch and the grant could never be used."
+    )
+    if requester:
+        then = (
+            f" Nothing was requested. To use {role.name}, ask the platform team for an IAM "
+            "user with MFA in policies/people.toml, or ask for a role that does not require MFA."
+        )
+    else:
+        then = (
+            " Deny this request; to be granted it, the requester needs an IAM user with MFA "
+            "in policies/people.toml (the platform team adds it)."
+        )
+    return Refused(Refusal.MFA_NOT_CARRIED, why + then)
 
 
 SHOWN_NAMES = 5  # names in a refusal; the rest are counted
@@ -170,6 +200,9 @@ def check_request(
         raise _groups_refusal(error) from error
     if not allowed:
         raise Refused(Refusal.NOT_A_REQUESTER, not_a_requester(catalog, role, break_glass))
+    unusable = mfa_not_carried(role, catalog.people[requester].aws)
+    if unusable:
+        raise unusable
     if break_glass:
         effective = duration or role.break_glass_max
         longest = role.break_glass_max
@@ -260,6 +293,9 @@ def check_decider(
             f"{role.name} now requires MFA, and this request was made before that; "
             "the requester can ask again.",
         )
+    unusable = mfa_not_carried(role, request.principal_arn, requester=False)
+    if unusable:
+        raise unusable
     return role
 
 

@@ -12,7 +12,7 @@ same whichever adapter carries it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from chalicelib.core.activity import ActivityReport
 from chalicelib.core.model import AccessRequest, iso
@@ -84,6 +84,7 @@ class Event:
     base_url: str = ""  # where links to the request point
     once: str | None = None  # a key: announced at most once (reminders)
     report: ActivityReport | None = None  # an activity report (``access.activity_reported``)
+    added: timedelta | None = None  # access.extended: how much later the grant ends now
 
 
 def published_detail(event: Event, name: str, event_id: str) -> dict:

@@ -17,6 +17,7 @@ from chalicelib.core.decisions import MIN_DURATION, Refusal, Refused, _groups_re
 from chalicelib.core.durations import format_duration
 from chalicelib.core.groups import GroupsUnavailable, Members, no_groups
 from chalicelib.core.model import AccessRequest, State, iso, note, parse_iso, utc
+from chalicelib.core.texts import utc_text
 
 
 def check_extension(
@@ -85,7 +86,7 @@ def extended(grant: AccessRequest, extension: AccessRequest, new_end: datetime, 
         extension.approvals[-1] if extension.approvals else extension.requester,
         "extended",
         now,
-        detail=f"by {format_duration(timedelta(seconds=added))} to {iso(new_end)} "
+        detail=f"by {format_duration(timedelta(seconds=added))} to {utc_text(iso(new_end))} "
         f"(extension {extension.id})",
     )
 

@@ -53,7 +53,8 @@ def usage(command: str) -> str:
         f"• `{command} breakglass <role> [<duration>] <reason>` — emergency access at once, "
         f"where the role allows it; the approvers are alerted and review it afterwards\n"
         f"• `{command} help` — this help\n"
-        f"Durations: `15m`, `2h`, `1h30m`."
+        f"Durations: `15m`, `2h`, `1h30m`, `90m`, `2 hours`, `90 minutes`; at least 1m, at "
+        f"most the role's maximum (`{command} roles`)."
     )
 
 
@@ -157,7 +158,8 @@ def _request(
             raise
         names = [r.name for r in requestable_roles(service.catalog, user, service.groups)]
         nearest = difflib.get_close_matches(command.role, names, n=1)
-        hint = f" Did you mean `{nearest[0]}`?" if nearest else ""
+        unknown = refusal.reason is Refusal.UNKNOWN_ROLE  # a typo; otherwise whom to ask
+        hint = f" Did you mean `{nearest[0]}`?" if nearest and unknown else ""
         listed = ", ".join(f"`{n}`" for n in names) or "none"
         first = (
             f"There is no role `{escape(messages.clip(command.role, 64))}`."
@@ -168,13 +170,8 @@ def _request(
             f"{first}{hint}\nRoles you may request: {listed} (details: `{command_name} roles`)."
         )
     role = service.catalog.roles[request.role]
-    approvers = ", ".join(messages.mention(a) for a in role.approvers if a != user)
     return messages.ephemeral(
-        f":hourglass_flowing_sand: Request `{request.id}` for `{escape(role.name)}` "
-        f"({format_duration(request.duration)}) is pending. "
-        f"{messages.plural(role.approvals_required, 'approval')} needed from: {approvers}.\n"
-        f"I'll tell you here when it is decided. Withdraw it with "
-        f"`{command_name} cancel {request.id}`."
+        messages.request_pending(request, role, command.duration, user, command_name)
     )
 
 
@@ -186,12 +183,10 @@ def _extend(
     command_name: str,
 ) -> dict:
     extension = service.extend(user, command, response_url)
+    grant = service.get(extension.extends)
+    role = service.catalog.roles[extension.role]
     return messages.ephemeral(
-        f":hourglass_flowing_sand: Request `{extension.id}` to "
-        f"{escape(messages.extension_title(extension))} is pending; your access goes on until "
-        f"{messages.utc_text(service.get(extension.extends).ends_at)} meanwhile. "
-        f"{extension.approvals_required} approval(s) needed. Withdraw it with "
-        f"`{command_name} cancel {extension.id}`."
+        messages.extension_pending(extension, grant, role, service.clock(), command_name)
     )
 
 
@@ -265,4 +260,5 @@ def _roles(service: Switchback, user: str) -> list[str]:
 
 def _list(service: Switchback, user: str, now: datetime) -> list[str]:
     mine = [r for r in service.requests_of(user) if r.state in LIVE_STATES]
-    return messages.list_answer(mine, service.awaiting(user, now), now)
+    waiting, unreviewed = service.awaiting(user, now), service.unreviewed(user)
+    return messages.list_answer(mine, waiting, now, unreviewed, service.base_url)

@@ -25,7 +25,7 @@ from chalicelib.core import events
 from chalicelib.core.catalog import Catalog
 from chalicelib.core.events import Event
 from chalicelib.core.groups import Members, expand, no_groups
-from chalicelib.core.model import AccessRequest, parse_iso
+from chalicelib.core.model import AccessRequest, State, parse_iso
 from chalicelib.delivery.destinations import break_glass_channel, role_channel
 from chalicelib.delivery.message import OutboxMessage
 from chalicelib.delivery.outbox import Outbox
@@ -106,7 +106,7 @@ class Notifier:
                 "approvers.granted",
             )
         elif name == events.EXTENDED:
-            self._extended(request, event.related, by)
+            self._extended(request, event.related, by, event.added)
         elif name in (events.GRANT_FAILED, events.EXTENSION_FAILED):
             self.both(request, "failed", None, request.failure or "")
         elif name == events.EXPIRED:
@@ -118,7 +118,7 @@ class Notifier:
         elif name in (events.ACKNOWLEDGED, events.FLAGGED):
             verdict = name.split(".")[1]
             if name == events.FLAGGED:
-                flagged = messages.requester_update(request, "flagged", by, event.detail)
+                flagged = self._flagged(request, by, event.detail)
                 self.requester(request, flagged, "requester.flagged")
             update = messages.approvers_update(request, verdict, by, event.detail)
             self.break_glass(request, update, f"approvers.{verdict}")
@@ -146,18 +146,30 @@ class Notifier:
         said = "\n".join(b["text"]["text"] for b in payload["blocks"] if b.get("type") == "section")
         self.requester(request, said, "requester.activity", once=f"{once}-requester")
 
+    def _flagged(self, request: AccessRequest, by: str | None, why: str) -> str:
+        """To the requester: their break-glass grant was flagged, and revoked if it was live
+        (the flag moved it to REVOKED), and why."""
+        revoked = request.state is State.REVOKED
+        return messages.requester_flagged(request, by or "switchback", why, was_active=revoked)
+
     def _extended(
-        self, grant: AccessRequest, extension: AccessRequest | None, by: str | None
+        self,
+        grant: AccessRequest,
+        extension: AccessRequest | None,
+        by: str | None,
+        added: timedelta | None = None,
     ) -> None:
         """An applied extension: the requester, the channel and the approvers told directly
-        hear the grant's new end."""
-        self.requester(
-            grant,
-            messages.requester_update(
+        hear the grant's new end (the requester also how much was added, and whether the
+        role's maximum cut it)."""
+        role = self.catalog.role(grant.role)
+        if extension is not None and added is not None and role is not None:
+            told = messages.requester_extended(grant, added, extension.duration, role, by)
+        else:
+            told = messages.requester_update(
                 grant, "extended", by, f"now until {messages.utc_text(grant.ends_at)}"
-            ),
-            "requester.extended",
-        )
+            )
+        self.requester(grant, told, "requester.extended")
         if extension is not None:
             self.approvers(
                 extension,

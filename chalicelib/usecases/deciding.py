@@ -179,12 +179,13 @@ class Deciding:
                 approver,
                 "approved",
                 now,
-                detail=f"{grant.id} now ends {iso(new_end)}",
+                detail=f"{grant.id} now ends {utc_text(iso(new_end))}",
                 approvals=counted.approvals,
                 ends_at=iso(new_end),
             )
             moved = extended(grant, done, new_end, now)
-            said = c.event(events.EXTENDED, moved, approver, related=done)
+            added = new_end - grant.ends()  # less than asked when the role's maximum cut it
+            said = c.event(events.EXTENDED, moved, approver, related=done, added=added)
             done, moved = self._uow.commit(
                 Change(done, was=current), Change(moved, (said,), was=grant)
             )

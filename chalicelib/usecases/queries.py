@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import cached_property
 
 from chalicelib.aws.slots import GrantSlots
-from chalicelib.core import session_limits
+from chalicelib.core import breakglass, history, session_limits
 from chalicelib.core.catalog import Person, RoleSpec
 from chalicelib.core.decisions import is_approver
 from chalicelib.core.extensions import extended_end
@@ -51,6 +51,24 @@ class Queries:
             and (role := c.catalog.role(r.role))
             and self._approves(role, approver)
         ]
+
+    def unreviewed(self, approver: str) -> list[AccessRequest]:
+        """Break-glass grants ``approver`` may review and nobody has yet, oldest first: one
+        Query of the reviews still owed, then each request read."""
+        c = self._c
+        if not any(role.break_glass for role in c.catalog.roles.values()):
+            return []  # no Query where nothing can be waiting
+        owed = set(c.store.awaiting_review())
+        requests = c.store.get_requests(owed) if owed else []
+        return breakglass.awaiting_review(c.catalog, requests, approver, c.groups)
+
+    def history(self, role: str | None = None, since: str | None = None) -> list[AccessRequest]:
+        """Requests of every state, past ones too, of ``role`` if given, created at or after
+        ``since`` (ISO), oldest first: one Query of the by-person index per person in the
+        directory, bounded by ``since`` (people no longer listed are not asked about)."""
+        c = self._c
+        found = [r for p in sorted(c.catalog.people) for r in c.store.requests_since(p, since)]
+        return history.select(found, role, since)
 
     def _approves(self, role: RoleSpec, person: str) -> bool:
         try:

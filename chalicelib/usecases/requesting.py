@@ -16,7 +16,7 @@ from chalicelib.core.catalog import RoleSpec
 from chalicelib.core.commands import ExtendCommand, RequestCommand
 from chalicelib.core.decisions import Refusal, Refused, check_request
 from chalicelib.core.durations import format_duration
-from chalicelib.core.extensions import check_extension
+from chalicelib.core.extensions import check_extension, check_no_pending_extension
 from chalicelib.core.model import (
     AccessRequest,
     State,
@@ -56,7 +56,6 @@ class Requesting:
         if command.break_glass:
             return self.break_glass(requester, command, response_url)
         now = self._c.clock()
-        self._refuse_a_second(requester, command.role, now)
         role, duration = check_request(
             self._c.catalog,
             requester,
@@ -65,6 +64,8 @@ class Requesting:
             command.reason,
             self._c.groups,
         )
+        # after the request's own checks: a wrong duration or reason is said even then
+        self._refuse_a_second(requester, role.name, now)
         request = self.new_request(
             role,
             requester,
@@ -206,6 +207,7 @@ class Requesting:
         grant = c.store.get_request(grant_id) if is_request_id(grant_id) else None
         role = check_extension(c.catalog, grant, requester, command.duration, now, c.groups)
         assert grant is not None  # check_extension refuses a missing grant
+        check_no_pending_extension(grant, c.store.requests_of(requester), now)
         extension = self.new_request(
             role,
             requester,

@@ -12,7 +12,8 @@ from html import escape
 from chalicelib.core.activity import ActivityReport, render_text
 from chalicelib.core.catalog import Person, RoleSpec
 from chalicelib.core.durations import format_duration
-from chalicelib.core.identity import describe
+from chalicelib.core.extensions import plan_extension
+from chalicelib.core.identity import describe, is_sso
 from chalicelib.core.model import AccessRequest, AuditEntry, State, parse_iso
 from chalicelib.core.texts import extension_title
 from chalicelib.notify.messages import clip, visible_line
@@ -88,6 +89,7 @@ STATEMENT_HEADINGS = {
     State.REVOKED: "Trust statement this grant wrote (removed when it was revoked)",
 }
 NEVER_WRITTEN = "Trust statement it would have written (never written)"
+EXTENDED_HEADING = "Trust statement of the grant it extended, with the new end"
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,14 @@ def headline(request: AccessRequest) -> str:
     )
 
 
+def _principal_html(principal: str) -> str:
+    """Who the grant trusts: an IAM user by its ARN; an Identity Center person in words (user,
+    permission set, account), not by the role pattern with its ``?`` that trust matches."""
+    if is_sso(principal):
+        return f"({escape(describe(principal))})"
+    return f"<code>{escape(principal)}</code>"
+
+
 def what_approving_does(request: AccessRequest, state: State, now: datetime) -> str:
     """One plain sentence on what the grant does (text, not HTML)."""
     role_name = request.role_arn.split(":role/", 1)[-1]
@@ -231,13 +241,61 @@ def state_summary(request: AccessRequest, now: datetime, names: dict[str, str]) 
     if state is State.CANCELLED:
         return f"Cancelled by the requester at {at}; nothing was granted."
     if state is State.EXTENDED:
-        return f"Approved by {who} at {at}: grant {request.extends} now ends {request.ends_at} UTC."
+        ends = when(request.ends_at, now) if request.ends_at else "later"
+        return f"Approved by {who} at {at}: grant {request.extends} now ends {ends}."
     if state is State.LAPSED:
         return (
             f"Lapsed: nobody decided by {when(request.approval_deadline, now)}, so nothing was "
             "granted. The requester can ask again."
         )
     return f"Failed: {request.failure or 'the grant could not be written'}. Nothing was granted."
+
+
+def _extension_end_text(
+    request: AccessRequest,
+    state: State,
+    now: datetime,
+    grant: AccessRequest | None,
+    role: RoleSpec | None,
+) -> str:
+    """An extension's end: the grant's end moved later by its duration (not the duration from
+    the approval), capped by the role's maximum from the approval; once applied, the new end."""
+    if state is State.EXTENDED and request.ends_at:
+        return f"{when(request.ends_at, now)} (the grant's new end)"
+    current = grant.ends() if grant is not None else None
+    if state is not State.PENDING or current is None or role is None:
+        return "not extended"
+    plan = plan_extension(current, request.duration, now, role.max_duration)
+    if plan.new_end is None:
+        return (
+            f"unchanged at {utc(current)} if approved now: {role.name} allows "
+            f"{duration_words(role.max_duration)} at most from the approval"
+        )
+    cut = (
+        f"; {duration_words(plan.asked)} asked, cut to {duration_words(plan.added)} by the "
+        f"role's maximum of {duration_words(role.max_duration)} from the approval"
+        if plan.capped
+        else ""
+    )
+    return (
+        f"{utc(plan.new_end)} if approved now (the grant's end, {utc(current)}, moved "
+        f"{duration_words(plan.added)} later{cut})"
+    )
+
+
+def _revoked_end_text(request: AccessRequest, now: datetime) -> str:
+    """A grant revoked (or flagged) before its end: when it ended, not when it would have."""
+    entry = _last(request, State.REVOKED)
+    ended = when(entry.at, now) if entry else "early"
+    planned = f"; it was to end {utc(parse_iso(request.ends_at))}" if request.ends_at else ""
+    return f"{ended} (revoked{planned})"
+
+
+def _approvals_text(request: AccessRequest, names: dict[str, str]) -> str:
+    if request.break_glass and not request.approvals:
+        return "none: taken without approval (break-glass), reviewed afterwards"
+    approvers = ", ".join(names.get(a, a) for a in request.approvals) or "none yet"
+    return f"{len(request.approvals)} of {request.approvals_required} ({approvers})"
 
 
 def _end_text(request: AccessRequest, state: State, now: datetime) -> str:
@@ -296,6 +354,7 @@ def review_page(
     names: dict[str, str],
     sign_out_url: str,
     activity: ActivityReport | None = None,
+    grant: AccessRequest | None = None,  # the grant an extension extends
 ) -> str:
     """The request as a signed-in person sees it, with the buttons they may press.
 
@@ -303,22 +362,20 @@ def review_page(
     """
     state = shown_state(request, now)
     description = escape(role.description) if role else "(role no longer in the policies)"
-    approvers = ", ".join(escape(names.get(a, a)) for a in request.approvals) or "none yet"
     facts = (
         f"<dt>Requester</dt><dd>{escape(request.requester_name)} "
-        f"<code>{escape(request.principal_arn)}</code></dd>"
+        f"{_principal_html(request.principal_arn)}</dd>"
         f"<dt>Role</dt><dd><code>{escape(request.role)}</code> — {description}<br>"
         f"<code>{escape(request.role_arn)}</code></dd>"
         f"<dt>Duration</dt><dd>{format_duration(request.duration)}</dd>"
-        f"<dt>Ends</dt><dd id=ends>{escape(_end_text(request, state, now))}</dd>"
+        f"<dt>Ends</dt><dd id=ends>{escape(_ends(request, state, now, grant, role))}</dd>"
         f"<dt>Reason</dt><dd id=reason>“<bdi>{escape(visible_line(request.reason))}</bdi>”</dd>"
-        f"<dt>Approvals</dt><dd id=approvals>{len(request.approvals)} of "
-        f"{request.approvals_required} ({approvers})</dd>"
+        f"<dt>Approvals</dt><dd id=approvals>{escape(_approvals_text(request, names))}</dd>"
         f"<dt>State</dt><dd><span id=state class='state {state.value}'>"
         f"{escape(STATE_WORDS[state])}</span></dd>"
     )
     audit = "".join(
-        f"<tr><td>{escape(e.at)}</td><td>{escape(names.get(e.actor, e.actor))}</td>"
+        f"<tr><td>{escape(utc(parse_iso(e.at)))}</td><td>{escape(names.get(e.actor, e.actor))}</td>"
         f"<td>{escape(e.action)}</td><td>{escape(visible_line(e.detail))}</td></tr>"
         for e in request.audit
     )
@@ -366,9 +423,25 @@ def _activity(report: ActivityReport | None) -> str:
     return f"<h2>{title}</h2><pre id=activity class=activity>{escape(render_text(report))}</pre>"
 
 
+def _ends(
+    request: AccessRequest,
+    state: State,
+    now: datetime,
+    grant: AccessRequest | None,
+    role: RoleSpec | None,
+) -> str:
+    if request.extends:
+        return _extension_end_text(request, state, now, grant, role)
+    if state is State.REVOKED:
+        return _revoked_end_text(request, now)
+    return _end_text(request, state, now)
+
+
 def _documents(documents: list[tuple[str, dict]], state: State) -> str:
     """What the grant writes, exactly, folded in a <details> (works without JavaScript)."""
     heading = STATEMENT_HEADINGS.get(state, NEVER_WRITTEN)
+    if state is State.EXTENDED:
+        heading = EXTENDED_HEADING
     shown = "".join(
         f"<h3>{escape(title)}</h3>"
         # tabindex: a wide document scrolls sideways, and keyboards must be able to scroll it

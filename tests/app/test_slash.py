@@ -407,3 +407,36 @@ def test_review_links_point_at_the_request_page(team: Team) -> None:
     [button] = message["blocks"][1]["elements"]
     assert button["url"] == f"{BASE_URL}/requests/{request_id}"
     assert button["text"] == {"type": "plain_text", "text": "Review"}
+
+
+# -- what a new user tripped over (issue 25) ---------------------------------------------------
+def test_the_pending_answer_says_the_duration_used_default_included(team: Team) -> None:
+    default = team.slash("U0ALICE", "request ec2-admin INC-1 look")["text"]
+    assert "for 1h, the role's default" in default
+    assert "`/access request ec2-admin 2h …`" in default
+    asked = team.slash("U0ALICE", "request db-admin 90m INC-2 index")["text"]
+    assert "for 1h30m is pending" in asked and "default" not in asked
+
+
+def test_usage_lists_the_accepted_duration_forms(team: Team) -> None:
+    text = team.slash("U0ALICE", "help")["text"]
+    assert "`15m`, `2h`, `1h30m`, `90m`, `2 hours`, `90 minutes`" in text
+    assert "at least 1m, at most the role's maximum" in text
+
+
+def test_a_wrong_duration_or_reason_is_said_even_with_one_pending(team: Team) -> None:
+    first = team.request("U0ALICE", "db-admin 30m INC-1 index")
+    too_long = team.slash("U0ALICE", "request db-admin 3h INC-2 again")["text"]
+    assert "2h" in too_long and "already asked" not in too_long
+    no_ticket = team.slash("U0ALICE", "request db-admin 30m fix the index")["text"]
+    assert "needs a reason matching" in no_ticket and "already asked" not in no_ticket
+    right = team.slash("U0ALICE", "request db-admin 30m INC-3 again")["text"]
+    assert f"request `{first}` (30m) is waiting for approval" in right
+
+
+def test_a_requester_not_allowed_is_told_whom_to_ask_not_another_role(team: Team) -> None:
+    answer = team.slash("U0CAROL", "request db-admin 30m INC-1 x")["text"]
+    assert "You may not request db-admin. It is for alice, dave" in answer
+    assert "ask its approvers (bob, carol)" in answer
+    assert "Did you mean" not in answer
+    assert team.service.store.requests_of("U0CAROL") == []

@@ -106,3 +106,12 @@ def test_the_last_activity_report_is_kept(store) -> None:
     records.keep_report("0000000001", '{"a": 2}')
     assert records.kept_report("0000000001") == '{"a": 2}'
     assert records.kept_report("0000000002") is None
+
+
+def test_every_review_still_owed_is_listed_due_or_not(store) -> None:
+    assert store.awaiting_review() == []
+    store.await_review("0000000002", at(30))
+    store.await_review("0000000001", at(900))
+    assert store.awaiting_review() == ["0000000002", "0000000001"]  # soonest due first
+    store.reviewed("0000000002")
+    assert store.awaiting_review() == ["0000000001"]

@@ -243,3 +243,15 @@ def test_a_persons_requests_newest_first_up_to_a_limit(store) -> None:
     assert ids(store.requests_of("U0ALICE", limit=2)) == ["0000000003", "0000000002"]
     assert ids(store.requests_of("U0BOB")) == ["0000000009"]
     assert store.requests_of("U0NOBODY") == []
+
+
+def test_a_persons_requests_since_a_moment_oldest_first_in_every_state(store) -> None:
+    for n in range(4):
+        store.create_request(a_request(f"000000000{n}", created_at=iso(NOW.replace(hour=n))))
+    store.create_request(a_request("0000000005", State.DENIED, created_at=at(600)))
+    store.create_request(a_request("0000000009", requester="U0BOB"))
+    everything = ["0000000000", "0000000001", "0000000002", "0000000003", "0000000005"]
+    assert ids(store.requests_since("U0ALICE")) == everything
+    since = iso(NOW.replace(hour=2))
+    assert ids(store.requests_since("U0ALICE", since)) == everything[2:]
+    assert store.requests_since("U0NOBODY", since) == []

@@ -196,3 +196,50 @@ def test_activity_prints_the_report_read_on_demand_then_the_kept_one(
     pending = request(service, slack, "U0CAROL")
     done = admin(aws, *deployment, "activity", pending)
     assert done.returncode == 2 and "was never active" in done.stderr
+
+
+def test_show_names_an_identity_center_requester_in_words(
+    service, slack: SlackReceiver, aws: str, deployment: list[str]
+) -> None:
+    from dataclasses import replace
+
+    from chalicelib.core.identity import SsoIdentity
+    from chalicelib.core.model import new_request_id
+
+    erin = SsoIdentity("123456789012", "Operator", "erin@example.com", "eu-west-1")
+    asked = service.store.get_request(request(service, slack))
+    stored = replace(asked, id=new_request_id(), principal_arn=erin.principal, version=0)
+    service.store.create_request(stored)
+    done = admin(aws, *deployment, "show", stored.id)
+    assert done.returncode == 0, done.stderr
+    assert (
+        "  who IAM Identity Center user erin@example.com, permission set Operator in account "
+        "123456789012\n"
+    ) in done.stdout
+    assert f"  principal {erin.principal}\n" in done.stdout  # the exact pattern, for operators
+
+
+def test_list_all_shows_past_requests_by_role_and_since_and_as_csv(
+    service, slack: SlackReceiver, aws: str, deployment: list[str]
+) -> None:
+    old = service.approve(request(service, slack, "U0ALICE"), "U0BOB").id
+    service.revoke(old, "U0ALICE")  # past: no longer open
+    denied = request(service, slack, "U0CAROL")
+    service.deny(denied, "U0BOB", "no")
+    assert "0 open request(s)" in admin(aws, *deployment, "list").stdout
+    done = admin(aws, *deployment, "list", "--all", "--role", "ec2-admin", "--since", "30d")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    # oldest first; made within one second here, so by id
+    assert sorted(lines[:2]) == lines[:2] and len(lines) == 3
+    assert {line[:20] for line in lines[:2]} == {f"{old}  REVOKED ", f"{denied}  DENIED  "}
+    assert "2 request(s) of ec2-admin since " in lines[2]
+    assert "0 request(s)" in admin(aws, *deployment, "list", "--all", "--role", "db").stdout
+    csv = admin(aws, *deployment, "list", "--all", "--csv").stdout.splitlines()
+    assert csv[0].startswith("id,role,requester,") and len(csv) == 3
+    [row] = [line for line in csv if line.startswith(f"{old},ec2-admin,U0ALICE,alice,")]
+    assert ",REVOKED," in row
+    wrong = admin(aws, *deployment, "list", "--all", "--since", "last quarter")
+    assert wrong.returncode == 2 and "--since 'last quarter'" in wrong.stderr
+    alone = admin(aws, *deployment, "list", "--csv")
+    assert alone.returncode == 2 and "go with --all" in alone.stderr

@@ -39,7 +39,6 @@ class Stack(StackProcess):
             SLACK_WEBHOOK_URL=f"{slack.url}/webhook/approvers",
             SWITCHBACK_SWEEP_SECONDS="2",
             SWITCHBACK_RECORD_AWS_CALLS=str(tmp / "aws-calls.jsonl"),
-            SWITCHBACK_ACTIVITY_DELAY="1",  # the report follows the end at the next sweep
             **env,
         )
 
@@ -93,7 +92,7 @@ def grant_a_minute(tmp: Path, slack: SlackReceiver) -> MinuteGrant:
     """Start a stack and get alice a one-minute grant on it. Seeing it expire takes that whole
     minute (the shortest a grant may be), so tests/conftest.py starts this when the session
     starts, and the minute passes while other tests run; the test below looks at it then."""
-    stack = Stack(tmp, slack)
+    stack = Stack(tmp, slack, SWITCHBACK_ACTIVITY_DELAY="1")  # its report: the next sweep
     try:
         stack.wait_ready()
         status, answer = send(

@@ -65,3 +65,32 @@ def test_the_review_page_says_who_in_words():
     text = what_approving_does(pending, State.PENDING, datetime(2026, 11, 28, 10, tzinfo=UTC))
     assert "IAM Identity Center user alice@example.com, permission set Operator" in text
     assert "IAM user" not in text.replace("IAM Identity Center user", "")
+
+
+def test_the_approvers_are_told_who_signs_in_in_words():
+    pending = AccessRequest(**{**granted(ALICE.principal).__dict__, "state": State.PENDING})
+    [block] = messages.approvers_new_request(pending, None, "http://x")["blocks"][:1]
+    text = block["text"]["text"]
+    assert (
+        "*Signs in as:* IAM Identity Center user alice@example.com, permission set Operator "
+        "in account 123456789012\n"
+    ) in text
+    assert "????" not in text and "AWSReservedSSO" not in text
+    iam = granted("arn:aws:iam::123456789012:user/alice")
+    text = messages.approvers_new_request(iam, None, "http://x")["blocks"][0]["text"]["text"]
+    assert "Signs in as" not in text
+
+
+def test_the_review_page_names_the_requester_in_words_not_by_the_pattern():
+    from tests.app.test_pages import render
+    from tests.unit.test_decisions import request
+
+    page = render(request(principal_arn=ALICE.principal))
+    facts = page.split("<dt>Requester</dt>", 1)[1].split("<dt>Role</dt>", 1)[0]
+    assert (
+        "alice (IAM Identity Center user alice@example.com, permission set Operator in "
+        "account 123456789012)"
+    ) in facts
+    assert "????" not in facts and "AWSReservedSSO" not in facts
+    iam = render(request())
+    assert "<code>arn:aws:iam::123456789012:user/alice</code>" in iam

@@ -235,3 +235,93 @@ def test_unreviewed_break_glass_is_reminded_once_and_counted(site: Site) -> None
     site.post(rid, "U0BOB", "flag")  # expired already: flagged, nothing to revoke
     assert site.stored(rid).state is State.EXPIRED and site.stored(rid).review == "flagged"
     assert site.sweep().unreviewed == 0
+
+
+# -- what a new user tripped over (issue 25) ---------------------------------------------------
+def test_extend_names_its_approvers_and_the_end_if_approved_now(site: Site) -> None:
+    rid = granted(site)
+    answer = site.slash("U0ALICE", f"extend {rid} 1h still resizing")
+    assert "1 approval needed from: <@U0BOB>, <!subteam^S0ONCALL>." in answer
+    assert "Approved now, it ends at" in answer and "1h later" in answer
+
+
+def test_one_pending_extension_per_grant(site: Site) -> None:
+    rid = granted(site)
+    first = site.request("U0ALICE", f"extend {rid} 1h")
+    second = site.slash("U0ALICE", f"extend {rid} 30m")
+    assert f"Extension {first} of {rid}" in second and "already waiting" in second
+    pending = [r for r in wiring.service().store.requests_of("U0ALICE") if r.extends == rid]
+    assert [r.id for r in pending] == [first]
+
+
+def test_a_capped_extension_tells_the_requester_how_much_was_added(site: Site) -> None:
+    rid = granted(site, "1h30m")
+    site.clock.advance(minutes=2)
+    ext = site.request("U0ALICE", f"extend {rid} 1h")  # ends 32m after now + 1h: cut to 2h
+    site.post(ext, "U0BOB", "approve")
+    told = [t for t in site.slack.texts("/response/U0ALICE") if "was extended" in t]
+    assert told and "by 32m (1h asked; `ec2-admin` allows 2h at most" in told[-1]
+
+
+def test_a_flagged_break_glass_grant_tells_the_requester_it_is_revoked(site: Site) -> None:
+    rid = site.slash("U0ALICE", "breakglass ec2-admin 10m INC-9 down").split("`")[1]
+    site.post(rid, "U0BOB", "flag", reason="no incident")
+    [told] = [t for t in site.slack.texts("/response/U0ALICE") if "flagged" in t]
+    assert "Your access is revoked" in told and "no incident" in told
+
+
+def test_the_extension_page_predicts_the_moved_end_and_says_when_it_is_capped(
+    site: Site,
+) -> None:
+    rid = granted(site, "1h30m")
+    site.clock.advance(minutes=2)
+    ends = site.stored(rid).ends()
+    ext = site.request("U0ALICE", f"extend {rid} 1h")
+    page = site.page(ext, "U0BOB")
+    capped_end = (site.clock.now + timedelta(hours=2)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert f"{capped_end} if approved now (the grant&#x27;s end, " in page
+    assert f"{ends.strftime('%Y-%m-%d %H:%M:%S UTC')}, moved 32 minutes later" in page
+    assert "1 hour asked, cut to 32 minutes by the role&#x27;s maximum of 2 hours" in page
+    assert "after the approval)" not in page
+    site.post(ext, "U0BOB", "approve")
+    done = site.page(ext, "U0BOB")
+    assert "never granted" not in done and "(never written)" not in done
+    assert f"now ends {capped_end}" in done and "(the grant&#x27;s new end)" in done
+    assert "Z UTC" not in done and "Z</td>" not in done  # one time format: "… UTC"
+
+
+def test_an_uncapped_extension_page_moves_the_grants_end(site: Site) -> None:
+    rid = granted(site)
+    site.clock.advance(minutes=10)
+    moved = (site.stored(rid).ends() + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    ext = site.request("U0ALICE", f"extend {rid} 1h")
+    page = site.page(ext, "U0BOB")
+    assert f"{moved} if approved now" in page and "cut to" not in page
+
+
+def test_a_flagged_break_glass_page_shows_when_it_ended_and_no_approval_count(
+    site: Site,
+) -> None:
+    rid = site.slash("U0ALICE", "breakglass ec2-admin 30m INC-9 down").split("`")[1]
+    assert "0 of 1" not in site.page(rid, "U0BOB")
+    site.clock.advance(minutes=5)
+    site.post(rid, "U0BOB", "flag", reason="no incident")
+    page = site.page(rid, "U0BOB")
+    assert "(in 25 min)" not in page and "(revoked; it was to end" in page
+    assert "Approvals</dt><dd id=approvals>none: taken without approval" in page
+    assert "0 of 1" not in page
+
+
+def test_an_approvers_list_shows_break_glass_grants_waiting_for_their_review(
+    site: Site,
+) -> None:
+    rid = site.slash("U0ALICE", "breakglass ec2-admin 10m INC-9 down").split("`")[1]
+    for approver in ("U0BOB", "U0CAROL"):  # named, and through the on-call group
+        listed = site.slash(approver, "list")
+        assert "Break-glass grants waiting for your review" in listed
+        assert f"`{rid}` alice → `ec2-admin` 10m, active" in listed
+        assert f"/requests/{rid}|acknowledge or flag>" in listed
+    assert "waiting for your review" not in site.slash("U0DAVE", "list")  # not an approver
+    assert "waiting for your review" not in site.slash("U0ALICE", "list")  # never one's own
+    site.post(rid, "U0BOB", "acknowledge")
+    assert "waiting for your review" not in site.slash("U0CAROL", "list")

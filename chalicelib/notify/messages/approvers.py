@@ -6,6 +6,7 @@ from datetime import datetime
 
 from chalicelib.core.catalog import RoleSpec
 from chalicelib.core.durations import format_duration
+from chalicelib.core.identity import describe, is_sso
 from chalicelib.core.model import AccessRequest, parse_iso
 from chalicelib.core.texts import extension_title, utc_text  # shared with the use cases
 from chalicelib.notify.messages.markup import (
@@ -31,8 +32,15 @@ def _facts(request: AccessRequest, role: RoleSpec | None) -> str:
     description = f" — {escape(role.description)}" if role and role.description else ""
     scope = f"*Scope:* {scope_text(request)}\n" if request.scope else ""
     starts = f"*Starts:* {start_text(request)}\n" if request.starts_at else ""
+    # An Identity Center person in words (an IAM user is their Slack name, as before).
+    signs_in = (
+        f"*Signs in as:* {escape(describe(request.principal_arn))}\n"
+        if is_sso(request.principal_arn)
+        else ""
+    )
     return (
         f"*Requester:* {mention(request.requester)} ({escape(request.requester_name)})\n"
+        f"{signs_in}"
         f"*Role:* `{escape(request.role)}`{description}\n"
         f"{scope}{starts}"
         f"*Duration:* {format_duration(request.duration)}\n"
