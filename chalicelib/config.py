@@ -12,7 +12,10 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
+
+from chalicelib.core.activity import DEFAULT_DELAY, ActivityError, parse_delay
 
 LOCAL_STAGE = "local"
 # Secret -> the variable holding its Secrets Manager ARN on deployed stages.
@@ -56,6 +59,8 @@ class Settings:
     event_bus: str | None = None
     # The broker's own IAM role (deployed): its IAM writes are no drift (iam_changes.py).
     broker_role_arn: str | None = None
+    # How long after a grant ends its activity report is read (CloudTrail's delivery lag).
+    activity_delay: timedelta = DEFAULT_DELAY
 
     @property
     def local(self) -> bool:
@@ -186,6 +191,7 @@ def settings() -> Settings:
         slack_api_url=_optional("SLACK_API_URL"),
         event_bus=_event_bus(),
         broker_role_arn=_optional("SWITCHBACK_BROKER_ROLE_ARN"),
+        activity_delay=_activity_delay(),
     )
 
 
@@ -245,3 +251,10 @@ def _secrets():
     from chalicelib.aws import clients as aws
 
     return SecretsProvider(boto3_client=aws.client("secretsmanager"))
+
+
+def _activity_delay() -> timedelta:
+    try:
+        return parse_delay(os.environ.get("SWITCHBACK_ACTIVITY_DELAY"))
+    except ActivityError as error:
+        raise ConfigError(str(error)) from error

@@ -14,11 +14,13 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from chalicelib.core.activity import ActivityReport
 from chalicelib.core.catalog import Catalog, Person, RoleSpec
 from chalicelib.core.commands import ExtendCommand, RequestCommand
 from chalicelib.core.groups import Members, no_groups
 from chalicelib.core.model import AccessRequest, State
 from chalicelib.usecases import narrowing
+from chalicelib.usecases.activity import ActivityReports
 from chalicelib.usecases.context import BROKER, Context, acting_as, system_clock
 from chalicelib.usecases.deciding import Deciding
 from chalicelib.usecases.engine import RoleEngine, Settled
@@ -67,6 +69,8 @@ class Switchback:
             self.context.time_zone = time_zone
         self.clock = clock  # also the writer's and the port's
         self.unit_of_work = UnitOfWork(self.context)
+        self.activity = ActivityReports(self.context, self.unit_of_work)
+        self.unit_of_work.listeners.append(self.activity)  # owes a grant its activity report
         self.engine = RoleEngine(self.context, self.unit_of_work)
         self.requesting = Requesting(self.context, self.unit_of_work, self.engine)
         self.deciding = Deciding(self.context, self.unit_of_work, self.engine)
@@ -270,3 +274,12 @@ class Switchback:
         self, request: AccessRequest, now: datetime
     ) -> list[tuple[str, dict]]:
         return self.queries.what_approving_writes(request, now)
+
+    # -- activity reports ----------------------------------------------------------------------
+    def activity_report(self, request_id: str) -> ActivityReport | None:
+        """The last activity report produced for ``request_id`` (None: none yet)."""
+        return self.activity.kept(request_id)
+
+    def activity_on_demand(self, request: AccessRequest) -> ActivityReport | None:
+        """The kept report, else one read from CloudTrail now (not stored, not sent)."""
+        return self.activity.on_demand(request, self.clock())

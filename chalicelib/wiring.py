@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import timedelta
 
 from chalicelib.aws import clients as aws
+from chalicelib.aws import cloudtrail
 from chalicelib.aws.accounts import AccountClients
 from chalicelib.aws.grants import RoleWriter
 from chalicelib.aws.iam import IamGateway
@@ -77,6 +79,14 @@ def service(base_url: str = "") -> Switchback:
                 role_checks=RoleMarks(store.client, config.table_name),
                 time_zone=zones,
             )
+            # Activity reports: CloudTrail read in each role's account (clients made on use);
+            # none on an AWS emulator (moto has no LookupEvents) unless CloudTrail's own
+            # endpoint is given (the local stack's stand-in): reports stay owed until then.
+            if not os.environ.get("AWS_ENDPOINT_URL") or os.environ.get(
+                "AWS_ENDPOINT_URL_CLOUDTRAIL"
+            ):
+                _cache["service"].context.cloudtrail = cloudtrail.reader(catalog.managers())
+            _cache["service"].context.activity_delay = config.activity_delay
         found: Switchback = _cache["service"]  # type: ignore[assignment]
     if base_url:
         found.base_url = base_url

@@ -293,6 +293,8 @@ class FakeRecords:
         self._seen: dict[str, str | None] = {}
         self._reviews: dict[str, str] = {}
         self._suspended: dict[tuple[str, str], str] = {}
+        self._owed: dict[str, tuple[str, int]] = {}
+        self._reports: dict[str, str] = {}
 
     def read_cut_ledger(self, role_arn: str) -> tuple[str | None, int]:
         with self._mutex:
@@ -352,6 +354,27 @@ class FakeRecords:
     def lift_break_glass_suspension(self, person: str, role: str) -> None:
         with self._mutex:
             self._suspended.pop((person, role), None)
+
+    def owe_report(self, request_id: str, due_at: str, reported: int = 0) -> None:
+        with self._mutex:
+            self._owed[request_id] = (due_at, reported)
+
+    def owed_reports(self, until: str) -> list[tuple[str, str, int]]:
+        with self._mutex:
+            due = [(at, rid, n) for rid, (at, n) in self._owed.items() if at <= until]
+        return [(rid, at, n) for at, rid, n in sorted(due)]
+
+    def report_made(self, request_id: str) -> None:
+        with self._mutex:
+            self._owed.pop(request_id, None)
+
+    def keep_report(self, request_id: str, report: str) -> None:
+        with self._mutex:
+            self._reports[request_id] = report
+
+    def kept_report(self, request_id: str) -> str | None:
+        with self._mutex:
+            return self._reports.get(request_id)
 
 
 class FakeStore(Repositories):

@@ -66,6 +66,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     commands.add_parser("show", help="one request and its audit trail").add_argument("id")
     commands.add_parser("revoke", help="end an active grant now").add_argument("id")
     commands.add_parser("sweep", help="run one sweep pass now")
+    activity = commands.add_parser("activity", help="a grant's activity report, from CloudTrail")
+    activity.add_argument("id")
+    activity.add_argument("--json", action="store_true", help="the report as JSON")
     return parser.parse_args(argv)
 
 
@@ -117,6 +120,8 @@ def configure(args: argparse.Namespace) -> None:
         args.policies = stack.get("policies", args.policies)
         args.webhook_url = args.webhook_url or f"{stack['console_slack']}/webhook/approvers"
         args.event_bus = args.event_bus or stack.get("event_bus")
+        if stack.get("cloudtrail"):  # the stack's CloudTrail stand-in
+            env.setdefault("AWS_ENDPOINT_URL_CLOUDTRAIL", stack["cloudtrail"])
     if not args.table:
         raise AdminError(
             "which table? give --table or SWITCHBACK_TABLE (the stack's TableName output: "
@@ -227,6 +232,8 @@ def run(args: argparse.Namespace, out=print) -> int:
                 detail = f" ({entry.detail})" if entry.detail else ""
                 out(f"  {entry.at}  {entry.state.value:<9} {entry.action} by {entry.actor}{detail}")
             return 0
+        if args.command == "activity":
+            return show_activity(service, request_id, args.json, out)
         revoked = service.revoke(request_id, actor, operator=True)
     except Refused as refusal:
         raise AdminError(refusal.message) from refusal
@@ -236,6 +243,21 @@ def run(args: argparse.Namespace, out=print) -> int:
         f"{revoked.id} is {revoked.state.value}, by {actor}; its trust statement is removed now "
         "(or, if AWS was busy, by the next sweep)"
     )
+    return 0
+
+
+def show_activity(service, request_id: str, as_json: bool, out) -> int:
+    """The report the sweep produced for the grant, or, before that, one read now (not kept,
+    not sent: the sweep still sends its own once CloudTrail has caught up)."""
+    from chalicelib.core.activity import render_text
+
+    request = service.get(request_id)
+    if request is None:
+        raise AdminError(f"no request {request_id}")
+    report = service.activity_on_demand(request)
+    if report is None:
+        raise AdminError(f"request {request_id} was never active: no activity to report")
+    out(json.dumps(report.to_dict(), indent=1) if as_json else render_text(report))
     return 0
 
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+LOCAL_ACTIVITY_DELAY = 60  # seconds: the walk-through sees its report soon after the grant
 STATE_FILE = Path(os.environ.get("SWITCHBACK_LOCAL_STATE", ROOT / ".local" / "stack.json"))
 DEV_SIGNING_SECRET = "switchback-local-dev-signing-secret"
 # What a role created on the local stack trusts before any grant: a service, like most roles.
@@ -219,6 +220,7 @@ def main() -> int:
         say(f"Slack: dev signing secret '{DEV_SIGNING_SECRET}'")
     if env.get("SWITCHBACK_EVENT_BUS"):
         say(f"Events: every lifecycle event goes to the bus {env['SWITCHBACK_EVENT_BUS']}")
+    cloudtrail_url = start_cloudtrail(env)
 
     from chalice.config import Config
     from chalice.local import create_local_server
@@ -243,6 +245,7 @@ def main() -> int:
                 "signing_secret": env["SLACK_SIGNING_SECRET"],
                 "table": env.get("SWITCHBACK_TABLE", "switchback"),
                 "event_bus": env.get("SWITCHBACK_EVENT_BUS", ""),
+                "cloudtrail": cloudtrail_url,
                 "policies": str(Path(env["SWITCHBACK_POLICIES"]).resolve()),
                 "pid": os.getpid(),
             }
@@ -282,6 +285,23 @@ Then open the Review link printed below, sign in as bob, and approve.
     stop.set()
     _forget(STATE_FILE)
     return 0
+
+
+def start_cloudtrail(env) -> str:
+    """CloudTrail for activity reports: ``AWS_ENDPOINT_URL_CLOUDTRAIL`` if set, else a stand-in
+    in this process (moto has no LookupEvents) that `make activity` records calls into. Set
+    before the service is built; reports come ``SWITCHBACK_ACTIVITY_DELAY`` (here 60 s unless
+    set) after a grant ends."""
+    if env.get("AWS_ENDPOINT_URL_CLOUDTRAIL"):
+        say(f"CloudTrail: using {env['AWS_ENDPOINT_URL_CLOUDTRAIL']}")
+    else:
+        from testkit.cloudtrail_standin import CloudTrailStandIn
+
+        env["AWS_ENDPOINT_URL_CLOUDTRAIL"] = CloudTrailStandIn().start().url
+        say(f"CloudTrail: stand-in at {env['AWS_ENDPOINT_URL_CLOUDTRAIL']} (make activity)")
+    env.setdefault("SWITCHBACK_ACTIVITY_DELAY", str(LOCAL_ACTIVITY_DELAY))
+    say(f"Activity reports: {env['SWITCHBACK_ACTIVITY_DELAY']}s after a grant ends")
+    return env["AWS_ENDPOINT_URL_CLOUDTRAIL"]
 
 
 def _forget(state_file: Path) -> None:

@@ -1,8 +1,9 @@
 """Small records in the table, one item each: a role's cut ledger (``CUTS#<role ARN>``), signed
 Slack requests already seen and the answers kept for them (``SLACKREQ#<key>``), the uses of a
 request's response_url (``RESPONSEURL#<id>``), break-glass grants awaiting review
-(``REVIEW#<id>``, on the due index), and a person's break-glass on a role suspended after a
-flag (``SUSPENDED#<role>#<person>``)."""
+(``REVIEW#<id>``, on the due index), a person's break-glass on a role suspended after a flag
+(``SUSPENDED#<role>#<person>``), and activity reports: the one a grant is owed
+(``ACTIVITY#<id>`` ``OWED``, on the due index) and the last one produced (``REPORT``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from chalicelib.aws.table import TTL_ATTRIBUTE, Put, Table
 from chalicelib.core.errors import StoreConflict
 
 UNREVIEWED = "BREAKGLASS#UNREVIEWED"  # due index key of break-glass grants awaiting review
+REPORT_OWED = "ACTIVITY#OWED"  # due index key of activity reports owed
 EVER = "9999-12-31T23:59:59Z"  # later than any review is due
 
 
@@ -121,9 +123,47 @@ class RecordRepository:
         """Lift the suspension (nothing if there is none)."""
         self._table.call("delete_item", Key=self._table.typed(_suspension_key(person, role)))
 
+    # -- activity reports (chalicelib/usecases/activity.py) ---------------------------------
+    def owe_report(self, request_id: str, due_at: str, reported: int = 0) -> None:
+        """Remember that ``request_id`` is owed an activity report at ``due_at``, after
+        ``reported`` hourly ones (idempotent: the last write says when)."""
+        item = {
+            **_owed_key(request_id),
+            "request_id": request_id,
+            "reported": reported,
+            "due_pk": REPORT_OWED,
+            "due_at": due_at,
+        }
+        self._table.call("put_item", Item=self._table.typed(item))
+
+    def owed_reports(self, until: str) -> list[tuple[str, str, int]]:
+        """(request id, due at, hourly reports made) of each report owed at or before
+        ``until``, soonest first."""
+        return [
+            (item["request_id"], item["due_at"], int(item.get("reported", 0)))
+            for item in self._table.due(REPORT_OWED, until)
+        ]
+
+    def report_made(self, request_id: str) -> None:
+        """No report is owed any more (idempotent)."""
+        self._table.call("delete_item", Key=self._table.typed(_owed_key(request_id)))
+
+    def keep_report(self, request_id: str, report: str) -> None:
+        """The last report produced for ``request_id`` (JSON), for the page and the CLI."""
+        item = {"pk": f"ACTIVITY#{request_id}", "sk": "REPORT", "report": report}
+        self._table.call("put_item", Item=self._table.typed(item))
+
+    def kept_report(self, request_id: str) -> str | None:
+        found = self._table.get({"pk": f"ACTIVITY#{request_id}", "sk": "REPORT"})
+        return found.get("report") if found else None
+
 
 def _suspension_key(person: str, role: str) -> dict:
     return {"pk": f"SUSPENDED#{role}#{person}", "sk": "BREAKGLASS"}
+
+
+def _owed_key(request_id: str) -> dict:
+    return {"pk": f"ACTIVITY#{request_id}", "sk": "OWED"}
 
 
 def _ledger_key(role_arn: str) -> dict:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from chalicelib.core.activity import ActivityReport
 from chalicelib.core.model import AccessRequest, iso
 
 # A request's life (published to EventBridge; docs/events.md).
@@ -40,6 +41,7 @@ FLAGGED = "breakglass.flagged"  # ``detail``: why; a grant still active is revok
 # (``request``: the flagged grant; ``detail``: in words).
 BREAKGLASS_SUSPENDED = "breakglass.suspended"
 BREAKGLASS_UNSUSPENDED = "breakglass.unsuspended"
+ACTIVITY_REPORTED = "access.activity_reported"  # ``report``: what the grant was used for
 
 # Said to people only (not a change of state): stored on their own, once each (``once``).
 REVOKE_UNFINISHED = "access.revoke_unfinished"  # ``detail``: what IAM still owes, in words
@@ -70,6 +72,7 @@ LIFECYCLE = frozenset(
         FLAGGED,
         BREAKGLASS_SUSPENDED,
         BREAKGLASS_UNSUSPENDED,
+        ACTIVITY_REPORTED,
     }
 )
 
@@ -88,6 +91,7 @@ class Event:
     role_arn: str = ""  # the role, for an event about no request (drift)
     base_url: str = ""  # where links to the request point
     once: str | None = None  # a key: announced at most once (reminders)
+    report: ActivityReport | None = None  # an activity report (``access.activity_reported``)
     added: timedelta | None = None  # access.extended: how much later the grant ends now
 
 
@@ -96,6 +100,8 @@ def published_detail(event: Event, name: str, event_id: str) -> dict:
     the same on every delivery of this event."""
     request = event.request
     body: dict = {"event_id": event_id, "event": name, "time": iso(event.at)}
+    if event.report is not None:  # its own shape: the report's counts and actions
+        return {**body, **event.report.detail()}
     if request is None:
         return {**body, "role_arn": event.role_arn, "actor": event.actor, "why": event.detail}
     body.update(

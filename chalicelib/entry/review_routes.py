@@ -64,6 +64,7 @@ def review(request_id: str) -> Response:
         now,
         _names(service.catalog),
         http.sign_out_url(request),
+        activity=service.activity_report(found.id),
         grant=service.get(found.extends) if found.extends else None,
     )
     return http.html(page)

@@ -37,7 +37,9 @@ class EventPublisher:
         return [self._entry(event, name) for name in names]
 
     def _entry(self, event: Event, name: str) -> OutboxMessage:
-        event_id = uuid.uuid4().hex
+        # An event announced once (an activity report) has one id however often it is tried.
+        once = event.once and uuid.uuid5(uuid.NAMESPACE_URL, f"{event.once}/{name}").hex
+        event_id = once or uuid.uuid4().hex
         request = event.request
         entry = {
             "Source": SOURCE,

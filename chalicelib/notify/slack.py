@@ -131,33 +131,30 @@ class Notifier:
             reminder = messages.approvers_reminder(request, event.base_url, event.at)
             self.approvers(request, reminder, "approvers.reminder", once=event.once)
         elif name in (events.SCHEDULED, events.STARTING_SOON, events.NARROWED):
-            self._scheduled_or_scoped(request, event)
+            _scheduled_or_scoped(self, request, event)
+        elif name == events.ACTIVITY_REPORTED and event.report is not None:
+            self._activity(request, event)
         elif name == events.REVIEW_OVERDUE:
             reminder = messages.break_glass_review_reminder(request, role, event.base_url)
             self.break_glass(request, reminder, "approvers.breakglass_review", once=event.once)
+
+    def _activity(self, request: AccessRequest, event: Event) -> None:
+        """An activity report: the approvers' channel (break-glass: its channels too) and the
+        requester, each once."""
+        payload = messages.activity_report(event.report, event.base_url)
+        once = event.once or f"{request.id}-activity"
+        if request.break_glass:
+            self.break_glass(request, payload, "approvers.activity", once=f"{once}-approvers")
+        else:
+            self.approvers(request, payload, "approvers.activity", once=f"{once}-approvers")
+        said = "\n".join(b["text"]["text"] for b in payload["blocks"] if b.get("type") == "section")
+        self.requester(request, said, "requester.activity", once=f"{once}-requester")
 
     def _flagged(self, request: AccessRequest, by: str | None, why: str) -> str:
         """To the requester: their break-glass grant was flagged, and revoked if it was live
         (the flag moved it to REVOKED), and why."""
         revoked = request.state is State.REVOKED
         return messages.requester_flagged(request, by or "switchback", why, was_active=revoked)
-
-    def _scheduled_or_scoped(self, request: AccessRequest, event: Event) -> None:
-        """A window approved ahead (the requester and the channel hear when it starts), its
-        start coming soon (the requester, once), a request narrowed to a scope."""
-        if event.name == events.SCHEDULED:
-            text = messages.requester_scheduled(request, event.actor)
-            self.requester(request, text, "requester.scheduled")
-            update = messages.approvers_update(
-                request, "scheduled", event.actor, f"starts {messages.utc_text(request.starts_at)}"
-            )
-            self.approvers(request, update, "approvers.approved", event.actor)
-        elif event.name == events.STARTING_SOON:
-            text = messages.start_reminder(request, event.at)
-            self.requester(request, text, "requester.start_reminder", once=event.once)
-        else:
-            text = messages.requester_narrowed(request, event.actor or "")
-            self.requester(request, text, "requester.narrowed")
 
     def _suspension(self, request: AccessRequest, what: str, by: str | None, words: str) -> None:
         """A break-glass suspended by a flag, or lifted: the person and the channel hear."""
@@ -343,3 +340,21 @@ class Notifier:
         with the next sweep."""
         unsent = self._local.__dict__.pop("unsent", [])
         self.outbox.send_now(unsent, self.clock(), time.monotonic() + seconds)
+
+
+def _scheduled_or_scoped(notifier: Notifier, request: AccessRequest, event: Event) -> None:
+    """A window approved ahead (the requester and the channel hear when it starts), its
+    start coming soon (the requester, once), a request narrowed to a scope."""
+    if event.name == events.SCHEDULED:
+        text = messages.requester_scheduled(request, event.actor)
+        notifier.requester(request, text, "requester.scheduled")
+        update = messages.approvers_update(
+            request, "scheduled", event.actor, f"starts {messages.utc_text(request.starts_at)}"
+        )
+        notifier.approvers(request, update, "approvers.approved", event.actor)
+    elif event.name == events.STARTING_SOON:
+        text = messages.start_reminder(request, event.at)
+        notifier.requester(request, text, "requester.start_reminder", once=event.once)
+    else:
+        text = messages.requester_narrowed(request, event.actor or "")
+        notifier.requester(request, text, "requester.narrowed")

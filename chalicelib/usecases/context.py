@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from chalicelib.core.activity import DEFAULT_DELAY, CloudTrailPort
 from chalicelib.core.events import Event
 from chalicelib.core.groups import Members, no_groups
 from chalicelib.core.model import AccessRequest, utc
@@ -67,6 +68,9 @@ class Context:
     # The role checks the sweep owes (marks, the idle cursor: usecases/role_checks.py); None:
     # the sweep reads every role every pass.
     role_checks: RoleChecks | None = None
+    # Activity reports: where CloudTrail is read (None: not here), and how long after a grant.
+    cloudtrail: CloudTrailPort | None = None
+    activity_delay: timedelta = DEFAULT_DELAY
 
     def event(
         self,

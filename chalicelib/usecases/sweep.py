@@ -19,6 +19,7 @@ from chalicelib.core import events
 from chalicelib.core.errors import AwsUnavailable, LockBusy, StoreConflict
 from chalicelib.core.events import Event
 from chalicelib.core.model import AccessRequest, State, TransitionError, iso, parse_iso, transition
+from chalicelib.usecases.activity import ActivityReports
 from chalicelib.usecases.context import BROKER, Context, acting
 from chalicelib.usecases.engine import RoleEngine
 from chalicelib.usecases.role_checks import RoleChecking
@@ -41,6 +42,7 @@ class SweepReport:
     approvers_reminded: int = 0
     unreviewed: int = 0  # break-glass grants past their review deadline
     roles_left: int = 0  # roles this pass had no time for: the next pass reads them first
+    activity_reports: int = 0  # activity reports produced
 
 
 class Sweep:
@@ -61,6 +63,7 @@ class Sweep:
         report.reminded = self.remind_ending(c.clock())
         report.approvers_reminded = self.remind_approvers(c.clock())
         report.unreviewed = self.remind_unreviewed(c.clock())
+        report.activity_reports = ActivityReports(c, self._uow).run(c.clock(), report.errors)
         self._outbox(report)
         return report
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
+from chalicelib.core.activity import ActivityReport
 from chalicelib.core.catalog import RoleSpec
 from chalicelib.core.durations import format_duration
 from chalicelib.core.extensions import plan_extension
@@ -29,6 +30,7 @@ from chalicelib.web.review_parts import (  # noqa: F401 (re-exported)
     EXTENDED_HEADING,
     NEVER_WRITTEN,
     STATEMENT_HEADINGS,
+    _activity,
     _documents,
     _option_facts,
     _scheduled_does,
@@ -300,6 +302,7 @@ def review_page(
     now: datetime,
     names: dict[str, str],
     sign_out_url: str,
+    activity: ActivityReport | None = None,
     grant: AccessRequest | None = None,  # the grant an extension extends
 ) -> str:
     """The request as a signed-in person sees it, with the buttons they may press.
@@ -350,6 +353,7 @@ def review_page(
         + f"<dl>{facts}</dl>"
         f"<section id=actions aria-label=Actions>{_action_forms(request, viewer)}</section>"
         f"{_documents(documents, state)}"
+        f"{_activity(activity)}"
         f"<h2>Audit trail</h2><table id=audit><tr><th>When (UTC)</th><th>Who</th><th>What</th>"
         f"<th>Detail</th></tr>{audit}</table></main>"
         f"<footer><form method=post action='{escape(sign_out_url)}'>"

@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from html import escape
 
+from chalicelib.core.activity import ActivityReport, render_text
 from chalicelib.core.model import AccessRequest, State, parse_iso
 from chalicelib.notify.messages import scheduled_summary, scope_summary
 from chalicelib.web.layout import (  # noqa: F401 (re-exported)
@@ -74,3 +75,12 @@ def _scheduled_does(request: AccessRequest, who: str, target: str, now: datetime
         "eligibility is checked again then. Then the trust is removed and every session "
         f"{request.requester_name} started with it is cut off."
     )
+
+
+def _activity(report: ActivityReport | None) -> str:
+    """The grant's last activity report (core/activity.py), as plain text: CloudTrail's
+    names are partly chosen by whoever made the calls, so all of it is escaped."""
+    if report is None:
+        return ""
+    title = "Activity report" if report.final else "Activity so far (break-glass, hourly)"
+    return f"<h2>{title}</h2><pre id=activity class=activity>{escape(render_text(report))}</pre>"

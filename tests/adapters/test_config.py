@@ -219,3 +219,29 @@ def test_the_bot_token_is_optional_and_a_secret_on_deployed_stages(
     monkeypatch.setenv("SLACK_BOT_TOKEN_ARN", arn)
     assert settings().bot_token == "xoxb-from-aws"
     assert "xoxb" not in repr(settings())
+
+
+def test_the_activity_delay_is_whole_seconds_900_unless_set(env) -> None:
+    from datetime import timedelta
+
+    env.delenv("SWITCHBACK_ACTIVITY_DELAY", raising=False)
+    assert settings().activity_delay == timedelta(seconds=900)
+    env.setenv("SWITCHBACK_ACTIVITY_DELAY", "60")
+    settings.cache_clear()
+    assert settings().activity_delay == timedelta(seconds=60)
+    env.setenv("SWITCHBACK_ACTIVITY_DELAY", "15m")
+    settings.cache_clear()
+    with pytest.raises(ConfigError, match="SWITCHBACK_ACTIVITY_DELAY must be whole seconds"):
+        settings()
+
+
+def test_on_an_aws_emulator_cloudtrail_is_read_only_where_its_endpoint_is_given(
+    env, app_env
+) -> None:
+    env.delenv("AWS_ENDPOINT_URL_CLOUDTRAIL", raising=False)
+    wiring.reset()
+    assert wiring.service().context.cloudtrail is None  # moto has no LookupEvents
+    env.setenv("AWS_ENDPOINT_URL_CLOUDTRAIL", "http://127.0.0.1:9")
+    wiring.reset()
+    assert wiring.service().context.cloudtrail is not None
+    wiring.reset()

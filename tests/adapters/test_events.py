@@ -484,7 +484,8 @@ def test_the_local_stack_publishes_a_requests_life_to_the_bus(tmp_path, slack) -
     from tests.support.least_privilege import compare, read_calls
     from tools.slash import send
 
-    stack = Stack(tmp_path, slack, SWITCHBACK_EVENT_BUS=BUS)
+    # The revoked grant's activity report follows at the next sweep (CloudTrail: the stand-in).
+    stack = Stack(tmp_path, slack, SWITCHBACK_EVENT_BUS=BUS, SWITCHBACK_ACTIVITY_DELAY="1")
     try:
         stack.wait_ready()
         assert f"event bus {BUS}" in stack.output()
@@ -510,10 +511,14 @@ def test_the_local_stack_publishes_a_requests_life_to_the_bus(tmp_path, slack) -
         status, answer = send(stack.api, SECRET, "U0ALICE", f"revoke {request_id}", "")
         assert status == 200, answer
         life = ["access.requested", "access.approved", "access.granted", "access.revoked"]
-        seen = wait_for_events(sqs, queue, life)
+        seen = wait_for_events(sqs, queue, [*life, "access.activity_reported"])
         ours = [e for e in seen if e["detail"]["request_id"] == request_id]
+        reported = [e for e in ours if e["detail-type"] == "access.activity_reported"]
+        ours = [e for e in ours if e["detail-type"] in life]
         assert [e["detail-type"] for e in ours] == life
         assert all(REQUIRED <= set(e["detail"]) for e in ours)
+        [report] = reported  # its detail: the report's summary (docs/events.md)
+        assert {"window", "counts", "write_actions", "truncated"} <= set(report["detail"])
         assert ours[0]["detail"]["url"] == link
     finally:
         stack.stop()

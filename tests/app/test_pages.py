@@ -232,3 +232,28 @@ def test_no_external_assets_and_the_csp_matches_the_inline_style() -> None:
     for rule in ("default-src 'none'", "form-action 'self'", "frame-ancestors 'none'"):
         assert rule in csp
     assert "script-src" not in csp  # falls back to default-src 'none': no script at all
+
+
+def test_the_activity_report_is_shown_escaped() -> None:
+    from chalicelib.core.activity import ActionCount, ActivityReport
+
+    request = make_request()
+    report = ActivityReport(
+        request.id,
+        "alice",
+        "alice",
+        request.role,
+        request.role_arn,
+        "2026-11-28T10:00:00Z",
+        "2026-11-28T11:00:00Z",
+        ("us-east-1",),
+        total=3,
+        writes=(ActionCount("ec2:RunInstances", 2, ("<script>alert(1)</script>",)),),
+    )
+    viewer = pages.Viewer("U0BOB", "bob", "csrf-token-1", can_decide=True)
+    page = pages.review_page(request, role(), viewer, [], NOW, NAMES, SIGN_OUT, activity=report)
+    parsed = Parsed(page)
+    assert "script" not in [t for t, _ in parsed.tags]
+    assert "ec2:RunInstances" in page and "&lt;script&gt;" in page
+    assert ("pre", {"id": "activity", "class": "activity"}) in parsed.tags
+    assert "id=activity" not in render()  # none yet: no section

@@ -85,6 +85,29 @@ def test_reviews_are_due_by_their_time_until_reviewed(store) -> None:
     assert store.unreviewed(at(90)) == ["0000000002", "0000000003"]
 
 
+def test_an_owed_activity_report_is_due_by_its_time_until_made(store) -> None:
+    records = store.records
+    records.owe_report("0000000002", at(30))
+    records.owe_report("0000000001", at(10))
+    records.owe_report("0000000001", at(10))  # again: idempotent
+    assert records.owed_reports(at(9)) == []
+    assert records.owed_reports(at(30)) == [("0000000001", at(10), 0), ("0000000002", at(30), 0)]
+    records.owe_report("0000000001", at(70), reported=1)  # an hourly one made: the next
+    assert records.owed_reports(at(30)) == [("0000000002", at(30), 0)]
+    records.report_made("0000000002")
+    records.report_made("0000000009")  # never owed: nothing to do
+    assert records.owed_reports(at(90)) == [("0000000001", at(70), 1)]
+
+
+def test_the_last_activity_report_is_kept(store) -> None:
+    records = store.records
+    assert records.kept_report("0000000001") is None
+    records.keep_report("0000000001", '{"a": 1}')
+    records.keep_report("0000000001", '{"a": 2}')
+    assert records.kept_report("0000000001") == '{"a": 2}'
+    assert records.kept_report("0000000002") is None
+
+
 def test_every_review_still_owed_is_listed_due_or_not(store) -> None:
     assert store.awaiting_review() == []
     store.await_review("0000000002", at(30))

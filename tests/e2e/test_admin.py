@@ -160,6 +160,46 @@ def test_against_the_local_stack(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
 
 
+def test_activity_prints_the_report_read_on_demand_then_the_kept_one(
+    service, clock: Clock, slack: SlackReceiver, aws: str, deployment: list[str]
+) -> None:
+    from chalicelib.aws.cloudtrail import reader
+    from testkit.cloudtrail_standin import CloudTrailStandIn, record, session_arn
+
+    grant = service.approve(request(service, slack), "U0BOB")
+    alice = session_arn(grant.role_arn, grant.session_name)
+    with CloudTrailStandIn().start() as trail:
+        trail.add(
+            record(
+                alice, "ec2", "RunInstances", clock.now + timedelta(minutes=1), resources=["i-0abc"]
+            ),
+            record(alice, "ec2", "DescribeInstances", clock.now + timedelta(minutes=2)),
+        )
+        cloudtrail = {"AWS_ENDPOINT_URL_CLOUDTRAIL": trail.url}
+        done = admin(aws, *deployment, "activity", grant.id, **cloudtrail)
+        assert done.returncode == 0, done.stderr
+        assert "2 calls" in done.stdout and "ec2:RunInstances ×1" in done.stdout, done.stdout
+        done = admin(aws, *deployment, "activity", grant.id, "--json", **cloudtrail)
+        assert done.returncode == 0, done.stderr
+        shown = json.loads(done.stdout)
+        assert (shown["request_id"], shown["counts"]["writes"]) == (grant.id, 1)
+        # Once the sweep has produced it, the kept report is what is shown (no CloudTrail).
+        os.environ["AWS_ENDPOINT_URL_CLOUDTRAIL"] = trail.url
+        try:
+            service.context.cloudtrail = reader({})
+            service.revoke(grant.id, "U0ALICE")
+            clock.advance(minutes=16)
+            assert service.sweep().activity_reports == 1
+        finally:
+            del os.environ["AWS_ENDPOINT_URL_CLOUDTRAIL"]
+    done = admin(aws, *deployment, "activity", grant.id, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == service.activity_report(grant.id).to_dict()
+    pending = request(service, slack, "U0CAROL")
+    done = admin(aws, *deployment, "activity", pending)
+    assert done.returncode == 2 and "was never active" in done.stderr
+
+
 def test_show_names_an_identity_center_requester_in_words(
     service, slack: SlackReceiver, aws: str, deployment: list[str]
 ) -> None:

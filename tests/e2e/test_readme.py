@@ -84,6 +84,8 @@ def test_the_readme_try_it_commands_work(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SWITCHBACK_"))}
     env.pop("SLACK_WEBHOOK_URL", None)
     env.update(PORT=str(port), SWITCHBACK_LOCAL_STATE=str(tmp_path / "stack.json"))
+    # The walk-through ends with an activity report, which waits for the delay and a sweep.
+    env.update(SWITCHBACK_SWEEP_SECONDS="2", SWITCHBACK_ACTIVITY_DELAY="1")
     api = f"http://127.0.0.1:{port}"
     log = tmp_path / "make-run.log"
     stack = subprocess.Popen(
@@ -119,6 +121,12 @@ def test_the_readme_try_it_commands_work(tmp_path: Path) -> None:
         assert re.search(rf"{request_id}\s+ACTIVE\s+ec2-admin", listed), listed
         shown = next(o for c, o in zip(commands[2:], outputs, strict=True) if "<id>" in c)
         assert "granted by switchback" in shown and "approved by U0BOB" in shown, shown
+        if any(c.startswith("make activity") for c in commands):
+            ran = zip(commands[2:], outputs, strict=True)
+            seen = next(o for c, o in ran if "--local activity" in c)
+            assert "ec2:RunInstances ×1" in seen, seen
+            said = "Activity report* · request"  # the console's rendering of its first line
+            wait_for(lambda: said in log.read_text(), "the activity report", 90)
     finally:
         os.killpg(stack.pid, signal.SIGTERM)
         try:

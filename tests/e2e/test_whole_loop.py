@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -89,7 +92,7 @@ def grant_a_minute(tmp: Path, slack: SlackReceiver) -> MinuteGrant:
     """Start a stack and get alice a one-minute grant on it. Seeing it expire takes that whole
     minute (the shortest a grant may be), so tests/conftest.py starts this when the session
     starts, and the minute passes while other tests run; the test below looks at it then."""
-    stack = Stack(tmp, slack)
+    stack = Stack(tmp, slack, SWITCHBACK_ACTIVITY_DELAY="1")  # its report: the next sweep
     try:
         stack.wait_ready()
         status, answer = send(
@@ -116,6 +119,7 @@ def grant_a_minute(tmp: Path, slack: SlackReceiver) -> MinuteGrant:
         status, landed, page = person.post(f"{link}/approve", {"csrf": csrf})
         assert status == 200 and landed == link and "Granted" in page
         grant = MinuteGrant(stack, slack, person, link, chooser, trust={})
+        record_a_call(tmp, "--resource", "i-0e2e", "ec2", "RunInstances")
         grant.trust = grant.iam().get_role(RoleName="AWSEC2FULLACCESS")["Role"][
             "AssumeRolePolicyDocument"
         ]
@@ -123,6 +127,21 @@ def grant_a_minute(tmp: Path, slack: SlackReceiver) -> MinuteGrant:
     except BaseException:
         stack.stop()
         raise
+
+
+def record_a_call(tmp: Path, *args: str) -> None:
+    """`make activity AS=U0ALICE ARGS='…'`: a call of alice's session, in the stack's CloudTrail
+    stand-in (found through the stack's state file)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SWITCHBACK_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.activity", "--as", "U0ALICE", *args],
+        cwd=ROOT,
+        env={**clean, "SWITCHBACK_LOCAL_STATE": str(tmp / "stack.json")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_request_approve_grant_expire_on_the_local_stack(
@@ -155,8 +174,13 @@ def test_request_approve_grant_expire_on_the_local_stack(
         time.sleep(1)
     assert [s["Sid"] for s in trust()["Statement"]] == ["EC2Service"]
     slack.wait_for(lambda p: "has expired" in p.get("text", ""), timeout=20)
+    # Its activity report: read from CloudTrail (the stand-in) by the sweep once it ended,
+    # posted to the channel, shown on the page.
+    [report] = slack.wait_for(lambda p: p.get("text", "").startswith("Activity report"), 30)
+    assert "ec2:RunInstances" in json.dumps(report) and "i-0e2e" in json.dumps(report)
     _, _, page = person.get(link)
     assert "Expired" in page
+    assert "<pre id=activity class=activity>" in page and "ec2:RunInstances ×1" in page
 
     # Least privilege: every AWS call of the whole loop is allowed by the policy generated for
     # these policies, and everything that policy grants was called (or is explained).

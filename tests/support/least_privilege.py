@@ -23,9 +23,6 @@ NOT_CALLED_ON_THE_LOCAL_STACK = {
     "logs:PutLogEvents": "the Lambda runtime writes the logs, not the code",
     "xray:PutTraceSegments": "the Lambda runtime sends the traces, not the code",
     "xray:PutTelemetryRecords": "the Lambda runtime sends the traces, not the code",
-    "cloudtrail:LookupEvents": "activity reports are read from CloudTrail, which moto does not "
-    "serve; tests/adapters/test_cloudtrail.py calls it through the project's clients against the "
-    "CloudTrail stand-in (testkit/cloudtrail_standin.py)",
 }
 
 
