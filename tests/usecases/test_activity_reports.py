@@ -179,7 +179,9 @@ def test_a_role_that_opted_out_owes_nothing(engine: Engine, trail: Trail) -> Non
 
 
 def test_a_pass_starts_no_report_past_its_budget(engine: Engine, trail: Trail) -> None:
-    grants = [engine.grant(user, duration="30m") for user in ("U0ALICE", "U0DAVE")]
+    first = engine.grant("U0ALICE", duration="30m")
+    engine.clock.advance(seconds=1)  # alice's report falls due first: soonest is made first
+    grants = [first, engine.grant("U0DAVE", duration="30m")]
     engine.clock.advance(minutes=31)
     engine.service.sweep()
     engine.clock.advance(minutes=15)
