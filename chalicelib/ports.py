@@ -60,6 +60,9 @@ class Requests(Protocol):
     def of_person_since(self, slack_id: str, since: str | None = None) -> list[AccessRequest]:
         """Every request of a person created at or after ``since`` (None: all), oldest first."""
 
+    def every_since(self, since: str | None = None) -> list[AccessRequest]:
+        """Every request kept, of anyone, created at or after ``since``, oldest first."""
+
 
 class Messages(Protocol):
     def add(self, message: OutboxMessage) -> OutboxMessage:

@@ -203,6 +203,10 @@ class FakeRequests:
         ]
         return sorted(theirs, key=lambda r: (r.created_at, r.id))
 
+    def every_since(self, since: str | None = None) -> list[AccessRequest]:
+        kept = [r for r in self._all() if since is None or r.created_at >= since]
+        return sorted(kept, key=lambda r: (r.created_at, r.id))
+
     def _all(self) -> list[AccessRequest]:
         with self._mutex:
             return list(self._items.values())

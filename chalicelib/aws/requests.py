@@ -145,6 +145,16 @@ class RequestRepository:
         )
         return [request_from(i) for i in items]
 
+    def every_since(self, since: str | None = None) -> list[AccessRequest]:
+        """Every request kept, of anyone (people since removed from the directory too),
+        created at or after ``since``, oldest first: a Scan of the whole table, for the
+        operator's "who had this role last quarter?" (``tools.admin list --all``)."""
+        items = self._table.scan(
+            "begins_with(pk, :req) AND created_at >= :since",
+            {":req": "REQ#", ":since": since or "0"},
+        )
+        return sorted((request_from(i) for i in items), key=lambda r: (r.created_at, r.id))
+
 
 def _key(request_id: str) -> dict:
     return {"pk": f"REQ#{request_id}", "sk": "REQ"}

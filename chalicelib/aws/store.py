@@ -97,6 +97,9 @@ class Repositories:
     def requests_since(self, slack_id: str, since: str | None = None) -> list[AccessRequest]:
         return self.requests.of_person_since(slack_id, since)
 
+    def every_request_since(self, since: str | None = None) -> list[AccessRequest]:
+        return self.requests.every_since(since)
+
     # -- outbox messages ---------------------------------------------------------------------
     def add_message(self, message: OutboxMessage) -> OutboxMessage:
         return self.messages.add(message)

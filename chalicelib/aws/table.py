@@ -236,6 +236,18 @@ class Table:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def scan(self, condition: str, values: dict) -> Iterator[dict]:
+        """Every item of the table matching the filter ``condition``, page after page. It
+        reads the whole table: for an operator's occasional question, never a request path."""
+        kwargs = {"FilterExpression": condition, "ExpressionAttributeValues": self.typed(values)}
+        while True:
+            page = self.call("scan", **kwargs)
+            for item in page.get("Items", []):
+                yield self.plain(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def due(self, due_pk: str, until: str) -> Iterator[dict]:
         """Items of the sparse due index under ``due_pk`` due at or before ``until``."""
         return self.query(

@@ -255,3 +255,14 @@ def test_a_persons_requests_since_a_moment_oldest_first_in_every_state(store) ->
     since = iso(NOW.replace(hour=2))
     assert ids(store.requests_since("U0ALICE", since)) == everything[2:]
     assert store.requests_since("U0NOBODY", since) == []
+
+
+def test_every_request_since_a_moment_whoever_made_it_oldest_first(store) -> None:
+    store.create_request(a_request("0000000001", created_at=iso(NOW.replace(hour=1))))
+    store.create_request(a_request("0000000002", State.DENIED, created_at=iso(NOW.replace(hour=2))))
+    store.create_request(
+        a_request("0000000003", requester="U0GONE", created_at=iso(NOW.replace(hour=3)))
+    )
+    store.add_message(a_message("m1"))  # not a request: never listed
+    assert ids(store.every_request_since()) == ["0000000001", "0000000002", "0000000003"]
+    assert ids(store.every_request_since(iso(NOW.replace(hour=2)))) == ["0000000002", "0000000003"]
