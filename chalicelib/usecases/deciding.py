@@ -155,6 +155,7 @@ class Deciding:
             role = check_decider(c.catalog, current, approver, now, members=c.groups)
             counted = approve(current, approver, now, role, c.groups)
             if counted.state is State.PENDING:
+                counted = noted_through(counted, role.approvers, approver, c.groups)
                 said = self._approval(counted, approver)
                 return self._uow.commit(Change(counted, (said,), was=current))[0], None
             grant = c.store.get_request(current.extends or "")
@@ -179,6 +180,7 @@ class Deciding:
                     approvals=counted.approvals,
                     failure=why,
                 )
+                failed = noted_through(failed, role.approvers, approver, c.groups)
                 said = c.event(events.EXTENSION_FAILED, failed, approver, failed.failure or "")
                 return self._uow.commit(Change(failed, (said,), was=current))[0], None
             done = transition(
@@ -191,6 +193,7 @@ class Deciding:
                 approvals=counted.approvals,
                 ends_at=iso(new_end),
             )
+            done = noted_through(done, role.approvers, approver, c.groups)
             moved = extended(grant, done, new_end, now)
             added = new_end - grant.ends()  # less than asked when the role's maximum cut it
             said = c.event(events.EXTENDED, moved, approver, related=done, added=added)

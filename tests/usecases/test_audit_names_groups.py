@@ -55,3 +55,16 @@ def test_a_break_glass_names_its_group(engine) -> None:
     assert entry(engine, taken.id, "break-glass").detail.endswith(
         "eligible through Slack group S0DEVS"
     )
+
+
+def test_an_extensions_approval_names_the_group_that_let_it(engine) -> None:
+    from chalicelib.core.commands import ExtendCommand
+
+    granted = engine.grant("U0ALICE", approver="U0CAROL")
+    asked = ExtendCommand(granted.id, parse_duration("15m"), "more time")
+    extension = engine.service.extend("U0ALICE", asked, None)
+    engine.service.approve(extension.id, "U0BOB")
+    assert engine.stored(extension.id).state is State.EXTENDED
+    assert entry(engine, extension.id, "approved").detail.endswith(
+        "eligible through Slack group S0ONCALL"
+    )
