@@ -23,3 +23,10 @@ def utc_text(value: str | None) -> str:
 def extension_title(extension: AccessRequest) -> str:
     """``extend 7QK2M9TX4B by 1h``: what an extension asks, as its review page shows it."""
     return f"extend {extension.extends} by {format_duration(extension.duration)}"
+
+
+# What a revoke tells the revoker when IAM took all of it, and when there was nothing to take
+# (a scheduled window called off before its start). The review page redirects after either,
+# and shows any other outcome in words.
+REVOKED_IN_FULL = "The trust is removed and every session of theirs is denied from now on."
+NOTHING_WRITTEN = "It had not started: nothing was written to AWS."

@@ -11,9 +11,8 @@ from chalicelib.core import deadline
 from chalicelib.core.breakglass import ACKNOWLEDGED, FLAGGED, check_reviewer
 from chalicelib.core.decisions import Refused, check_decider, may_revoke
 from chalicelib.core.model import State, is_request_id, normalise_request_id
+from chalicelib.core.texts import NOTHING_WRITTEN, REVOKED_IN_FULL
 from chalicelib.entry import errors, http
-from chalicelib.usecases.deciding import REVOKED_IN_FULL
-from chalicelib.usecases.starting import NOTHING_WRITTEN
 from chalicelib.web import pages, sessions
 
 review_routes = Blueprint(__name__)

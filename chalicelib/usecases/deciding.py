@@ -29,7 +29,10 @@ from chalicelib.core.errors import AwsUnavailable, LockBusy
 from chalicelib.core.events import Event
 from chalicelib.core.extensions import extended, extended_end
 from chalicelib.core.model import AccessRequest, State, TransitionError, iso, note, transition
-from chalicelib.core.texts import utc_text
+from chalicelib.core.texts import (
+    REVOKED_IN_FULL,
+    utc_text,
+)
 from chalicelib.notify.telemetry import about
 from chalicelib.usecases.context import Context
 from chalicelib.usecases.engine import RoleEngine
@@ -42,7 +45,6 @@ from chalicelib.usecases.unit_of_work import Change, UnitOfWork
 Decide = Callable[[AccessRequest, datetime], AccessRequest]
 Says = Callable[[AccessRequest], Iterable[Event]]
 # What a revoke whose writes all landed says (anything else: what is still owed in IAM).
-REVOKED_IN_FULL = "The trust is removed and every session of theirs is denied from now on."
 
 
 class Deciding:

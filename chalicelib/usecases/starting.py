@@ -24,14 +24,13 @@ from chalicelib.core.errors import AwsUnavailable, StoreConflict
 from chalicelib.core.events import Event
 from chalicelib.core.groups import GroupsUnavailable
 from chalicelib.core.model import AccessRequest, State, TransitionError, iso, transition
+from chalicelib.core.texts import NOTHING_WRITTEN
 from chalicelib.usecases.context import BROKER, Context
 from chalicelib.usecases.unit_of_work import Change, UnitOfWork
 
 if TYPE_CHECKING:
     from chalicelib.usecases.deciding import Deciding
     from chalicelib.usecases.sweep import SweepReport
-
-NOTHING_WRITTEN = "It had not started: nothing was written to AWS."
 
 
 def start_windows(context: Context, uow: UnitOfWork, now: datetime, report: SweepReport) -> None:
