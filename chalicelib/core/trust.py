@@ -25,25 +25,43 @@ condition operators; "IAM JSON policy elements: Sid": a Sid is unique within a p
 the start in it). STS evaluates the condition when it issues a session, so the trust is shut
 until the second the window starts, whenever it was written. Once the start has passed the
 holder joins the shared statements at the next write.
+
+The Sids are in trust_sids.py, the Identity Center statement in trust_sso.py, and who a
+statement names in trust_principals.py; their names are importable from here too.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.core import identity, session_limits
 from chalicelib.core.model import AccessRequest, iso, parse_iso, utc
 from chalicelib.core.policy_docs import TooLarge, fits, size, statements
+from chalicelib.core.trust_principals import (  # noqa: F401 (re-exported)
+    is_unique_id,
+    principals_of,
+    user_name,
+)
+from chalicelib.core.trust_sids import (  # noqa: F401 (re-exported)
+    SID_PREFIX,
+    deployment_tag,
+    is_ours,
+    sid_end,
+    sid_for,
+    sid_mfa,
+    sid_start,
+    sso_sid_for,
+)
+from chalicelib.core.trust_sso import (  # noqa: F401 (re-exported)
+    SSO_SESSION_PIN,
+    is_sso_statement,
+    sso_group_statement,
+)
 
-SID_PREFIX = "Switchback"
 PLACEHOLDER_SID = "SwitchbackPlaceholder"
 DEFAULT_TRUST_QUOTA = 2048  # characters of the minified document; AWS can raise it to 4096
 SESSION_NAME_PIN = "${aws:username}"
-# Identity Center people: the caller's own session name is the one it asks for.
-SSO_SESSION_PIN = "*:${sts:RoleSessionName}"
 # Steps a statement's end is rounded up to, finest first; None: one statement for everybody,
 # ending at the latest end. Ends lie at most max_duration (12 hours at most) ahead, so no
 # statement ever ends more than 12 hours after one of its members' own end.
@@ -59,11 +77,6 @@ PLACEHOLDER = {
     "Principal": {"AWS": "*"},
     "Action": "sts:AssumeRole",
 }
-
-
-def deployment_tag(table_name: str) -> str:
-    """Eight letters and digits naming one deployment (a Sid allows nothing else)."""
-    return "D" + hashlib.sha256(table_name.encode()).hexdigest()[:7].upper()
 
 
 class QuotaExceeded(TooLarge):
@@ -101,36 +114,6 @@ class Grant:
         )
 
 
-def _sid_pattern(tag: str | None) -> re.Pattern:
-    # A|M: IAM users (M: the role requires MFA); S|T: Identity Center people of one permission
-    # set (T: MFA required), with 8 hex digits naming the permission set's role pattern, so
-    # statements of several permission sets ending at one moment keep distinct Sids.
-    owner = re.escape(tag) if tag else "D[0-9A-F]{7}"
-    return re.compile(
-        rf"{SID_PREFIX}({owner})(?:([AM])(\d{{14}})|([ST])(\d{{14}})([0-9A-F]{{8}}))"
-        r"(?:S(\d{14}))?"
-    )
-
-
-def sid_for(tag: str, end: datetime, require_mfa: bool, start: datetime | None = None) -> str:
-    sid = f"{SID_PREFIX}{tag}{'M' if require_mfa else 'A'}{utc(end):%Y%m%d%H%M%S}"
-    return f"{sid}S{utc(start):%Y%m%d%H%M%S}" if start else sid
-
-
-def sso_sid_for(
-    tag: str, end: datetime, require_mfa: bool, role_pattern: str, start: datetime | None = None
-) -> str:
-    digest = hashlib.sha256(role_pattern.encode()).hexdigest()[:8].upper()
-    sid = f"{SID_PREFIX}{tag}{'T' if require_mfa else 'S'}{utc(end):%Y%m%d%H%M%S}{digest}"
-    return f"{sid}S{utc(start):%Y%m%d%H%M%S}" if start else sid
-
-
-def is_ours(statement: dict, tag: str | None) -> bool:
-    """Whether ``statement`` is one this deployment writes (``tag`` None: any deployment)."""
-    sid = statement.get("Sid")
-    return isinstance(sid, str) and _sid_pattern(tag).fullmatch(sid) is not None
-
-
 def group_statement(
     tag: str,
     end: datetime,
@@ -157,64 +140,6 @@ def group_statement(
     }
 
 
-def sso_group_statement(
-    tag: str,
-    end: datetime,
-    role_pattern: str,
-    names: list[str],
-    require_mfa: bool,
-    start: datetime | None = None,
-) -> dict:
-    """The statement trusting Identity Center people of one permission set (``role_pattern``,
-    see chalicelib/core/identity.py) by their user names, until ``end``.
-
-    - ``Principal`` the account: a caller in it, ``aws:PrincipalArn`` its role's ARN with the
-      path (for a role session, aws:PrincipalArn is the ARN of the role, not of the session:
-      AWS global condition context keys, aws:PrincipalArn), matched by ``ArnLike`` whatever
-      the role's suffix (wildcards in Principal are not allowed; ArnLike on aws:PrincipalArn
-      is the documented way to name a role whose name varies);
-    - ``StringEquals sts:RoleSessionName`` the granted user names: the new session is named
-      after one of them;
-    - the pin ``StringLike aws:userid "*:${sts:RoleSessionName}"``: the caller's own session
-      is named exactly what it asks for. aws:userid of a role session is
-      ``<role id>:<role session name>`` (AWS global condition context keys, aws:userid), and
-      Identity Center names a person's session after their user name. So alice, granted, can
-      take the session name ``alice`` only, never ``bob``, although both are listed; and bob
-      holding no grant is refused whatever name he asks for. A global or a service's own key
-      of the request can be used as a policy variable ("IAM policy elements: Variables and
-      tags"), and sts:RoleSessionName is a key of every AssumeRole request
-      ("Available keys for AWS STS"). Session names hold no ``*`` or ``?`` (STS: the
-      RoleSessionName pattern is ``[\\w+=,.@-]*``), so the variable brings no wildcard in.
-    - aws:username is absent for role sessions, so the IAM users' pin ``${aws:username}``
-      cannot serve here; and a statement of several permission sets could not say which user
-      comes through which set (conditions are ANDed, a key's values ORed), so one statement
-      never mixes permission sets.
-    """
-    condition: dict = {
-        "DateLessThan": {"aws:CurrentTime": iso(end)},
-        "ArnLike": {"aws:PrincipalArn": role_pattern},
-        "StringEquals": {"sts:RoleSessionName": _one_or_list(sorted(set(names)))},
-        "StringLike": {"aws:userid": SSO_SESSION_PIN},
-    }
-    if start is not None:  # a scheduled window, written before its start (see group_statement)
-        condition["DateGreaterThan"] = {"aws:CurrentTime": iso(start)}
-    if require_mfa:
-        condition["Bool"] = {"aws:MultiFactorAuthPresent": "true"}
-    partition, account = role_pattern.split(":")[1], role_pattern.split(":")[4]
-    return {
-        "Sid": sso_sid_for(tag, end, require_mfa, role_pattern, start),
-        "Effect": "Allow",
-        "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-        "Action": "sts:AssumeRole",
-        "Condition": condition,
-    }
-
-
-def _one_or_list(values: list[str]) -> str | list[str]:
-    # IAM shows a one-element list as a plain string; write it that way to compare equal.
-    return values[0] if len(values) == 1 else values
-
-
 def statement_for(grant: Grant, tag: str) -> dict:
     """The statement a grant writes when it has one to itself (the finest step)."""
     end = _round_up(grant.ends, 1)
@@ -222,37 +147,6 @@ def statement_for(grant: Grant, tag: str) -> dict:
         pattern, user = identity.split(grant.principal_arn)
         return sso_group_statement(tag, end, pattern, [user], grant.require_mfa, grant.starts)
     return group_statement(tag, end, [grant.principal_arn], grant.require_mfa, grant.starts)
-
-
-def is_sso_statement(statement: dict) -> bool:
-    """Whether a statement names Identity Center people (by ``ArnLike aws:PrincipalArn``)."""
-    condition = statement.get("Condition")
-    return isinstance(condition, dict) and isinstance(condition.get("ArnLike"), dict)
-
-
-def principals_of(statement: dict) -> list[str]:
-    """Who a statement trusts: IAM user ARNs, or Identity Center principal strings (each user
-    name listed, after the role pattern; chalicelib/core/identity.py)."""
-    if is_sso_statement(statement):
-        try:
-            patterns = statement["Condition"]["ArnLike"]["aws:PrincipalArn"]
-            names = statement["Condition"]["StringEquals"]["sts:RoleSessionName"]
-        except (KeyError, TypeError):
-            return []
-        patterns = [patterns] if isinstance(patterns, str) else patterns
-        names = [names] if isinstance(names, str) else names
-        if not isinstance(patterns, list) or not isinstance(names, list):
-            return []
-        return [
-            f"{p}/{n}" for p in patterns for n in names if isinstance(p, str) and isinstance(n, str)
-        ]
-    principal = statement.get("Principal", {})
-    if principal == "*":
-        return ["*"]
-    aws = principal.get("AWS") if isinstance(principal, dict) else None
-    if isinstance(aws, str):
-        return [aws]
-    return [p for p in aws if isinstance(p, str)] if isinstance(aws, list) else []
 
 
 def canonical(statement: dict, tag: str) -> dict | None:
@@ -286,56 +180,6 @@ def statement_end(statement: dict) -> datetime | None:
         return parse_iso(statement["Condition"]["DateLessThan"]["aws:CurrentTime"])
     except (KeyError, TypeError, ValueError):
         return None
-
-
-def sid_end(statement: dict) -> datetime | None:
-    match = _sid_pattern(None).fullmatch(str(statement.get("Sid", "")))
-    if not match:
-        return None
-    digits = match.group(3) or match.group(5)
-    return datetime.strptime(digits, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-
-
-def sid_start(statement: dict) -> datetime | None:
-    """The start a scheduled statement's Sid names (None: not a scheduled statement)."""
-    match = _sid_pattern(None).fullmatch(str(statement.get("Sid", "")))
-    if not match or not match.group(7):
-        return None
-    return datetime.strptime(match.group(7), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-
-
-def sid_mfa(statement: dict) -> bool:
-    """Whether one of our statements is for roles with ``require_mfa`` (``…M<end>``, or
-    ``…T<end>`` for Identity Center people)."""
-    match = _sid_pattern(None).fullmatch(str(statement.get("Sid", "")))
-    return bool(match) and (match.group(2) or match.group(4)) in ("M", "T")
-
-
-# An IAM user's ARN: partition, account, optional path, and the user name (IAM's characters).
-_USER_ARN = re.compile(
-    r"arn:aws(?:-cn|-us-gov)?:iam::\d{12}:user/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})", re.ASCII
-)
-# A unique id as IAM shows it for a deleted principal: AIDA… (user), AROA… (role), …
-_UNIQUE_ID = re.compile(r"A[A-Z]{3}[A-Z0-9]{12,124}")
-
-
-def is_unique_id(principal: str) -> bool:
-    """IAM shows a deleted user's principal as its unique id (``AIDA…``) instead of an ARN."""
-    return _UNIQUE_ID.fullmatch(principal) is not None
-
-
-def user_name(principal: str) -> str | None:
-    """The session name a principal Switchback trusts takes: the IAM user name of a user ARN,
-    or the user name of an Identity Center principal string (chalicelib/core/identity.py).
-    None for anything else a hand edit may have put into one of our statements (``…:root``, a
-    role ARN, ``*``, a unique id, a malformed string): nobody Switchback trusts, no session
-    name to cut."""
-    if not isinstance(principal, str):
-        return None
-    if identity.is_sso(principal):
-        return identity.split(principal)[1]
-    match = _USER_ARN.fullmatch(principal)
-    return match.group(1) if match else None
 
 
 def trusted(policy: dict, tag: str) -> dict[str, datetime]:
