@@ -221,8 +221,6 @@ CLASS_LINES = 300
 OVERSIZE = {
     "core/activity.py": (713, "the activity report: one pure pipeline, records to report"),
     "policies.py": (657, "the TOML loader: people, roles, accounts, groups, Identity Center"),
-    "core/trust.py": (540, "trust editing: statements, Sids, placeholder, free slots"),
-    "core/session_limits.py": (473, "the cut ledger and its policy: text, cuts, quota"),
     "web/pages.py": (404, "the review page's HTML; its parts are in review_parts.py, layout.py"),
     "core/decisions.py": (422, "who may request and decide, every refusal with its reason"),
 }
