@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
@@ -26,6 +25,7 @@ from chalicelib.web.layout import (  # noqa: F401 (re-exported)
     utc,
     when,
 )
+from chalicelib.web.review_forms import Viewer, action_forms
 from chalicelib.web.review_parts import (  # noqa: F401 (re-exported)
     EXTENDED_HEADING,
     NEVER_WRITTEN,
@@ -53,21 +53,6 @@ STATE_WORDS = {
     State.EXTENDED: "Approved: the grant's end was moved",
     State.SCHEDULED: "Approved ahead: granted at its start",
 }
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """Who is looking at the review page, and what they may do there."""
-
-    slack_id: str
-    name: str | None
-    csrf: str
-    can_decide: bool = False
-    can_revoke: bool = False
-    can_review: bool = False  # acknowledge or flag a break-glass grant
-    narrow_to: tuple[str, ...] = ()  # the scopes an approver may narrow this request to
-    why_not: str = ""  # shown when there is nothing they may do
-    can_unsuspend: bool = False  # lift the break-glass suspension this flagged grant set
 
 
 def shown_state(request: AccessRequest, now: datetime) -> State:
@@ -243,57 +228,6 @@ def _end_text(request: AccessRequest, state: State, now: datetime) -> str:
     return "never granted"
 
 
-def _review_forms(request: AccessRequest, viewer: Viewer) -> str:
-    token = f"<input type=hidden name=csrf value='{escape(viewer.csrf)}'>"
-    rid = escape(request.id)
-    return (
-        "<p>This access was taken without approval (break-glass). As an approver of the role, "
-        "acknowledge it if it was warranted, or flag it: a flag revokes it if it is still "
-        "active and tells everyone.</p>"
-        f"<form method=post action='{rid}/acknowledge'>{token}"
-        f"<button class=approve type=submit>Acknowledge</button></form>"
-        f"<form method=post action='{rid}/flag'>{token}"
-        f"<label>Why (optional) <input name=reason maxlength=500></label> "
-        f"<button class=deny type=submit>Flag</button></form>"
-    )
-
-
-def _unsuspend_form(request: AccessRequest, viewer: Viewer) -> str:
-    token = f"<input type=hidden name=csrf value='{escape(viewer.csrf)}'>"
-    who, role = escape(request.requester_name), escape(request.role)
-    return (
-        f"<p>This break-glass grant was flagged: {who}'s break-glass on {role} is suspended "
-        "until an approver of the role lifts it.</p>"
-        f"<form method=post action='{escape(request.id)}/unsuspend'>{token}"
-        f"<button class=approve type=submit>Lift the suspension</button></form>"
-    )
-
-
-def _action_forms(request: AccessRequest, viewer: Viewer) -> str:
-    token = f"<input type=hidden name=csrf value='{escape(viewer.csrf)}'>"
-    rid = escape(request.id)
-    if viewer.can_unsuspend:
-        return _unsuspend_form(request, viewer)
-    if viewer.can_review:
-        return _review_forms(request, viewer)
-    if viewer.can_decide:
-        return (
-            f"<form method=post action='{rid}/approve'>{token}"
-            f"<button class=approve type=submit>Approve</button></form>"
-            f"<form method=post action='{rid}/deny'>{token}"
-            f"<label>Reason for denying (optional) <input name=reason maxlength=500></label> "
-            f"<button class=deny type=submit>Deny</button></form>"
-        ) + _narrow_form(request, viewer, token)
-    if viewer.can_revoke:
-        return (
-            f"<form method=post action='{rid}/revoke'>{token}"
-            f"<button class=deny type=submit>Revoke now</button></form>"
-            "<p>Revoking removes the trust statement at once and ends sessions already "
-            "started.</p>"
-        )
-    return f"<p class=note id=why-not>{escape(viewer.why_not)}</p>"
-
-
 def review_page(
     request: AccessRequest,
     role: RoleSpec | None,
@@ -351,7 +285,7 @@ def review_page(
         f"{escape(state_summary(request, now, names))}</p>"
         + (f"<p class=does id=does>{escape(does)}</p>" if does else "")
         + f"<dl>{facts}</dl>"
-        f"<section id=actions aria-label=Actions>{_action_forms(request, viewer)}</section>"
+        f"<section id=actions aria-label=Actions>{action_forms(request, viewer)}</section>"
         f"{_documents(documents, state)}"
         f"{_activity(activity)}"
         f"<h2>Audit trail</h2><table id=audit><tr><th>When (UTC)</th><th>Who</th><th>What</th>"
@@ -389,16 +323,3 @@ def signed_out_page(request: AccessRequest, now: datetime, sign_in_url: str) -> 
         f"<a href='{escape(sign_in_url)}'>sign in</a>.</p>"
     )
     return layout(f"Request {request.id}", body)
-
-
-def _narrow_form(request: AccessRequest, viewer: Viewer, token: str) -> str:
-    """An approver narrows a pending whole-role request to one of the role's scopes."""
-    if not viewer.narrow_to:
-        return ""
-    options = "".join(f"<option>{escape(n)}</option>" for n in viewer.narrow_to)
-    return (
-        f"<form method=post action='{escape(request.id)}/narrow'>{token}"
-        f"<label>Narrow to scope <select name=scope>{options}</select></label> "
-        f"<button type=submit>Narrow</button></form>"
-        "<p class=note>Narrowing is recorded and the requester is told; approve it then.</p>"
-    )
