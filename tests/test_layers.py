@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "chalicelib"
 
 ADAPTERS = {"aws", "notify", "delivery", "web", "config", "policies", "telemetry", "release"}
-ADAPTERS |= {"ports"}  # the Protocols the use cases see the adapters through
+# ports: the Protocols the use cases see the adapters through; loader: the policy loader's parts
+ADAPTERS |= {"ports", "loader"}
 RANK = {
     "core": 0,
     **dict.fromkeys(ADAPTERS, 1),
@@ -220,8 +221,6 @@ CLASS_LINES = 300
 # a module or class that crosses the line fails (lower a number here when its module shrinks).
 OVERSIZE = {
     "core/activity.py": (713, "the activity report: one pure pipeline, records to report"),
-    "policies.py": (657, "the TOML loader: people, roles, accounts, groups, Identity Center"),
-    "web/pages.py": (404, "the review page's HTML; its parts are in review_parts.py, layout.py"),
     "core/decisions.py": (422, "who may request and decide, every refusal with its reason"),
 }
 
