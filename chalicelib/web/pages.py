@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-from chalicelib.core.activity import ActivityReport
+from chalicelib.core.activity_model import ActivityReport
 from chalicelib.core.catalog import RoleSpec
 from chalicelib.core.durations import format_duration
 from chalicelib.core.extensions import plan_extension
