@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
-from chalicelib.core.activity import DEFAULT_DELAY, ActivityError, parse_delay
+from chalicelib.core.activity_schedule import DEFAULT_DELAY, ActivityError, parse_delay
 
 LOCAL_STAGE = "local"
 # Secret -> the variable holding its Secrets Manager ARN on deployed stages.

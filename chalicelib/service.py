@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from chalicelib.core.activity import ActivityReport
+from chalicelib.core.activity_model import ActivityReport
 from chalicelib.core.catalog import Catalog, Person, RoleSpec
 from chalicelib.core.commands import ExtendCommand, RequestCommand
 from chalicelib.core.groups import Members, no_groups

@@ -249,7 +249,7 @@ def run(args: argparse.Namespace, out=print) -> int:
 def show_activity(service, request_id: str, as_json: bool, out) -> int:
     """The report the sweep produced for the grant, or, before that, one read now (not kept,
     not sent: the sweep still sends its own once CloudTrail has caught up)."""
-    from chalicelib.core.activity import render_text
+    from chalicelib.core.activity_text import render_text
 
     request = service.get(request_id)
     if request is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chalicelib.core.activity import ActivityReport
+from chalicelib.core.activity_model import ActivityReport
 from chalicelib.core.model import AccessRequest, iso
 
 # A request's life (published to EventBridge; docs/events.md).

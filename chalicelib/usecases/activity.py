@@ -36,14 +36,9 @@ from datetime import datetime
 
 from chalicelib import telemetry
 from chalicelib.core import events
-from chalicelib.core.activity import (
-    WINDOW_SLACK,
-    ActivityReport,
-    ReportWindow,
-    grant_span,
-    next_report,
-    produce_report,
-)
+from chalicelib.core.activity import produce_report
+from chalicelib.core.activity_model import ActivityReport
+from chalicelib.core.activity_schedule import WINDOW_SLACK, ReportWindow, grant_span, next_report
 from chalicelib.core.errors import AwsRefused, AwsUnavailable
 from chalicelib.core.events import Event
 from chalicelib.core.model import AccessRequest, State, iso

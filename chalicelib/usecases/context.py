@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from chalicelib.core.activity import DEFAULT_DELAY, CloudTrailPort
+from chalicelib.core.activity import CloudTrailPort
+from chalicelib.core.activity_schedule import DEFAULT_DELAY
 from chalicelib.core.events import Event
 from chalicelib.core.groups import Members, no_groups
 from chalicelib.core.model import AccessRequest, utc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from html import escape
 
-from chalicelib.core.activity import ActivityReport
+from chalicelib.core.activity_model import ActivityReport
 from chalicelib.core.catalog import RoleSpec
 from chalicelib.core.durations import format_duration
 from chalicelib.core.extensions import plan_extension

@@ -7,7 +7,8 @@ import json
 from datetime import datetime
 from html import escape
 
-from chalicelib.core.activity import ActivityReport, render_text
+from chalicelib.core.activity_model import ActivityReport
+from chalicelib.core.activity_text import render_text
 from chalicelib.core.model import AccessRequest, State, parse_iso
 from chalicelib.notify.messages import scheduled_summary, scope_summary
 from chalicelib.web.layout import (  # noqa: F401 (re-exported)

@@ -13,7 +13,7 @@ import pytest
 
 from chalicelib.aws import clients as aws_clients
 from chalicelib.aws.cloudtrail import CloudTrailClients, CloudTrailReader, RateLimiter
-from chalicelib.core import activity
+from chalicelib.core import activity, activity_schedule
 from chalicelib.core.errors import AwsRefused, AwsUnavailable
 from testkit.activity_samples import END, ROLE_ARN, START
 from testkit.activity_samples import sample_grant as grant
@@ -265,5 +265,5 @@ def test_the_wired_reader_takes_the_deployments_region(standin: CloudTrailStandI
 
     built = cloudtrail.reader({})
     assert built.home_region == "eu-west-1" and built.limiter is cloudtrail._limiter
-    assert activity.regions_for(role(), built.home_region) == ("eu-west-1", "us-east-1")
+    assert activity_schedule.regions_for(role(), built.home_region) == ("eu-west-1", "us-east-1")
     assert cloudtrail.reader({}, "ap-south-1").home_region == "ap-south-1"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.core.activity import regions_for
+from chalicelib.core.activity_schedule import regions_for
 from chalicelib.policies import PolicyError, load_catalog
 from testkit.activity_samples import ROLE_TOML, policy_folder
 

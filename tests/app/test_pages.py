@@ -235,7 +235,7 @@ def test_no_external_assets_and_the_csp_matches_the_inline_style() -> None:
 
 
 def test_the_activity_report_is_shown_escaped() -> None:
-    from chalicelib.core.activity import ActionCount, ActivityReport
+    from chalicelib.core.activity_model import ActionCount, ActivityReport
 
     request = make_request()
     report = ActivityReport(

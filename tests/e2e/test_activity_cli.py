@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from chalicelib.core import activity
-from chalicelib.core.activity import next_report
+from chalicelib.core.activity_schedule import next_report
+from chalicelib.core.model import State
 from testkit.activity_samples import END, START, policy_folder
 from testkit.activity_samples import sample_grant as grant
 from testkit.cloudtrail_standin import CloudTrailStandIn
@@ -68,7 +69,7 @@ def test_the_role_is_the_active_grants_unless_named(
     standin: CloudTrailStandIn, policies: Path
 ) -> None:
     argv = ["--url", standin.url, "--policies", str(policies), "--as", "U0ALICE", "ec2", "X"]
-    holding = [grant(state=activity.State.ACTIVE)]
+    holding = [grant(state=State.ACTIVE)]
     assert cli.run(argv, lambda _: None, START, grants=lambda who, stack: holding) == 0
     with pytest.raises(cli.ActivityCliError, match="holds no active grant: give --role"):
         cli.run(argv, lambda _: None, START, grants=lambda who, stack: [])

@@ -10,17 +10,17 @@ from datetime import timedelta
 import pytest
 
 from chalicelib.core import activity
-from chalicelib.core.activity import (
+from chalicelib.core.activity import build_report, produce_report
+from chalicelib.core.activity_model import ActivityReport
+from chalicelib.core.activity_schedule import (
+    DEFAULT_DELAY,
+    WINDOW_SLACK,
     ActivityError,
-    ActivityReport,
-    build_report,
     next_report,
     parse_delay,
-    produce_report,
-    render_text,
     report_due,
-    summary_line,
 )
+from chalicelib.core.activity_text import render_text, summary_line
 from chalicelib.core.model import AuditEntry, State, iso
 from chalicelib.notify.messages import activity_report as slack_report
 from testkit.activity_samples import END, ROLE_ARN, START, sample_grant, sample_role
@@ -248,17 +248,15 @@ def test_a_report_is_due_the_delay_after_the_grant_ends_covering_it_with_slack()
     assert report_due(grant(), END + delay - timedelta(seconds=1), delay) is None
     window = report_due(grant(), END + delay, delay)
     assert window is not None and window.final
-    assert (
-        window.start == START - activity.WINDOW_SLACK and window.end == END + activity.WINDOW_SLACK
-    )
+    assert window.start == START - WINDOW_SLACK and window.end == END + WINDOW_SLACK
 
 
 def test_a_revoked_grant_is_reported_from_its_revoke_not_its_planned_end() -> None:
     revoked_at = START + timedelta(minutes=20)
     audit = grant().audit[:3] + (AuditEntry(iso(revoked_at), "U0BOB", "revoked", State.REVOKED),)
     window = next_report(grant(state=State.REVOKED, audit=audit))
-    assert window.end == revoked_at + activity.WINDOW_SLACK
-    assert window.due_at == revoked_at + activity.DEFAULT_DELAY
+    assert window.end == revoked_at + WINDOW_SLACK
+    assert window.due_at == revoked_at + DEFAULT_DELAY
 
 
 def test_no_report_for_a_grant_never_active_or_a_role_that_opted_out() -> None:
@@ -281,15 +279,15 @@ def test_break_glass_is_reported_every_hour_while_active_then_whole() -> None:
     active = grant(state=State.ACTIVE, audit=grant().audit[:3], ends_at=iso(ends), break_glass=True)
     first = next_report(active)
     assert not first.final and first.sequence == 0
-    assert first.start == START - activity.WINDOW_SLACK
-    assert first.end == START + timedelta(hours=1) + activity.WINDOW_SLACK
+    assert first.start == START - WINDOW_SLACK
+    assert first.end == START + timedelta(hours=1) + WINDOW_SLACK
     assert first.due_at == START + timedelta(hours=1, minutes=15)
     second = next_report(active, reported=1)
-    assert second.start == START + timedelta(hours=1) - activity.WINDOW_SLACK
+    assert second.start == START + timedelta(hours=1) - WINDOW_SLACK
     assert second.due_at == START + timedelta(hours=2, minutes=15)
     third = next_report(active, reported=2)  # the last hour ends with the grant: the whole one
-    assert third.final and third.start == START - activity.WINDOW_SLACK
-    assert third.due_at == ends + activity.DEFAULT_DELAY
+    assert third.final and third.start == START - WINDOW_SLACK
+    assert third.due_at == ends + DEFAULT_DELAY
     ended = replace(active, state=State.EXPIRED)
     assert next_report(ended, reported=1).final
 
@@ -325,8 +323,8 @@ def test_produce_report_reads_the_roles_regions_for_the_window() -> None:
         (
             ROLE_ARN,
             "alice",
-            START - activity.WINDOW_SLACK,
-            END + activity.WINDOW_SLACK,
+            START - WINDOW_SLACK,
+            END + WINDOW_SLACK,
             ("eu-west-1", "us-east-1"),
         )
     ]

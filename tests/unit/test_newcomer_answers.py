@@ -15,15 +15,10 @@ from hypothesis import strategies as st
 from chalicelib.core import history
 from chalicelib.core.breakglass import awaiting_review, needs_review
 from chalicelib.core.catalog import Catalog, Person, RoleSpec
-from chalicelib.core.decisions import (
-    Refusal,
-    Refused,
-    break_glass_roles,
-    check_request,
-    not_a_requester,
-)
+from chalicelib.core.decisions import Refusal, Refused, break_glass_roles, check_request
 from chalicelib.core.extensions import check_no_pending_extension, plan_extension
 from chalicelib.core.model import AccessRequest, State, iso
+from chalicelib.core.refusal_texts import not_a_requester
 from chalicelib.notify import messages
 
 NOW = datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC)

@@ -12,7 +12,8 @@ import pytest
 
 from chalicelib import telemetry
 from chalicelib.core import events
-from chalicelib.core.activity import DEFAULT_DELAY, Lookup
+from chalicelib.core.activity import Lookup
+from chalicelib.core.activity_schedule import DEFAULT_DELAY
 from chalicelib.core.errors import AwsRefused, AwsUnavailable
 from chalicelib.core.model import State, iso
 from chalicelib.notify.eventbridge import EventPublisher
@@ -194,7 +195,7 @@ def test_a_pass_starts_no_report_past_its_budget(engine: Engine, trail: Trail) -
 
 
 def test_the_event_carries_the_reports_detail_with_one_id_per_report(engine: Engine) -> None:
-    from chalicelib.core.activity import ActivityReport
+    from chalicelib.core.activity_model import ActivityReport
     from chalicelib.core.events import Event
 
     report = ActivityReport(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from chalicelib.core.activity import ActivityReport, summary_line
+from chalicelib.core.activity_model import ActivityReport
+from chalicelib.core.activity_text import summary_line
 from chalicelib.notify.messages.markup import (
     SECTION_LIMIT,
     clip,
