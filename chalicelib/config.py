@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
-from chalicelib.core.activity_schedule import DEFAULT_DELAY, ActivityError, parse_delay
-
 LOCAL_STAGE = "local"
 # Secret -> the variable holding its Secrets Manager ARN on deployed stages.
 SECRET_ARN_VARIABLES = {
@@ -60,7 +58,7 @@ class Settings:
     # The broker's own IAM role (deployed): its IAM writes are no drift (iam_changes.py).
     broker_role_arn: str | None = None
     # How long after a grant ends its activity report is read (CloudTrail's delivery lag).
-    activity_delay: timedelta = DEFAULT_DELAY
+    activity_delay: timedelta = timedelta(seconds=900)  # activity_schedule.DEFAULT_DELAY
 
     @property
     def local(self) -> bool:
@@ -254,6 +252,9 @@ def _secrets():
 
 
 def _activity_delay() -> timedelta:
+    # Imported here: the report's schedule and its model are not needed to answer Slack.
+    from chalicelib.core.activity_schedule import ActivityError, parse_delay
+
     try:
         return parse_delay(os.environ.get("SWITCHBACK_ACTIVITY_DELAY"))
     except ActivityError as error:

@@ -16,7 +16,7 @@ from chalice.app import Request
 
 from chalicelib.config import settings
 from chalicelib.entry import errors
-from chalicelib.web import pages, sessions
+from chalicelib.web import layout, sessions
 
 if TYPE_CHECKING:
     from chalicelib.service import Switchback
@@ -70,12 +70,12 @@ def form(request: Request) -> dict[str, str]:
 
 
 def html(body: str, status: int = 200, headers: dict | None = None) -> Response:
-    return Response(body=body, status_code=status, headers={**pages.HEADERS, **(headers or {})})
+    return Response(body=body, status_code=status, headers={**layout.HEADERS, **(headers or {})})
 
 
 def message(title: str, text: str, status: int = 200, headers: dict | None = None) -> Response:
     """A page with a heading and one paragraph (both escaped)."""
-    return html(pages.message_page(title, text), status, headers)
+    return html(layout.message_page(title, text), status, headers)
 
 
 def error_page(error: Exception) -> Response:

@@ -245,3 +245,12 @@ def test_on_an_aws_emulator_cloudtrail_is_read_only_where_its_endpoint_is_given(
     wiring.reset()
     assert wiring.service().context.cloudtrail is not None
     wiring.reset()
+
+
+def test_the_settings_default_activity_delay_is_the_reports_own() -> None:
+    """config.py spells the default out (so a cold start does not import the report's
+    schedule); it must stay the schedule's."""
+    from chalicelib.config import Settings
+    from chalicelib.core.activity_schedule import DEFAULT_DELAY
+
+    assert Settings.__dataclass_fields__["activity_delay"].default == DEFAULT_DELAY
