@@ -7,21 +7,17 @@ slack_sdk is imported on the first lookup, never at import time (cold start).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
-from chalicelib.core import deadline
 from chalicelib.core.groups import GroupsUnavailable
-from chalicelib.delivery.slack import SLACK_API_URL
+from chalicelib.delivery.slack_lookup import NOT_KEPT, SlackLookup
 
 CACHE_SECONDS = 300.0  # at most five minutes between Slack's answer and a decision using it
 LOOKUP_TIMEOUT = 2.0  # seconds: a decision waits this long at most (Slack's 3 s for commands)
-ANSWER_RESERVE = 0.5  # seconds of a caller's budget left for its own work and answer
-MIN_LOOKUP = 0.2  # seconds: less than this is not worth asking
 
 
-class SlackGroups:
+class SlackGroups(SlackLookup):
     """``members(group) -> frozenset of Slack user ids``; raises GroupsUnavailable."""
 
     def __init__(
@@ -32,37 +28,21 @@ class SlackGroups:
         max_age: float = CACHE_SECONDS,
         timeout: float = LOOKUP_TIMEOUT,
     ):
-        self._token = bot_token
-        self._api_url = api_url or SLACK_API_URL
-        self._clock = clock
-        self._max_age = max_age
-        self._timeout = timeout
-        self._cache: dict[str, tuple[frozenset[str], float]] = {}
-        self._lock = threading.Lock()
-        self.lookups = 0  # calls to Slack (bench and tests count them)
+        super().__init__(bot_token, api_url, clock, max_age, timeout)
 
     def __call__(self, group: str) -> frozenset[str]:
-        with self._lock:
-            found = self._cache.get(group)
-            if found and self._clock() - found[1] < self._max_age:
-                return found[0]
-        members = self._ask(group)
-        with self._lock:
-            self._cache[group] = (members, self._clock())
+        members = self._kept(group)
+        if members is NOT_KEPT:
+            members = self._ask(group)
+            self._keep(group, members)
         return members
 
     def _ask(self, group: str) -> frozenset[str]:
         from slack_sdk.errors import SlackApiError
-        from slack_sdk.web import WebClient
 
-        timeout = self._timeout
-        budget = deadline.current()
-        if budget is not None:  # a slash command or a click: answer within its budget
-            timeout = min(timeout, budget.remaining() - ANSWER_RESERVE)
-            if timeout < MIN_LOOKUP:
-                raise GroupsUnavailable(f"no time left to ask Slack who is in {group}")
-        client = WebClient(token=self._token, base_url=self._api_url, timeout=timeout)  # type: ignore[arg-type]
-        self.lookups += 1
+        client = self._client()
+        if client is None:  # a slash command or a click: answer within its budget
+            raise GroupsUnavailable(f"no time left to ask Slack who is in {group}")
         try:
             answer = client.usergroups_users_list(usergroup=group)
         except SlackApiError as error:

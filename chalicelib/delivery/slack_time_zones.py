@@ -11,17 +11,13 @@ slack_sdk is imported on the first lookup, never at import time (cold start).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
-from chalicelib.core import deadline
-from chalicelib.delivery.slack import SLACK_API_URL
+from chalicelib.delivery.slack_lookup import NOT_KEPT, SlackLookup
 
 CACHE_SECONDS = 3600.0
 LOOKUP_TIMEOUT = 1.5  # seconds: the slash command answers within Slack's 3 s
-ANSWER_RESERVE = 0.5
-MIN_LOOKUP = 0.2
 
 log = logging.getLogger("switchback.slack")
 
@@ -31,7 +27,7 @@ def no_time_zone(_user: str) -> str | None:
     return None
 
 
-class SlackTimeZones:
+class SlackTimeZones(SlackLookup):
     """``time_zone(user) -> IANA name or None``; never raises."""
 
     def __init__(
@@ -42,37 +38,20 @@ class SlackTimeZones:
         max_age: float = CACHE_SECONDS,
         timeout: float = LOOKUP_TIMEOUT,
     ):
-        self._token = bot_token
-        self._api_url = api_url or SLACK_API_URL
-        self._clock = clock
-        self._max_age = max_age
-        self._timeout = timeout
-        self._cache: dict[str, tuple[str | None, float]] = {}
-        self._lock = threading.Lock()
-        self.lookups = 0
+        super().__init__(bot_token, api_url, clock, max_age, timeout)
 
     def __call__(self, user: str) -> str | None:
-        with self._lock:
-            found = self._cache.get(user)
-            if found and self._clock() - found[1] < self._max_age:
-                return found[0]
-        zone = self._ask(user)
-        if zone is not None:  # a failure is asked again next time
-            with self._lock:
-                self._cache[user] = (zone, self._clock())
+        zone = self._kept(user)
+        if zone is NOT_KEPT:
+            zone = self._ask(user)
+            if zone is not None:  # a failure is asked again next time
+                self._keep(user, zone)
         return zone
 
     def _ask(self, user: str) -> str | None:
-        from slack_sdk.web import WebClient
-
-        timeout = self._timeout
-        budget = deadline.current()
-        if budget is not None:
-            timeout = min(timeout, budget.remaining() - ANSWER_RESERVE)
-            if timeout < MIN_LOOKUP:
-                return None
-        client = WebClient(token=self._token, base_url=self._api_url, timeout=timeout)  # type: ignore[arg-type]
-        self.lookups += 1
+        client = self._client()
+        if client is None:
+            return None
         try:
             answer = client.users_info(user=user)
         except Exception as error:  # Slack's refusals, timeouts, refused connections
