@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -23,7 +23,6 @@ from chalicelib.core.decisions import (
 from chalicelib.core.model import (
     FINAL_STATES,
     TRANSITIONS,
-    AccessRequest,
     AuditEntry,
     State,
     TransitionError,
@@ -33,9 +32,8 @@ from chalicelib.core.model import (
     normalise_request_id,
     transition,
 )
-
-NOW = datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC)
-ROLE_ARN = "arn:aws:iam::123456789012:role/AWSEC2FULLACCESS"
+from tests.support.requests import NOW, ROLE_ARN
+from tests.support.requests import a_request as request
 
 
 def person(slack_id: str, name: str) -> Person:
@@ -71,23 +69,6 @@ def catalog(*roles: RoleSpec, people: dict | None = None) -> Catalog:
         people=dict(PEOPLE if people is None else people),
         roles={r.name: r for r in (roles or (role(),))},
     )
-
-
-def request(**changes) -> AccessRequest:
-    base = AccessRequest(
-        id="7QK2M9TX4B",
-        role="ec2-admin",
-        role_arn=ROLE_ARN,
-        requester="U0ALICE",
-        requester_name="alice",
-        principal_arn="arn:aws:iam::123456789012:user/alice",
-        duration_seconds=3600,
-        reason="INC-42 resize the ASG",
-        created_at=iso(NOW),
-        approval_deadline=iso(NOW + timedelta(hours=1)),
-        approvals_required=1,
-    )
-    return replace(base, **changes)
 
 
 def refusal(call, *args) -> Refused:

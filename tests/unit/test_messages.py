@@ -14,6 +14,7 @@ from chalicelib.core.catalog import RoleSpec
 from chalicelib.core.model import AccessRequest, iso
 from chalicelib.delivery.slack import Outcome, judge
 from chalicelib.notify import messages
+from tests.support.requests import a_request
 
 NOW = datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC)
 ROLE_ARN = "arn:aws:iam::123456789012:role/AWSEC2FULLACCESS"
@@ -32,21 +33,9 @@ ROLE = RoleSpec(
 
 
 def request(**changes) -> AccessRequest:
-    base = AccessRequest(
-        id="7QK2M9TX4B",
-        role="ec2-admin",
-        role_arn=ROLE_ARN,
-        requester="U0ALICE",
-        requester_name="alice",
-        principal_arn="arn:aws:iam::123456789012:user/alice",
-        duration_seconds=5400,
-        reason="INC-42 resize the ASG",
-        created_at=iso(NOW),
-        approval_deadline=iso(NOW + timedelta(hours=1)),
-        approvals_required=1,
-        ends_at=iso(NOW + timedelta(minutes=90)),
+    return a_request(
+        **{"duration_seconds": 5400, "ends_at": iso(NOW + timedelta(minutes=90)), **changes}
     )
-    return replace(base, **changes)
 
 
 def all_texts(payload: dict) -> list[str]:

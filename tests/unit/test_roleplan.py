@@ -13,6 +13,7 @@ from chalicelib.core import policy_docs, session_limits, trust
 from chalicelib.core.model import AccessRequest, State, iso, transition
 from chalicelib.core.roleplan import RolePlan, RoleView, plan
 from tests.support.iam_eval import can_assume, session_may
+from tests.support.requests import approved
 
 NOW = datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC)
 ROLE_ARN = "arn:aws:iam::123456789012:role/AWSEC2FULLACCESS"
@@ -35,25 +36,6 @@ def at(minutes: float) -> datetime:
 
 def arn(user: str) -> str:
     return f"arn:aws:iam::123456789012:user/{user}"
-
-
-def approved(request_id: str, user: str, approved_at: datetime, minutes: int) -> AccessRequest:
-    made = AccessRequest(
-        id=request_id,
-        role="ec2-admin",
-        role_arn=ROLE_ARN,
-        requester=f"U0{user.upper()}",
-        requester_name=user,
-        principal_arn=arn(user),
-        duration_seconds=minutes * 60,
-        reason="INC-1",
-        created_at=iso(approved_at),
-        approval_deadline=iso(approved_at + timedelta(hours=1)),
-        approvals_required=1,
-        ends_at=iso(approved_at + timedelta(minutes=minutes)),
-    )
-    made = transition(made, State.PENDING, made.requester, "requested", approved_at)
-    return transition(made, State.APPROVED, "U0BOB", "approved", approved_at)
 
 
 class Role:

@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib.core import policy_docs, trust
-from chalicelib.core.model import AccessRequest, State, iso, transition
+from chalicelib.core.model import AccessRequest, State, transition
 from chalicelib.core.roleplan import RoleView, plan
 from tests.support.iam_eval import can_assume, session_may
+from tests.support.requests import approved
 
 NOW = datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC)
 ACCOUNT = "123456789012"
@@ -44,23 +45,7 @@ def arn(user: str) -> str:
 
 
 def active(request_id: str, user: str, minutes: int = 60) -> AccessRequest:
-    made = AccessRequest(
-        id=request_id,
-        role="ec2-admin",
-        role_arn=ROLE_ARN,
-        requester=f"U0{user.upper()}",
-        requester_name=user,
-        principal_arn=arn(user),
-        duration_seconds=minutes * 60,
-        reason="INC-1",
-        created_at=iso(NOW),
-        approval_deadline=iso(NOW + timedelta(hours=1)),
-        approvals_required=1,
-        ends_at=iso(NOW + timedelta(minutes=minutes)),
-    )
-    made = transition(made, State.PENDING, made.requester, "requested", NOW)
-    made = transition(made, State.APPROVED, "U0BOB", "approved", NOW)
-    return made
+    return approved(request_id, user, NOW, minutes)
 
 
 def granted_role(*requests: AccessRequest) -> tuple[RoleView, list[AccessRequest]]:
